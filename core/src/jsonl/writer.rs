@@ -1,0 +1,123 @@
+//! Building JSONL in memory and writing it to disk without ever leaving a half-written file.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::model::BatchRequest;
+
+/// Lines of a batch file, held as the bytes that will be written (compact: no per-line
+/// objects), one `\n` after each line.
+#[derive(Debug, Default, Clone)]
+pub struct JsonlBuffer {
+    data: Vec<u8>,
+    lines: usize,
+}
+
+impl JsonlBuffer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one line produced by `write` (which must not emit a newline). If `write`
+    /// fails, the buffer is left as it was.
+    pub fn push_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+        let mark = self.data.len();
+        match write(&mut self.data) {
+            Ok(()) => {
+                debug_assert!(!self.data[mark..].contains(&b'\n'));
+                self.data.push(b'\n');
+                self.lines += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.data.truncate(mark);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn push_request(&mut self, request: &BatchRequest) -> serde_json::Result<()> {
+        self.push_with(|buf| serde_json::to_writer(buf, request))
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The lines, without their newlines.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.data.split(|&b| b == b'\n').take(self.lines)
+    }
+
+    /// The `index`-th line (0-based) — a linear scan, for occasional lookups.
+    pub fn line(&self, index: usize) -> Option<&[u8]> {
+        self.lines().nth(index)
+    }
+
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        write_atomic(path, |w| w.write_all(&self.data))
+    }
+}
+
+/// Writes a file through a temporary sibling and renames it into place, so a crash or an
+/// error never leaves a truncated file where the old one was.
+pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_push_leaves_buffer_unchanged() {
+        let mut b = JsonlBuffer::new();
+        b.push_with(|w| Ok::<_, ()>(w.extend_from_slice(b"{}"))).unwrap();
+        assert!(b.push_with(|w| {
+            w.extend_from_slice(b"{\"half");
+            Err(())
+        })
+        .is_err());
+        assert_eq!(b.as_bytes(), b"{}\n");
+        assert_eq!(b.lines().collect::<Vec<_>>(), [b"{}"]);
+    }
+
+    #[test]
+    fn atomic_write_keeps_old_file_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        fs::write(&p, "old\n").unwrap();
+        let err = write_atomic(&p, |w| {
+            w.write_all(b"new")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temp file removed");
+    }
+}

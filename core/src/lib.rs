@@ -1,0 +1,11 @@
+//! fastrouter-batch's core: the batch-file model, JSONL reading and writing, and
+//! validation. Plain Rust with no Python: the `_core` extension binds it.
+
+pub mod jsonl;
+pub mod limits;
+pub mod model;
+pub mod validate;
+
+pub use limits::Limits;
+pub use model::BatchRequest;
+pub use validate::{validate_bytes, validate_path, validate_reader, Code, Issue, Options, Report};

@@ -1,0 +1,414 @@
+//! The contract's rules for one line, walked with the zero-allocation scanner.
+
+use std::borrow::Cow;
+
+use super::issue::{quote, Code, Issue};
+use super::scan::{Kind, RawStr, Scan, Scanner};
+use crate::model::{self, Endpoint};
+
+/// What a line says, for the file-level checks (unique ids, one url, counts).
+#[derive(Debug, Default)]
+pub struct LineFacts<'a> {
+    pub custom_id: Option<Cow<'a, str>>,
+    pub provider: Option<Cow<'a, str>>,
+    pub model: Option<Cow<'a, str>>,
+    pub url: Option<Cow<'a, str>>,
+}
+
+/// A field as found on the line.
+enum Field<T> {
+    Missing,
+    Wrong(Kind),
+    Got(T),
+}
+
+impl<T> Default for Field<T> {
+    fn default() -> Self {
+        Field::Missing
+    }
+}
+
+/// A string field: read if it is a string, otherwise skipped and its kind remembered.
+fn string_field<'a>(s: &mut Scanner<'a>) -> Scan<Field<RawStr<'a>>> {
+    match s.peek()? {
+        Kind::String => Ok(Field::Got(s.string()?)),
+        _ => Ok(Field::Wrong(s.skip()?)),
+    }
+}
+
+#[derive(Default)]
+struct Body<'a> {
+    model: Field<RawStr<'a>>,
+    messages: Field<usize>,
+    max_tokens: Field<&'a str>,
+    input: Field<bool>, // Got(is_empty)
+}
+
+/// Collects issues for one line.
+struct Sink<'o> {
+    line: u64,
+    out: &'o mut Vec<Issue>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, path: impl Into<Option<String>>, code: Code, message: String) {
+        self.out.push(Issue { line: self.line, path: path.into(), code, message });
+    }
+
+    fn missing(&mut self, path: &str, what: &str) {
+        self.push(path.to_owned(), Code::MissingField, format!("{path} is required ({what})"));
+    }
+
+    fn wrong(&mut self, path: String, expected: &str, got: Kind) {
+        let message = format!("must be {expected}, not {}", got.name());
+        self.push(path, Code::InvalidType, message);
+    }
+}
+
+/// Checks one non-blank, UTF-8 line. Problems go to `out`; the facts the file-level checks
+/// need are returned.
+pub fn check_line<'a>(
+    line: &'a [u8],
+    line_no: u64,
+    providers: &[String],
+    out: &mut Vec<Issue>,
+) -> LineFacts<'a> {
+    let mut sink = Sink { line: line_no, out };
+    let mut facts = LineFacts::default();
+    if let Err(e) = walk_line(line, &mut sink, &mut facts, providers) {
+        // Issues found before the syntax error are kept only if the line is JSON; a
+        // broken line gets exactly one issue, naming the column.
+        let first = sink.out.iter().rposition(|i| i.line != line_no).map_or(0, |p| p + 1);
+        sink.out.truncate(first);
+        sink.push(
+            None,
+            Code::InvalidJson,
+            format!("not valid JSON: {} (column {})", e.what, e.offset + 1),
+        );
+        return LineFacts::default();
+    }
+    facts
+}
+
+fn walk_line<'a>(
+    line: &'a [u8],
+    sink: &mut Sink<'_>,
+    facts: &mut LineFacts<'a>,
+    providers: &[String],
+) -> Scan<()> {
+    let mut s = Scanner::new(line);
+    let kind = s.peek()?;
+    if kind != Kind::Object {
+        s.skip()?;
+        s.finish()?;
+        sink.push(None, Code::NotAnObject, format!("a line must be a JSON object, not {}", kind.name()));
+        return Ok(());
+    }
+    let (mut custom_id, mut provider, mut method, mut url) =
+        (Field::Missing, Field::Missing, Field::Missing, Field::Missing);
+    let mut body: Field<Body<'a>> = Field::Missing;
+    s.object(|s, key| {
+        if key.is("custom_id") {
+            custom_id = string_field(s)?;
+        } else if key.is("provider") {
+            provider = string_field(s)?;
+        } else if key.is("method") {
+            method = string_field(s)?;
+        } else if key.is("url") {
+            url = string_field(s)?;
+        } else if key.is("body") {
+            body = if s.peek()? == Kind::Object {
+                Field::Got(walk_body(s, sink)?)
+            } else {
+                Field::Wrong(s.skip()?)
+            };
+        } else {
+            s.skip()?;
+        }
+        Ok(())
+    })?;
+    s.finish()?;
+
+    let custom_id = text_field(sink, custom_id, "custom_id", "a string unique in the file");
+    let provider = text_field(sink, provider, "provider", "\"openai\" or \"anthropic\"");
+    let method = text_field(sink, method, "method", "\"POST\"");
+    let url = text_field(sink, url, "url", "\"/v1/chat/completions\" or \"/v1/embeddings\"");
+
+    if let Some(id) = &custom_id {
+        if id.is_empty() {
+            sink.push("custom_id".to_owned(), Code::CustomIdFormat, "must not be empty".into());
+        } else if let Some(p) = provider.as_deref().filter(|p| model::provider_restricts_custom_id(p)) {
+            if !model::is_strict_custom_id(id) {
+                sink.push(
+                    "custom_id".to_owned(),
+                    Code::CustomIdFormat,
+                    format!(
+                        "{} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which {p} requires",
+                        quote(id)
+                    ),
+                );
+            }
+        }
+    }
+    let known_provider = provider.as_deref().filter(|p| providers.iter().any(|k| k == p));
+    if let (Some(p), None) = (&provider, known_provider) {
+        sink.push(
+            "provider".to_owned(),
+            Code::UnknownProvider,
+            format!("{} is not a supported provider (expected one of {})", quote(p), providers.join(", ")),
+        );
+    }
+    if let Some(m) = &method {
+        if m != model::METHOD_POST {
+            sink.push("method".to_owned(), Code::MethodNotPost, format!("must be \"POST\", not {}", quote(m)));
+        }
+    }
+    let endpoint = url.as_deref().and_then(Endpoint::from_url);
+    if let (Some(u), None) = (&url, endpoint) {
+        sink.push(
+            "url".to_owned(),
+            Code::UnsupportedUrl,
+            format!("{} is not a batch endpoint (expected \"/v1/chat/completions\" or \"/v1/embeddings\")", quote(u)),
+        );
+    }
+    if let (Some(p), Some(e)) = (known_provider, endpoint) {
+        if !model::provider_serves(p, e) {
+            sink.push("url".to_owned(), Code::UnsupportedEndpoint, format!("{p} does not serve {}", e.url()));
+        }
+    }
+
+    match body {
+        Field::Missing => sink.missing("body", "the endpoint's request: model and messages or input"),
+        Field::Wrong(k) => sink.wrong("body".into(), "an object", k),
+        Field::Got(b) => {
+            let model = text_field(sink, b.model, "body.model", "a model named provider/model");
+            if let (Some(m), Some(p)) = (&model, &provider) {
+                match model::provider_of_model(m) {
+                    Some(prefix) if prefix == p.as_ref() => {}
+                    Some(prefix) => sink.push(
+                        "body.model".to_owned(),
+                        Code::ProviderModelMismatch,
+                        format!("model {} belongs to {prefix:?} but the line's provider is {p:?}", quote(m)),
+                    ),
+                    None => sink.push(
+                        "body.model".to_owned(),
+                        Code::ProviderModelMismatch,
+                        format!("model {} has no provider prefix; write it as \"{p}/{m}\"", quote(m)),
+                    ),
+                }
+            }
+            check_body_fields(sink, endpoint, known_provider, b.messages, b.max_tokens, b.input);
+            facts.model = model;
+        }
+    }
+    facts.custom_id = custom_id;
+    facts.provider = provider;
+    facts.url = url;
+    Ok(())
+}
+
+/// Reports a missing or mistyped string field, returning its text when it is a string.
+fn text_field<'a>(sink: &mut Sink<'_>, f: Field<RawStr<'a>>, path: &str, what: &str) -> Option<Cow<'a, str>> {
+    match f {
+        Field::Missing => {
+            sink.missing(path, what);
+            None
+        }
+        Field::Wrong(k) => {
+            sink.wrong(path.to_owned(), "a string", k);
+            None
+        }
+        Field::Got(s) => Some(s.decode()),
+    }
+}
+
+fn check_body_fields(
+    sink: &mut Sink<'_>,
+    endpoint: Option<Endpoint>,
+    provider: Option<&str>,
+    messages: Field<usize>,
+    max_tokens: Field<&str>,
+    input: Field<bool>,
+) {
+    match endpoint {
+        Some(Endpoint::ChatCompletions) => match messages {
+            Field::Missing => sink.missing("body.messages", "a non-empty list of messages"),
+            Field::Wrong(k) => sink.wrong("body.messages".into(), "a list of messages", k),
+            Field::Got(0) => sink.push(
+                "body.messages".to_owned(),
+                Code::EmptyMessages,
+                "must hold at least one message".into(),
+            ),
+            Field::Got(_) => {}
+        },
+        Some(Endpoint::Embeddings) => match input {
+            Field::Missing => sink.missing("body.input", "the text or list of texts to embed"),
+            Field::Wrong(k) => sink.wrong("body.input".into(), "a string or a list", k),
+            Field::Got(true) => sink.push("body.input".to_owned(), Code::EmptyInput, "must not be empty".into()),
+            Field::Got(false) => {}
+        },
+        None => {}
+    }
+    match max_tokens {
+        Field::Missing => {
+            if endpoint == Some(Endpoint::ChatCompletions)
+                && provider.is_some_and(model::provider_requires_max_tokens)
+            {
+                sink.push(
+                    "body.max_tokens".to_owned(),
+                    Code::MissingMaxTokens,
+                    format!("{} requires max_tokens on every chat request", provider.unwrap_or_default()),
+                );
+            }
+        }
+        Field::Wrong(k) => sink.wrong("body.max_tokens".into(), "a positive integer", k),
+        Field::Got(n) => {
+            if !n.parse::<u64>().is_ok_and(|v| v > 0) {
+                sink.push(
+                    "body.max_tokens".to_owned(),
+                    Code::InvalidValue,
+                    format!("must be a positive integer, not {n}"),
+                );
+            }
+        }
+    }
+}
+
+fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
+    let mut body = Body::default();
+    s.object(|s, key| {
+        if key.is("model") {
+            body.model = string_field(s)?;
+        } else if key.is("messages") {
+            body.messages = match s.peek()? {
+                Kind::Array => {
+                    let mut n = 0;
+                    s.array(|s, i| {
+                        n = i + 1;
+                        walk_message(s, sink, i)
+                    })?;
+                    Field::Got(n)
+                }
+                _ => Field::Wrong(s.skip()?),
+            };
+        } else if key.is("max_tokens") {
+            body.max_tokens = match s.peek()? {
+                Kind::Number => Field::Got(s.number()?),
+                _ => Field::Wrong(s.skip()?),
+            };
+        } else if key.is("input") {
+            body.input = match s.peek()? {
+                Kind::String => Field::Got(s.string()?.is_empty()),
+                Kind::Array => {
+                    let mut n = 0;
+                    s.array(|s, i| {
+                        n = i + 1;
+                        s.skip().map(drop)
+                    })?;
+                    Field::Got(n == 0)
+                }
+                _ => Field::Wrong(s.skip()?),
+            };
+        } else {
+            s.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(body)
+}
+
+fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize) -> Scan<()> {
+    let kind = s.peek()?;
+    if kind != Kind::Object {
+        s.skip()?;
+        sink.wrong(format!("body.messages[{i}]"), "an object with role and content", kind);
+        return Ok(());
+    }
+    let mut role: Field<RawStr<'_>> = Field::Missing;
+    let mut content: Field<()> = Field::Missing;
+    s.object(|s, key| {
+        if key.is("role") {
+            role = string_field(s)?;
+        } else if key.is("content") {
+            content = match s.peek()? {
+                Kind::String => {
+                    s.string()?;
+                    Field::Got(())
+                }
+                Kind::Null => {
+                    s.skip()?;
+                    Field::Wrong(Kind::Null)
+                }
+                Kind::Array => {
+                    s.array(|s, j| walk_part(s, sink, i, j))?;
+                    Field::Got(())
+                }
+                _ => Field::Wrong(s.skip()?),
+            };
+        } else {
+            s.skip()?;
+        }
+        Ok(())
+    })?;
+    let role_path = || format!("body.messages[{i}].role");
+    let role = match role {
+        Field::Missing => {
+            sink.missing(&role_path(), "one of system, developer, user, assistant, tool");
+            None
+        }
+        Field::Wrong(k) => {
+            sink.wrong(role_path(), "a string", k);
+            None
+        }
+        Field::Got(r) => {
+            let r = r.decode();
+            if !model::ROLES.contains(&r.as_ref()) {
+                sink.push(
+                    role_path(),
+                    Code::InvalidRole,
+                    format!("{} is not a role (expected one of {})", quote(&r), model::ROLES.join(", ")),
+                );
+            }
+            Some(r)
+        }
+    };
+    // An assistant turn that only calls tools may have no content.
+    let assistant = role.as_deref() == Some("assistant");
+    let content_path = || format!("body.messages[{i}].content");
+    match content {
+        Field::Missing if !assistant => sink.missing(&content_path(), "a string or a list of content parts"),
+        Field::Wrong(Kind::Null) if assistant => {}
+        Field::Wrong(k) => sink.wrong(content_path(), "a string or a list of content parts", k),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn walk_part(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize, j: usize) -> Scan<()> {
+    let path = || format!("body.messages[{i}].content[{j}]");
+    let kind = s.peek()?;
+    if kind != Kind::Object {
+        s.skip()?;
+        sink.wrong(path(), "a content part object with a type", kind);
+        return Ok(());
+    }
+    let mut ty: Field<()> = Field::Missing;
+    s.object(|s, key| {
+        if key.is("type") {
+            ty = match string_field(s)? {
+                Field::Got(_) => Field::Got(()),
+                Field::Wrong(k) => Field::Wrong(k),
+                Field::Missing => Field::Missing,
+            };
+        } else {
+            s.skip()?;
+        }
+        Ok(())
+    })?;
+    match ty {
+        Field::Missing => sink.missing(&format!("{}.type", path()), "the part's type, e.g. \"text\""),
+        Field::Wrong(k) => sink.wrong(format!("{}.type", path()), "a string", k),
+        Field::Got(()) => {}
+    }
+    Ok(())
+}

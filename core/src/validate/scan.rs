@@ -1,0 +1,458 @@
+//! A zero-allocation JSON scanner for one line.
+//!
+//! Validating a batch file must run at memory speed, so instead of building a DOM per line
+//! the rules walk the line with this scanner: every byte is checked against the JSON
+//! grammar, but only the few fields the rules look at are decoded. Message contents (most of
+//! the bytes) are skipped with `memchr`. The input must already be valid UTF-8.
+
+use std::borrow::Cow;
+
+/// Deepest nesting accepted (serde_json's default recursion limit).
+pub const MAX_DEPTH: u32 = 128;
+
+/// Why a line is not JSON, and where (byte offset into the line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+pub type Scan<T> = Result<T, SyntaxError>;
+
+/// The kind of the value at the scanner's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+            Kind::String => "a string",
+            Kind::Number => "a number",
+            Kind::Bool => "a boolean",
+            Kind::Null => "null",
+        }
+    }
+}
+
+/// A JSON string as it stands in the line: borrowed when it has no escapes.
+#[derive(Debug, Clone, Copy)]
+pub struct RawStr<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+}
+
+impl<'a> RawStr<'a> {
+    /// The decoded text. Escapes were checked while scanning, so decoding cannot fail.
+    pub fn decode(&self) -> Cow<'a, str> {
+        // The line was UTF-8 checked and a string never splits a code point.
+        let text = std::str::from_utf8(self.raw).unwrap_or_default();
+        if self.escaped {
+            Cow::Owned(unescape(text))
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+
+    /// Compares with a plain (escape-free) key without decoding.
+    pub fn is(&self, key: &str) -> bool {
+        if self.escaped {
+            self.decode() == key
+        } else {
+            self.raw == key.as_bytes()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+pub struct Scanner<'a> {
+    b: &'a [u8],
+    pos: usize,
+    depth: u32,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Self { b, pos: 0, depth: 0 }
+    }
+
+    fn err<T>(&self, what: &'static str) -> Scan<T> {
+        Err(SyntaxError { offset: self.pos, what })
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// After the top-level value: only whitespace may follow.
+    pub fn finish(&mut self) -> Scan<()> {
+        self.skip_ws();
+        if self.pos < self.b.len() {
+            return self.err("unexpected characters after the JSON value");
+        }
+        Ok(())
+    }
+
+    /// The kind of the next value (skipping whitespace), without consuming it.
+    pub fn peek(&mut self) -> Scan<Kind> {
+        self.skip_ws();
+        match self.b.get(self.pos) {
+            Some(b'{') => Ok(Kind::Object),
+            Some(b'[') => Ok(Kind::Array),
+            Some(b'"') => Ok(Kind::String),
+            Some(b'-' | b'0'..=b'9') => Ok(Kind::Number),
+            Some(b't' | b'f') => Ok(Kind::Bool),
+            Some(b'n') => Ok(Kind::Null),
+            Some(_) => self.err("expected a JSON value"),
+            None => self.err("unexpected end of line: expected a JSON value"),
+        }
+    }
+
+    fn enter(&mut self) -> Scan<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("nesting deeper than 128 levels");
+        }
+        Ok(())
+    }
+
+    /// Walks an object, calling `f` with each key while the scanner stands on its value;
+    /// `f` must consume the value.
+    pub fn object(&mut self, mut f: impl FnMut(&mut Self, RawStr<'a>) -> Scan<()>) -> Scan<()> {
+        self.skip_ws();
+        if self.b.get(self.pos) != Some(&b'{') {
+            return self.err("expected '{'");
+        }
+        self.pos += 1;
+        self.enter()?;
+        self.skip_ws();
+        if self.b.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.b.get(self.pos) != Some(&b'"') {
+                return self.err("expected a string key");
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.b.get(self.pos) != Some(&b':') {
+                return self.err("expected ':' after the key");
+            }
+            self.pos += 1;
+            f(self, key)?;
+            self.skip_ws();
+            match self.b.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("expected ',' or '}' in the object"),
+            }
+        }
+    }
+
+    /// Walks an array, calling `f` with each index while the scanner stands on the element.
+    pub fn array(&mut self, mut f: impl FnMut(&mut Self, usize) -> Scan<()>) -> Scan<()> {
+        self.skip_ws();
+        if self.b.get(self.pos) != Some(&b'[') {
+            return self.err("expected '['");
+        }
+        self.pos += 1;
+        self.enter()?;
+        self.skip_ws();
+        if self.b.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        let mut i = 0;
+        loop {
+            f(self, i)?;
+            i += 1;
+            self.skip_ws();
+            match self.b.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("expected ',' or ']' in the array"),
+            }
+        }
+    }
+
+    /// Reads a string (the scanner must stand on its opening quote, after whitespace).
+    pub fn string(&mut self) -> Scan<RawStr<'a>> {
+        self.skip_ws();
+        if self.b.get(self.pos) != Some(&b'"') {
+            return self.err("expected a string");
+        }
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            // The hot loop: jump to the next quote or backslash, then check the run for
+            // raw control characters (a fold, so the compiler vectorises it).
+            let rest = &self.b[self.pos..];
+            let Some(n) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.pos = self.b.len();
+                return self.err("unterminated string");
+            };
+            if rest[..n].iter().fold(false, |acc, &c| acc | (c < 0x20)) {
+                let bad = rest[..n].iter().position(|&c| c < 0x20).unwrap_or(0);
+                self.pos += bad;
+                return self.err("control character in a string (must be escaped)");
+            }
+            self.pos += n;
+            if self.b[self.pos] == b'"' {
+                let raw = &self.b[start..self.pos];
+                self.pos += 1;
+                return Ok(RawStr { raw, escaped });
+            }
+            escaped = true;
+            self.escape()?;
+        }
+    }
+
+    /// Checks one escape sequence (the scanner stands on its backslash).
+    fn escape(&mut self) -> Scan<()> {
+        self.pos += 1;
+        match self.b.get(self.pos) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b'u') => {
+                self.pos += 1;
+                let unit = self.hex4()?;
+                if (0xD800..0xDC00).contains(&unit) {
+                    // A high surrogate must be followed by an escaped low surrogate.
+                    if self.b.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                        return self.err("unpaired surrogate in a \\u escape");
+                    }
+                    self.pos += 2;
+                    let low = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return self.err("unpaired surrogate in a \\u escape");
+                    }
+                } else if (0xDC00..0xE000).contains(&unit) {
+                    return self.err("unpaired surrogate in a \\u escape");
+                }
+                Ok(())
+            }
+            _ => self.err("invalid escape in a string"),
+        }
+    }
+
+    fn hex4(&mut self) -> Scan<u32> {
+        let Some(digits) = self.b.get(self.pos..self.pos + 4) else {
+            return self.err("truncated \\u escape");
+        };
+        let mut v = 0u32;
+        for &d in digits {
+            let x = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return self.err("invalid hex digit in a \\u escape"),
+            };
+            v = v * 16 + u32::from(x);
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Reads a number, returning its text.
+    pub fn number(&mut self) -> Scan<&'a str> {
+        self.skip_ws();
+        let start = self.pos;
+        let b = self.b;
+        let digits = |p: &mut usize| {
+            let s = *p;
+            while b.get(*p).is_some_and(u8::is_ascii_digit) {
+                *p += 1;
+            }
+            *p - s
+        };
+        let mut p = self.pos;
+        if b.get(p) == Some(&b'-') {
+            p += 1;
+        }
+        match b.get(p) {
+            Some(b'0') => p += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut p);
+            }
+            _ => {
+                self.pos = p;
+                return self.err("invalid number");
+            }
+        }
+        if b.get(p) == Some(&b'.') {
+            p += 1;
+            if digits(&mut p) == 0 {
+                self.pos = p;
+                return self.err("invalid number: digits expected after '.'");
+            }
+        }
+        if matches!(b.get(p), Some(b'e' | b'E')) {
+            p += 1;
+            if matches!(b.get(p), Some(b'+' | b'-')) {
+                p += 1;
+            }
+            if digits(&mut p) == 0 {
+                self.pos = p;
+                return self.err("invalid number: digits expected in the exponent");
+            }
+        }
+        self.pos = p;
+        // Only ASCII digits and signs were consumed.
+        Ok(std::str::from_utf8(&b[start..p]).unwrap_or_default())
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Scan<()> {
+        if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.err("invalid literal (expected true, false or null)")
+        }
+    }
+
+    /// Checks and skips the next value, returning its kind.
+    pub fn skip(&mut self) -> Scan<Kind> {
+        let kind = self.peek()?;
+        match kind {
+            Kind::Object => self.object(|s, _| s.skip().map(drop))?,
+            Kind::Array => self.array(|s, _| s.skip().map(drop))?,
+            Kind::String => {
+                self.string()?;
+            }
+            Kind::Number => {
+                self.number()?;
+            }
+            Kind::Bool => {
+                let word: &[u8] = if self.b[self.pos] == b't' { b"true" } else { b"false" };
+                self.literal(word)?;
+            }
+            Kind::Null => self.literal(b"null")?,
+        }
+        Ok(kind)
+    }
+}
+
+/// Decodes JSON escapes in a string already checked by the scanner.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex = |chars: &mut std::str::Chars| {
+                    let h: String = chars.by_ref().take(4).collect();
+                    u32::from_str_radix(&h, 16).unwrap_or(0xFFFD)
+                };
+                let mut cp = hex(&mut chars);
+                if (0xD800..0xDC00).contains(&cp) {
+                    chars.next();
+                    chars.next();
+                    let low = hex(&mut chars);
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                }
+                out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(s: &str) -> Scan<Kind> {
+        let mut sc = Scanner::new(s.as_bytes());
+        let k = sc.skip()?;
+        sc.finish()?;
+        Ok(k)
+    }
+
+    #[test]
+    fn accepts_what_serde_json_accepts() {
+        let good = [
+            r#"{"a":[1,-2.5e+3,0,true,false,null,"x\"y\\\u00e9\ud83d\ude00"],"b":{}}"#,
+            "  [ ]  ",
+            r#""\/\b\f\n\r\t""#,
+            "-0.0e0",
+            r#"{"k":"é日本"}"#,
+        ];
+        for g in good {
+            assert!(serde_json::from_str::<serde_json::Value>(g).is_ok(), "{g}");
+            assert!(check(g).is_ok(), "{g}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_serde_json_rejects() {
+        let bad = [
+            "{", "}", "[1,]", "{\"a\":1,}", "01", "1.", "1e", "-", "+1", "tru", "nul",
+            "\"abc", "\"a\u{1}b\"", r#""\x""#, r#""\ud800""#, r#""\udc00x""#, "{a:1}",
+            "[1 2]", "{\"a\" 1}", "1 2", "", "NaN", r#""\u12g4""#,
+        ];
+        for b in bad {
+            assert!(serde_json::from_str::<serde_json::Value>(b).is_err(), "serde accepts {b:?}");
+            assert!(check(b).is_err(), "scanner accepts {b:?}");
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = "[".repeat(100_000);
+        let e = check(&deep).unwrap_err();
+        assert!(e.what.contains("nesting"));
+        let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(check(&ok).is_ok());
+    }
+
+    #[test]
+    fn decodes_escapes() {
+        let mut sc = Scanner::new(br#""a\n\u00e9\ud83d\ude00\"""#);
+        let s = sc.string().unwrap();
+        assert_eq!(s.decode(), "a\n\u{e9}\u{1F600}\"");
+        assert!(!Scanner::new(br#""plain""#).string().unwrap().escaped);
+    }
+}
