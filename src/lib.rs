@@ -1,1 +1,26 @@
+//! `fastrouter_batch._core`: the thin binding over `fastrouter-batch-core`. Every class and
+//! function registered here has its stub in `python/fastrouter_batch/_core.pyi`.
 
+mod builder;
+mod errors;
+mod gate;
+mod py_json;
+mod request;
+mod runtime;
+mod validation;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<request::BatchRequest>()?;
+    m.add_class::<builder::BatchBuilder>()?;
+    m.add_class::<builder::LineIter>()?;
+    m.add_class::<validation::Limits>()?;
+    m.add_class::<validation::ValidationIssue>()?;
+    m.add_class::<validation::ValidationReport>()?;
+    m.add_function(wrap_pyfunction!(validation::validate, m)?)?;
+    Ok(())
+}

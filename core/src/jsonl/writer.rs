@@ -3,14 +3,16 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::model::BatchRequest;
 
 /// Lines of a batch file, held as the bytes that will be written (compact: no per-line
-/// objects), one `\n` after each line.
+/// objects), one `\n` after each line. The bytes are shared copy-on-write, so a snapshot
+/// (for validating or iterating on another thread) costs nothing until the next append.
 #[derive(Debug, Default, Clone)]
 pub struct JsonlBuffer {
-    data: Vec<u8>,
+    data: Arc<Vec<u8>>,
     lines: usize,
 }
 
@@ -22,16 +24,17 @@ impl JsonlBuffer {
     /// Appends one line produced by `write` (which must not emit a newline). If `write`
     /// fails, the buffer is left as it was.
     pub fn push_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
-        let mark = self.data.len();
-        match write(&mut self.data) {
+        let data = Arc::make_mut(&mut self.data);
+        let mark = data.len();
+        match write(data) {
             Ok(()) => {
-                debug_assert!(!self.data[mark..].contains(&b'\n'));
-                self.data.push(b'\n');
+                debug_assert!(!data[mark..].contains(&b'\n'));
+                data.push(b'\n');
                 self.lines += 1;
                 Ok(())
             }
             Err(e) => {
-                self.data.truncate(mark);
+                data.truncate(mark);
                 Err(e)
             }
         }
@@ -51,6 +54,11 @@ impl JsonlBuffer {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The bytes as they are now, shared.
+    pub fn snapshot(&self) -> Arc<Vec<u8>> {
+        self.data.clone()
     }
 
     /// The lines, without their newlines.

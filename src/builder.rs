@@ -1,0 +1,179 @@
+//! `BatchBuilder`: builds a batch file in memory as JSONL bytes, fast, then validates and
+//! writes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use fastrouter_batch_core::jsonl::writer::JsonlBuffer;
+use fastrouter_batch_core::model::{CHAT_URL, EMBEDDINGS_URL, METHOD_POST};
+
+use crate::errors;
+use crate::py_json;
+use crate::request::{provider_for, write_head, BatchRequest};
+use crate::validation::{self, Limits, Source, ValidationReport};
+
+#[pyclass(module = "fastrouter_batch._core", subclass)]
+pub struct BatchBuilder {
+    buf: JsonlBuffer,
+}
+
+impl BatchBuilder {
+    /// Appends a line whose body is `{"model": model, key: value, **params}`.
+    fn push_body_line(
+        &mut self,
+        custom_id: &str,
+        model: &str,
+        provider: Option<&str>,
+        url: &str,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let provider = provider_for(Some(model), provider)?;
+        self.buf
+            .push_with(|out| {
+                write_head(out, custom_id, &provider, METHOD_POST, url);
+                out.extend_from_slice(b"{\"model\":");
+                py_json::write_str(out, model);
+                out.push(b',');
+                py_json::write_str(out, key);
+                out.push(b':');
+                py_json::write_value(value, out).map_err(|e| e.into_py(&format!("body.{key}")))?;
+                if let Some(p) = params {
+                    py_json::write_params(p, out).map_err(|e| e.into_py("body"))?;
+                }
+                out.extend_from_slice(b"}}");
+                Ok::<_, PyErr>(())
+            })
+            .map_err(|e| with_request_context(e, self.buf.len() + 1, custom_id))
+    }
+}
+
+/// Prefixes a build error with the request it concerns.
+fn with_request_context(e: PyErr, index: usize, custom_id: &str) -> PyErr {
+    Python::attach(|py| {
+        let text = e.value(py).to_string();
+        let msg = format!("request {index} (custom_id {custom_id:?}): {text}");
+        if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+            pyo3::exceptions::PyTypeError::new_err(msg)
+        } else {
+            pyo3::exceptions::PyValueError::new_err(msg)
+        }
+    })
+}
+
+#[pymethods]
+impl BatchBuilder {
+    #[new]
+    fn new() -> Self {
+        Self { buf: JsonlBuffer::new() }
+    }
+
+    /// Adds a chat request; extra keyword arguments (max_tokens, temperature, ...) go in the
+    /// body. The provider is the model's prefix unless given.
+    #[pyo3(signature = (custom_id, model, messages, *, provider=None, **params))]
+    fn add_chat(&mut self, custom_id: &str, model: &str, messages: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        self.push_body_line(custom_id, model, provider, CHAT_URL, "messages", messages, params)
+    }
+
+    /// Adds an embeddings request for `input` (a string or a list of strings).
+    #[pyo3(signature = (custom_id, model, input, *, provider=None, **params))]
+    fn add_embedding(&mut self, custom_id: &str, model: &str, input: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        self.push_body_line(custom_id, model, provider, EMBEDDINGS_URL, "input", input, params)
+    }
+
+    /// Adds a `BatchRequest`, or a raw dict written as it is (validate() checks it).
+    fn add(&mut self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<()> {
+        let index = self.buf.len() + 1;
+        if let Ok(r) = request.cast::<BatchRequest>() {
+            let r = r.get();
+            return self.buf.push_with(|out| r.write_json(py, out));
+        }
+        if let Ok(d) = request.cast::<PyDict>() {
+            return self
+                .buf
+                .push_with(|out| py_json::write_value(d.as_any(), out).map_err(|e| e.into_py("")))
+                .map_err(|e| {
+                    let id = d.get_item("custom_id").ok().flatten().map(|v| v.to_string()).unwrap_or_default();
+                    with_request_context(e, index, &id)
+                });
+        }
+        let name = request.get_type().name()?;
+        Err(pyo3::exceptions::PyTypeError::new_err(format!("add() takes a BatchRequest or a dict, not {name}")))
+    }
+
+    /// Adds every request of an iterable (BatchRequests or dicts).
+    fn extend(&mut self, py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
+        for r in requests.try_iter()? {
+            self.add(py, &r?)?;
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The lines (str, without newlines), as they are when iteration starts.
+    fn __iter__(&self) -> LineIter {
+        LineIter { data: self.buf.snapshot(), pos: 0 }
+    }
+
+    /// The whole file as bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.buf.as_bytes())
+    }
+
+    /// Validates what has been built so far.
+    #[pyo3(signature = (*, limits=None, providers=None))]
+    fn validate(&self, py: Python<'_>, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<ValidationReport> {
+        let opts = validation::options(limits.as_ref().map(|l| l.get()), providers);
+        validation::run(py, Source::Bytes(self.buf.snapshot()), opts)
+    }
+
+    /// Writes the file atomically (a temporary sibling renamed into place). With
+    /// `validate=True` (the default) an invalid batch raises BatchValidationError and nothing
+    /// is written.
+    #[pyo3(signature = (path, *, validate=true, limits=None, providers=None))]
+    fn write(&self, py: Python<'_>, path: PathBuf, validate: bool, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<()> {
+        if validate {
+            let report = Bound::new(py, self.validate(py, limits, providers)?)?;
+            ValidationReport::raise_if_invalid(&report)?;
+        }
+        let data: Arc<Vec<u8>> = self.buf.snapshot();
+        let target = path.clone();
+        crate::gate::run_blocking(py, move |_| {
+            fastrouter_batch_core::jsonl::writer::write_atomic(&target, |w| std::io::Write::write_all(w, &data))
+        })?
+        .map_err(|e| errors::io_on_path(e, &path))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("BatchBuilder({} requests, {} bytes)", self.buf.len(), self.buf.as_bytes().len())
+    }
+}
+
+/// Iterates a snapshot of a builder's lines.
+#[pyclass(module = "fastrouter_batch._core")]
+pub struct LineIter {
+    data: Arc<Vec<u8>>,
+    pos: usize,
+}
+
+#[pymethods]
+impl LineIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self) -> Option<String> {
+        let rest = self.data.get(self.pos..).filter(|r| !r.is_empty())?;
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        self.pos += end + 1;
+        // The builder writes only UTF-8 (str pieces and escapes).
+        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+}

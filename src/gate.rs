@@ -1,0 +1,64 @@
+//! The one gate every blocking call goes through: owned Rust values in, the GIL released,
+//! the work raced against a ~100 ms signal tick so Ctrl-C interrupts within half a second.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::errors;
+
+const SIGNAL_TICK: Duration = Duration::from_millis(100);
+
+/// Runs `fut` on the shared runtime with the GIL released. A pending signal (KeyboardInterrupt)
+/// drops the future and raises. Works inside a running asyncio loop: it never touches it.
+pub fn block_on<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let rt = errors::io_result(runtime_get())?;
+    py.detach(|| {
+        rt.block_on(async move {
+            tokio::pin!(fut);
+            let mut tick = tokio::time::interval(SIGNAL_TICK);
+            tick.tick().await; // the first tick is immediate
+            loop {
+                tokio::select! {
+                    out = &mut fut => return Ok(out),
+                    _ = tick.tick() => Python::attach(|py| py.check_signals())?,
+                }
+            }
+        })
+    })
+}
+
+fn runtime_get() -> std::io::Result<&'static tokio::runtime::Runtime> {
+    crate::runtime::get()
+}
+
+/// Runs CPU- or disk-bound work on the runtime's blocking pool through the gate. `work`
+/// gets a flag that turns true when the caller was interrupted, so it can stop early.
+pub fn run_blocking<T, W>(py: Python<'_>, work: W) -> PyResult<T>
+where
+    T: Send + 'static,
+    W: FnOnce(&AtomicBool) -> T + Send + 'static,
+{
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let rt = errors::io_result(runtime_get())?;
+    let task = rt.spawn_blocking(move || work(&flag));
+    let result = block_on(py, task);
+    if result.is_err() {
+        cancel.store(true, Ordering::Relaxed);
+    }
+    match result? {
+        Ok(value) => Ok(value),
+        // The work panicked: surface it instead of aborting the interpreter.
+        Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "internal error in fastrouter_batch: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,213 @@
+//! Python objects <-> JSON, by hand (pythonize does not build with pyo3 0.30).
+//!
+//! Writing goes straight from Python objects to JSON bytes, with no intermediate value:
+//! this is what makes building a million lines fast. An unserialisable value is reported
+//! with the path to it (`body.messages[1].content`).
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+const MAX_DEPTH: u32 = 255;
+
+/// Where in the value a problem is, built while unwinding.
+pub struct JsonError {
+    rev_path: Vec<String>,
+    message: String,
+    kind: ErrorKind,
+}
+
+enum ErrorKind {
+    Type,
+    Value,
+}
+
+impl JsonError {
+    fn new(kind: ErrorKind, message: String) -> Self {
+        Self { rev_path: vec![], message, kind }
+    }
+
+    fn at(mut self, segment: String) -> Self {
+        self.rev_path.push(segment);
+        self
+    }
+
+    /// The error as a Python exception, naming `root` and the path below it.
+    pub fn into_py(self, root: &str) -> PyErr {
+        let mut path = root.to_owned();
+        for seg in self.rev_path.iter().rev() {
+            if !seg.starts_with('[') && !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(seg);
+        }
+        let text = if path.is_empty() { self.message } else { format!("{path}: {}", self.message) };
+        match self.kind {
+            ErrorKind::Type => PyTypeError::new_err(text),
+            ErrorKind::Value => PyValueError::new_err(text),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        // Copy the longest run without quotes, backslashes or control characters at once.
+        let rest = &bytes[start..];
+        let stop = memchr_special(rest);
+        out.extend_from_slice(&rest[..stop]);
+        start += stop;
+        if start == bytes.len() {
+            break;
+        }
+        let c = bytes[start];
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+            }
+        }
+        start += 1;
+    }
+    out.push(b'"');
+}
+
+/// Index of the first byte needing an escape, or `len`.
+#[inline]
+fn memchr_special(b: &[u8]) -> usize {
+    b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len())
+}
+
+/// Appends `obj` as JSON. Accepts what `json.dumps` accepts by default except non-finite
+/// floats (not JSON) and non-str keys (ambiguous).
+pub fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    write_at(obj, out, 0)
+}
+
+fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
+    if depth > MAX_DEPTH {
+        return Err(JsonError::new(
+            ErrorKind::Value,
+            format!("nested deeper than {MAX_DEPTH} levels (is it circular?)"),
+        ));
+    }
+    // Exact types first: the common case costs one pointer comparison each.
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        write_str(out, s.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?);
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        write_dict(d, out, depth)?;
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        out.push(b'[');
+        for (i, item) in l.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_at(&item, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
+        }
+        out.push(b']');
+    } else if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = obj.cast::<PyInt>() {
+        match i.extract::<i64>() {
+            Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            // Beyond 64 bits: Python's own decimal text is exact.
+            Err(_) => out.extend_from_slice(i.str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?.to_string().as_bytes()),
+        }
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        if !v.is_finite() {
+            return Err(JsonError::new(ErrorKind::Value, format!("{v} is not valid JSON (only finite numbers are)")));
+        }
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        // str subclasses (StrEnum members and the like).
+        write_str(out, s.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?);
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        out.push(b'[');
+        for (i, item) in t.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_at(&item, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
+        }
+        out.push(b']');
+    } else {
+        let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        return Err(JsonError::new(ErrorKind::Type, format!("object of type {name} is not JSON serializable")));
+    }
+    Ok(())
+}
+
+fn write_dict(d: &Bound<'_, PyDict>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
+    out.push(b'{');
+    for (i, (k, v)) in d.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let key = k.cast::<PyString>().map_err(|_| {
+            let name = k.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            JsonError::new(ErrorKind::Type, format!("dict keys must be str, not {name}"))
+        })?;
+        let key = key.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?;
+        write_str(out, key);
+        out.push(b':');
+        write_at(&v, out, depth + 1).map_err(|e| e.at(key.to_owned()))?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes the entries of `params` as `,"key":value` pairs (for request bodies).
+pub fn write_params(params: &Bound<'_, PyDict>, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    for (k, v) in params.iter() {
+        let key: String = k.extract().map_err(|_| JsonError::new(ErrorKind::Type, "parameter names must be str".into()))?;
+        out.push(b',');
+        write_str(out, &key);
+        out.push(b':');
+        write_at(&v, out, 1).map_err(|e| e.at(key))?;
+    }
+    Ok(())
+}
+
+/// A parsed JSON value as Python objects (dict, list, str, int, float, bool, None).
+pub fn to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let list = PyList::empty(py);
+            for item in a {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(o) => {
+            let dict = PyDict::new(py);
+            for (k, item) in o {
+                dict.set_item(k, to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
