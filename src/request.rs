@@ -70,6 +70,7 @@ impl BatchRequest {
 impl BatchRequest {
     /// A request from its five fields; `provider` defaults to the body's model prefix.
     #[new]
+    #[pyo3(text_signature = "(custom_id, body, *, provider=None, method='POST', url='/v1/chat/completions')")]
     #[pyo3(signature = (custom_id, body, *, provider=None, method=METHOD_POST.to_owned(), url=CHAT_URL.to_owned()))]
     fn new(custom_id: String, body: Bound<'_, PyDict>, provider: Option<String>, method: String, url: String) -> PyResult<Self> {
         let model: Option<String> = body.get_item("model")?.and_then(|m| m.extract().ok());

@@ -42,6 +42,7 @@ impl Limits {
 #[pymethods]
 impl Limits {
     #[new]
+    #[pyo3(text_signature = "(*, max_requests=50000, max_bytes=200000000, max_line_bytes=8388608, max_issues=100000)")]
     #[pyo3(signature = (*, max_requests=limits::DEFAULT_MAX_REQUESTS, max_bytes=limits::DEFAULT_MAX_BYTES, max_line_bytes=limits::DEFAULT_MAX_LINE_BYTES, max_issues=limits::DEFAULT_MAX_ISSUES))]
     fn new(max_requests: u64, max_bytes: u64, max_line_bytes: u64, max_issues: u64) -> PyResult<Self> {
         for (name, v) in [("max_requests", max_requests), ("max_bytes", max_bytes), ("max_line_bytes", max_line_bytes)] {
@@ -225,7 +226,7 @@ impl ValidationReport {
         Self::raise_if_invalid(slf)
     }
 
-    #[pyo3(signature = (max_issues=SHOWN_IN_ERROR))]
+    #[pyo3(signature = (max_issues=SHOWN_IN_ERROR), text_signature = "($self, max_issues=10)")]
     fn summary(&self, max_issues: usize) -> String {
         self.report.summary(max_issues)
     }

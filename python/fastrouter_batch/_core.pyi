@@ -4,6 +4,21 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, final
 
+from typing_extensions import Self, disjoint_base
+
+__all__ = [
+    "BatchBuilder",
+    "BatchRequest",
+    "BatchValidationError",
+    "FastRouterError",
+    "LineIter",
+    "Limits",
+    "ValidationIssue",
+    "ValidationReport",
+    "__version__",
+    "validate",
+]
+
 __version__: str
 
 class FastRouterError(Exception):
@@ -16,14 +31,14 @@ class BatchValidationError(FastRouterError):
 
 @final
 class Limits:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         max_requests: int = 50000,
         max_bytes: int = 200000000,
         max_line_bytes: int = 8388608,
         max_issues: int = 100000,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def max_requests(self) -> int: ...
     @property
@@ -32,7 +47,7 @@ class Limits:
     def max_line_bytes(self) -> int: ...
     @property
     def max_issues(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class ValidationIssue:
@@ -47,7 +62,7 @@ class ValidationIssue:
     @property
     def message(self) -> str: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class ValidationReport:
@@ -76,20 +91,21 @@ class ValidationReport:
     @property
     def url(self) -> str | None: ...
     def raise_for_errors(self) -> None: ...
-    def summary(self, max_issues: int = 10) -> str: ...
+    def summary(self, max_issues: int = 10) -> str:
+        """The first `max_issues` problems (default 10) and how many more there are."""
     def to_dict(self) -> dict[str, Any]: ...
 
 @final
 class BatchRequest:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         custom_id: str,
         body: dict[str, Any],
         *,
         provider: str | None = None,
         method: str = "POST",
         url: str = "/v1/chat/completions",
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def custom_id(self) -> str: ...
     @property
@@ -121,8 +137,9 @@ class BatchRequest:
     def from_dict(d: dict[str, Any]) -> BatchRequest: ...
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self) -> str: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@disjoint_base
 class BatchBuilder:
     def __init__(self) -> None: ...
     def add_chat(

@@ -88,6 +88,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn err<T>(&self, what: &'static str) -> Scan<T> {
+        let what = if self.pos >= self.b.len() { "unexpected end of line (truncated JSON?)" } else { what };
         Err(SyntaxError { offset: self.pos, what })
     }
 
