@@ -80,10 +80,10 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Index of the first byte needing an escape, or `len`.
+/// Index of the first byte needing an escape, or `len` (the validator's SIMD scan).
 #[inline]
 fn memchr_special(b: &[u8]) -> usize {
-    b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len())
+    fastrouter_batch_core::validate::scan::find_special(b).unwrap_or(b.len())
 }
 
 /// Appends `obj` as JSON. Accepts what `json.dumps` accepts by default except non-finite

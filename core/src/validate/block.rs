@@ -46,9 +46,9 @@ pub struct BlockResult {
     pub ids: Vec<IdSeen>,
     pub id_text: String,
     pub url_runs: Vec<UrlRun>,
-    pub providers: HashMap<String, u64>,
-    pub models: HashMap<String, u64>,
-    pub urls: HashMap<String, u64>,
+    pub providers: Counts,
+    pub models: Counts,
+    pub urls: Counts,
 }
 
 impl BlockResult {
@@ -57,7 +57,28 @@ impl BlockResult {
     }
 }
 
-fn bump(map: &mut HashMap<String, u64>, key: &str) {
+/// Counts per name. Few distinct keys, looked up once per line: a cheap hash pays.
+pub type Counts = HashMap<String, u64, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// The Fx hash (rustc's): a multiply and a rotate per word. Not for untrusted-key maps
+/// that could be flooded; here keys are a file's few provider/model/url names.
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn bump(map: &mut Counts, key: &str) {
     // Look up by &str first so the common case allocates nothing.
     match map.get_mut(key) {
         Some(n) => *n += 1,
@@ -69,6 +90,8 @@ fn bump(map: &mut HashMap<String, u64>, key: &str) {
 
 pub fn check_block(block: &[u8], max_line: u64, providers: &[String], ids: &IdHasher) -> BlockResult {
     let mut r = BlockResult::default();
+    // One SIMD pass over the whole block; lines are checked one by one only if it fails.
+    let block_is_utf8 = simdutf8::basic::from_utf8(block).is_ok();
     for_each_line(block, |index, line| {
         r.lines += 1;
         let rel = index as u32;
@@ -81,16 +104,24 @@ pub fn check_block(block: &[u8], max_line: u64, providers: &[String], ids: &IdHa
             r.issues.push(too_large(no, line.len() as u64, max_line));
             return;
         }
-        if let Err(e) = std::str::from_utf8(line) {
-            r.issues.push(Issue {
-                line: no,
-                path: None,
-                code: Code::InvalidUtf8,
-                message: format!("not valid UTF-8 (bad byte at column {})", e.valid_up_to() + 1),
-            });
-            return;
-        }
-        let facts = rules::check_line(line, no, providers, &mut r.issues);
+        let text = if block_is_utf8 {
+            // SAFETY: the whole block was just checked, and lines split at ASCII '\n'.
+            unsafe { std::str::from_utf8_unchecked(line) }
+        } else {
+            match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(e) => {
+                    r.issues.push(Issue {
+                        line: no,
+                        path: None,
+                        code: Code::InvalidUtf8,
+                        message: format!("not valid UTF-8 (bad byte at column {})", e.valid_up_to() + 1),
+                    });
+                    return;
+                }
+            }
+        };
+        let facts = rules::check_line(text, no, providers, &mut r.issues);
         if let Some(id) = &facts.custom_id {
             let start = r.id_text.len() as u32;
             r.id_text.push_str(id);

@@ -68,7 +68,7 @@ impl Sink<'_> {
 /// Checks one non-blank, UTF-8 line. Problems go to `out`; the facts the file-level checks
 /// need are returned.
 pub fn check_line<'a>(
-    line: &'a [u8],
+    line: &'a str,
     line_no: u64,
     providers: &[String],
     out: &mut Vec<Issue>,
@@ -91,7 +91,7 @@ pub fn check_line<'a>(
 }
 
 fn walk_line<'a>(
-    line: &'a [u8],
+    line: &'a str,
     sink: &mut Sink<'_>,
     facts: &mut LineFacts<'a>,
     providers: &[String],

@@ -53,8 +53,9 @@ pub struct RawStr<'a> {
 impl<'a> RawStr<'a> {
     /// The decoded text. Escapes were checked while scanning, so decoding cannot fail.
     pub fn decode(&self) -> Cow<'a, str> {
-        // The line was UTF-8 checked and a string never splits a code point.
-        let text = std::str::from_utf8(self.raw).unwrap_or_default();
+        // SAFETY: the scanner only runs on `&str` lines (see `Scanner::new`), and a string's
+        // bounds are ASCII quotes, which never fall inside a multi-byte sequence.
+        let text = unsafe { std::str::from_utf8_unchecked(self.raw) };
         if self.escaped {
             Cow::Owned(unescape(text))
         } else {
@@ -83,8 +84,9 @@ pub struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    pub fn new(b: &'a [u8]) -> Self {
-        Self { b, pos: 0, depth: 0 }
+    /// A scanner over one line, which is valid UTF-8 (hence the `&str`).
+    pub fn new(line: &'a str) -> Self {
+        Self { b: line.as_bytes(), pos: 0, depth: 0 }
     }
 
     fn err<T>(&self, what: &'static str) -> Scan<T> {
@@ -215,26 +217,24 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            // The hot loop: jump to the next quote or backslash, then check the run for
-            // raw control characters (a fold, so the compiler vectorises it).
-            let rest = &self.b[self.pos..];
-            let Some(n) = memchr::memchr2(b'"', b'\\', rest) else {
+            // The hot loop: one pass to the next quote, backslash or control character.
+            let Some(n) = find_special(&self.b[self.pos..]) else {
                 self.pos = self.b.len();
                 return self.err("unterminated string");
             };
-            if rest[..n].iter().fold(false, |acc, &c| acc | (c < 0x20)) {
-                let bad = rest[..n].iter().position(|&c| c < 0x20).unwrap_or(0);
-                self.pos += bad;
-                return self.err("control character in a string (must be escaped)");
-            }
             self.pos += n;
-            if self.b[self.pos] == b'"' {
-                let raw = &self.b[start..self.pos];
-                self.pos += 1;
-                return Ok(RawStr { raw, escaped });
+            match self.b[self.pos] {
+                b'"' => {
+                    let raw = &self.b[start..self.pos];
+                    self.pos += 1;
+                    return Ok(RawStr { raw, escaped });
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                _ => return self.err("control character in a string (must be escaped)"),
             }
-            escaped = true;
-            self.escape()?;
         }
     }
 
@@ -365,6 +365,35 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Index of the first `"`, `\` or control character (< 0x20): where a JSON string's plain
+/// run ends. Also used to escape strings when writing JSON.
+#[inline]
+pub fn find_special(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; loads are unaligned and in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let max_ctrl = _mm_set1_epi8(0x1f);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                // x <= 0x1f (unsigned) <=> max(x, 0x1f) == 0x1f
+                let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(x, max_ctrl), max_ctrl);
+                let hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), ctrl);
+                let mask = _mm_movemask_epi8(hit);
+                if mask != 0 {
+                    return Some(i + mask.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+    }
+    b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| p + i)
+}
+
 /// Decodes JSON escapes in a string already checked by the scanner.
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -406,7 +435,7 @@ mod tests {
     use super::*;
 
     fn check(s: &str) -> Scan<Kind> {
-        let mut sc = Scanner::new(s.as_bytes());
+        let mut sc = Scanner::new(s);
         let k = sc.skip()?;
         sc.finish()?;
         Ok(k)
@@ -431,13 +460,24 @@ mod tests {
     fn rejects_what_serde_json_rejects() {
         let bad = [
             "{", "}", "[1,]", "{\"a\":1,}", "01", "1.", "1e", "-", "+1", "tru", "nul",
-            "\"abc", "\"a\u{1}b\"", r#""\x""#, r#""\ud800""#, r#""\udc00x""#, "{a:1}",
+            "\"abc", "\"a\u{1}b\"", "\"a\u{1f}bcdefghijklmnopqrstuvwxyz\"", "\"0123456789abcdef\n\"", r#""\x""#, r#""\ud800""#, r#""\udc00x""#, "{a:1}",
             "[1 2]", "{\"a\" 1}", "1 2", "", "NaN", r#""\u12g4""#,
         ];
         for b in bad {
             assert!(serde_json::from_str::<serde_json::Value>(b).is_err(), "serde accepts {b:?}");
             assert!(check(b).is_err(), "scanner accepts {b:?}");
         }
+    }
+
+    #[test]
+    fn find_special_matches_the_scalar_definition() {
+        let mut data: Vec<u8> = (0..=255u8).collect();
+        data.extend(b"plain ascii text that is longer than sixteen bytes");
+        for start in 0..data.len() {
+            let want = data[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(find_special(&data[start..]), want, "from {start}");
+        }
+        assert_eq!(find_special(b"no specials here at all, just text"), None);
     }
 
     #[test]
@@ -451,9 +491,9 @@ mod tests {
 
     #[test]
     fn decodes_escapes() {
-        let mut sc = Scanner::new(br#""a\n\u00e9\ud83d\ude00\"""#);
+        let mut sc = Scanner::new(r#""a\n\u00e9\ud83d\ude00\"""#);
         let s = sc.string().unwrap();
         assert_eq!(s.decode(), "a\n\u{e9}\u{1F600}\"");
-        assert!(!Scanner::new(br#""plain""#).string().unwrap().escaped);
+        assert!(!Scanner::new(r#""plain""#).string().unwrap().escaped);
     }
 }
