@@ -277,12 +277,21 @@ impl ValidationReport {
 pub enum Source {
     Path(PathBuf),
     Bytes(Arc<Vec<u8>>),
+    /// A Python `bytes`, read in place: it is immutable, and `owner` keeps it alive for as
+    /// long as the work holds this value (even past an interrupted call).
+    PyBytes {
+        #[allow(dead_code)] // held, never read: it keeps the buffer alive
+        owner: Py<PyBytes>,
+        ptr: usize,
+        len: usize,
+    },
 }
 
 impl Source {
     pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         if let Ok(b) = obj.cast::<PyBytes>() {
-            return Ok(Self::Bytes(Arc::new(b.as_bytes().to_vec())));
+            let data = b.as_bytes();
+            return Ok(Self::PyBytes { owner: b.clone().unbind(), ptr: data.as_ptr() as usize, len: data.len() });
         }
         if let Ok(b) = obj.cast::<PyByteArray>() {
             return Ok(Self::Bytes(Arc::new(b.to_vec())));
@@ -316,6 +325,12 @@ pub fn run(py: Python<'_>, source: Source, opts: Options) -> PyResult<Validation
     let report = gate::run_blocking(py, move |cancel| match &source {
         Source::Path(p) => core_validate::validate_path(p, &opts, cancel).map_err(|e| (e, Some(p.clone()))),
         Source::Bytes(b) => core_validate::validate_reader(&b[..], &opts, cancel).map_err(|e| (e, None)),
+        Source::PyBytes { owner: _, ptr, len } => {
+            // SAFETY: `owner` (borrowed by this match, so alive) holds an immutable bytes
+            // object whose buffer is `ptr..ptr+len`; nothing can change or free it meanwhile.
+            let data = unsafe { std::slice::from_raw_parts(*ptr as *const u8, *len) };
+            core_validate::validate_reader(data, &opts, cancel).map_err(|e| (e, None))
+        }
     })?;
     let report = report.map_err(|(e, p)| errors::from_validate(e, p.as_deref()))?;
     Ok(ValidationReport::new(report))
