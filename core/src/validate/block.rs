@@ -57,34 +57,32 @@ impl BlockResult {
     }
 }
 
-/// Counts per name. Few distinct keys, looked up once per line: a cheap hash pays.
-pub type Counts = HashMap<String, u64, std::hash::BuildHasherDefault<FxHasher>>;
-
-/// The Fx hash (rustc's): a multiply and a rotate per word. Not for untrusted-key maps
-/// that could be flooded; here keys are a file's few provider/model/url names.
-#[derive(Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Counts per name (provider, model, url). A file has few distinct names, looked up once
+/// per line, so a short table scanned in order beats hashing every value; past
+/// `TABLE_MAX` distinct names it moves to a map.
+#[derive(Default, Debug)]
+pub struct Counts {
+    table: Vec<(String, u64)>,
+    map: HashMap<String, u64>,
 }
 
-fn bump(map: &mut Counts, key: &str) {
-    // Look up by &str first so the common case allocates nothing.
-    match map.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(key.to_owned(), 1);
+const TABLE_MAX: usize = 16;
+
+impl Counts {
+    pub fn bump(&mut self, key: &str) {
+        if let Some(entry) = self.table.iter_mut().find(|(k, _)| k == key) {
+            entry.1 += 1;
+        } else if self.table.len() < TABLE_MAX {
+            self.table.push((key.to_owned(), 1));
+        } else if let Some(n) = self.map.get_mut(key) {
+            *n += 1;
+        } else {
+            self.map.insert(key.to_owned(), 1);
         }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &u64)> {
+        self.table.iter().map(|(k, v)| (k, v)).chain(self.map.iter())
     }
 }
 
@@ -128,13 +126,13 @@ pub fn check_block(block: &[u8], max_line: u64, providers: &[String], ids: &IdHa
             r.ids.push(IdSeen { hash: ids.hash(id), line: rel, text: (start, id.len() as u32) });
         }
         if let Some(p) = &facts.provider {
-            bump(&mut r.providers, p);
+            r.providers.bump(p);
         }
         if let Some(m) = &facts.model {
-            bump(&mut r.models, m);
+            r.models.bump(m);
         }
         if let Some(u) = &facts.url {
-            bump(&mut r.urls, u);
+            r.urls.bump(u);
         }
         // Only batch endpoints compete for the file's url; others are already reported.
         if let Some(u) = facts.url.as_deref().filter(|u| Endpoint::from_url(u).is_some()) {

@@ -235,7 +235,7 @@ impl<'o> Merge<'o> {
                     (&result.models, &mut self.report.models),
                     (&result.urls, &mut self.report.urls),
                 ] {
-                    for (k, v) in map {
+                    for (k, v) in map.iter() {
                         *into.entry(k.clone()).or_default() += v;
                     }
                 }

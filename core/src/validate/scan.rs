@@ -63,7 +63,9 @@ impl<'a> RawStr<'a> {
         }
     }
 
-    /// Compares with a plain (escape-free) key without decoding.
+    /// Compares with a plain (escape-free) key without decoding. Inlined so the key's
+    /// length is a constant and the comparison compiles to a few integer compares.
+    #[inline(always)]
     pub fn is(&self, key: &str) -> bool {
         if self.escaped {
             self.decode() == key
