@@ -90,7 +90,10 @@ impl BatchBuilder {
         let index = self.buf.len() + 1;
         if let Ok(r) = request.cast::<BatchRequest>() {
             let r = r.get();
-            return self.buf.push_with(|out| r.write_json(py, out));
+            return self
+                .buf
+                .push_with(|out| r.write_json(py, out))
+                .map_err(|e| with_request_context(e, index, r.custom_id()));
         }
         if let Ok(d) = request.cast::<PyDict>() {
             return self

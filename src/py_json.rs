@@ -190,8 +190,12 @@ pub fn to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py,
                 i.into_pyobject(py)?.into_any()
             } else if let Some(u) = n.as_u64() {
                 u.into_pyobject(py)?.into_any()
-            } else {
+            } else if n.as_f64().is_some() && !is_integer_text(&n.to_string()) {
                 n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            } else {
+                // An integer beyond 64 bits (kept exact by `arbitrary_precision`): Python's
+                // int parses the text exactly.
+                py.get_type::<PyInt>().call1((n.to_string(),))?
             }
         }
         Value::String(s) => PyString::new(py, s).into_any(),
@@ -210,4 +214,8 @@ pub fn to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py,
             dict.into_any()
         }
     })
+}
+
+fn is_integer_text(s: &str) -> bool {
+    !s.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'))
 }

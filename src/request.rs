@@ -47,6 +47,10 @@ pub fn write_head(out: &mut Vec<u8>, custom_id: &str, provider: &str, method: &s
 }
 
 impl BatchRequest {
+    pub fn custom_id(&self) -> &str {
+        &self.custom_id
+    }
+
     /// Appends this request as one JSON line (no newline).
     pub fn write_json(&self, py: Python<'_>, out: &mut Vec<u8>) -> PyResult<()> {
         write_head(out, &self.custom_id, &self.provider, &self.method, &self.url);

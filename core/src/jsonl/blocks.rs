@@ -2,19 +2,26 @@
 //!
 //! A block is about `block_size` bytes ending at a newline, so workers can check blocks in
 //! parallel. A line longer than `max_line` is never held: it is skipped as it streams past
-//! and reported as `Chunk::LongLine`. A UTF-8 byte-order mark at the start is dropped.
+//! and reported as `Chunk::LongLine`. Bytes pass through as they are (a byte-order mark
+//! included: `strip_bom` drops it from the first line, so it still counts as file bytes).
 
 use std::io::{self, Read};
 
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The first line of a file without its UTF-8 byte-order mark, if it has one.
+pub fn strip_bom(first_line: &[u8]) -> &[u8] {
+    first_line.strip_prefix(BOM).unwrap_or(first_line)
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk {
     /// Whole lines; the last one may lack its newline only at the end of the stream.
     Lines(Vec<u8>),
-    /// One line over the limit, skipped unread; `bytes` excludes its newline.
-    LongLine { bytes: u64 },
+    /// One line over the limit, skipped unread; `bytes` excludes its newline, which
+    /// `newline` says was there (the last line of a file may lack one).
+    LongLine { bytes: u64, newline: bool },
 }
 
 pub struct BlockReader<R> {
@@ -22,7 +29,6 @@ pub struct BlockReader<R> {
     carry: Vec<u8>,
     block_size: usize,
     max_line: usize,
-    at_start: bool,
     eof: bool,
     /// Bytes read from the source so far (BOM included).
     pub bytes_read: u64,
@@ -35,7 +41,6 @@ impl<R: Read> BlockReader<R> {
             carry: Vec::new(),
             block_size: block_size.max(1),
             max_line: max_line.max(1),
-            at_start: true,
             eof: false,
             bytes_read: 0,
         }
@@ -65,12 +70,6 @@ impl<R: Read> BlockReader<R> {
             if n == 0 {
                 self.eof = true;
             }
-            if self.at_start && (self.carry.len() >= BOM.len() || self.eof) {
-                self.at_start = false;
-                if self.carry.starts_with(BOM) {
-                    self.carry.drain(..BOM.len());
-                }
-            }
         }
         Ok(())
     }
@@ -81,12 +80,12 @@ impl<R: Read> BlockReader<R> {
             if let Some(i) = memchr::memchr(b'\n', &self.carry) {
                 seen += i as u64;
                 self.carry.drain(..=i);
-                return Ok(Chunk::LongLine { bytes: seen });
+                return Ok(Chunk::LongLine { bytes: seen, newline: true });
             }
             seen += self.carry.len() as u64;
             self.carry.clear();
             if self.eof {
-                return Ok(Chunk::LongLine { bytes: seen });
+                return Ok(Chunk::LongLine { bytes: seen, newline: false });
             }
             self.fill(self.block_size)?;
         }
@@ -165,7 +164,7 @@ mod tests {
         for c in chunks {
             match c {
                 Chunk::Lines(b) => for_each_line(b, |_, l| out.push(String::from_utf8_lossy(l).into())),
-                Chunk::LongLine { bytes } => out.push(format!("<long {bytes}>")),
+                Chunk::LongLine { bytes, newline } => out.push(format!("<long {bytes} {newline}>")),
             }
         }
         out
@@ -176,7 +175,7 @@ mod tests {
         let data = b"\xEF\xBB\xBFa\r\nbb\n\nccc\ndddd";
         for block in 1..12 {
             let c = chunks(data, block, 100);
-            assert_eq!(lines_of(&c), ["a", "bb", "", "ccc", "dddd"], "block {block}");
+            assert_eq!(lines_of(&c), ["\u{feff}a", "bb", "", "ccc", "dddd"], "block {block}");
         }
     }
 
@@ -188,7 +187,7 @@ mod tests {
         data.extend(std::iter::repeat_n(b'y', 500));
         for block in [16, 64, 4096] {
             let c = chunks(&data, block, 100);
-            assert_eq!(lines_of(&c), ["ok", "<long 10000>", "after", "<long 500>"], "block {block}");
+            assert_eq!(lines_of(&c), ["ok", "<long 10000 true>", "after", "<long 500 false>"], "block {block}");
         }
     }
 

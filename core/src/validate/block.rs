@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 
 use super::issue::{Code, Issue};
 use super::rules;
-use crate::jsonl::blocks::{for_each_line, is_blank};
+use crate::jsonl::blocks::{for_each_line, is_blank, strip_bom};
 use crate::model::Endpoint;
 
 /// A 128-bit fingerprint of a custom_id: two independent SipHash keys, so the merge can
@@ -86,11 +86,13 @@ impl Counts {
     }
 }
 
-pub fn check_block(block: &[u8], max_line: u64, providers: &[String], ids: &IdHasher) -> BlockResult {
+/// Checks a block; `first` says it starts the file (whose first line may carry a BOM).
+pub fn check_block(block: &[u8], first: bool, max_line: u64, providers: &[String], ids: &IdHasher) -> BlockResult {
     let mut r = BlockResult::default();
     // One SIMD pass over the whole block; lines are checked one by one only if it fails.
     let block_is_utf8 = simdutf8::basic::from_utf8(block).is_ok();
     for_each_line(block, |index, line| {
+        let line = if first && index == 0 { strip_bom(line) } else { line };
         r.lines += 1;
         let rel = index as u32;
         if is_blank(line) {

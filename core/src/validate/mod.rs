@@ -70,7 +70,7 @@ impl From<io::Error> for ValidateError {
 /// What a worker hands back: the checked block, or a skipped over-long line.
 enum Checked {
     Block { data: Vec<u8>, result: BlockResult },
-    LongLine { bytes: u64 },
+    LongLine { bytes: u64, newline: bool },
 }
 
 /// Validates everything `src` yields. `cancel` is polled between blocks.
@@ -81,22 +81,24 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
     };
     let ids = IdHasher::new();
     let max_line = opts.limits.max_line_bytes;
-    let check = |chunk: Chunk| match chunk {
+    let check = |chunk: Chunk, first: bool| match chunk {
         Chunk::Lines(data) => {
-            let result = check_block(&data, max_line, &opts.providers, &ids);
+            let result = check_block(&data, first, max_line, &opts.providers, &ids);
             Checked::Block { data, result }
         }
-        Chunk::LongLine { bytes } => Checked::LongLine { bytes },
+        Chunk::LongLine { bytes, newline } => Checked::LongLine { bytes, newline },
     };
     let mut reader = BlockReader::new(src, opts.block_size, max_line.min(usize::MAX as u64) as usize);
     let mut merge = Merge::new(opts);
 
     if threads <= 1 {
+        let mut first = true;
         while let Some(chunk) = reader.next_chunk()? {
             if cancel.load(Ordering::Relaxed) {
                 return Err(ValidateError::Cancelled);
             }
-            merge.add(check(chunk));
+            merge.add(check(chunk, first));
+            first = false;
         }
         return Ok(merge.finish(reader.bytes_read));
     }
@@ -130,7 +132,7 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
             scope.spawn(move || loop {
                 let next = work_rx.lock().map(|rx| rx.recv());
                 let Ok(Ok((seq, chunk))) = next else { return };
-                if done_tx.send((seq, check(chunk))).is_err() {
+                if done_tx.send((seq, check(chunk, seq == 0))).is_err() {
                     return;
                 }
             });
@@ -174,6 +176,33 @@ struct Merge<'o> {
     bytes: u64,
     over_requests: bool,
     over_bytes: bool,
+    /// The earliest issues so far, the latest on top, so it is the one dropped.
+    kept: std::collections::BinaryHeap<Kept>,
+    arrived: u64,
+}
+
+/// An issue ordered by (line, arrival).
+struct Kept {
+    line: u64,
+    arrived: u64,
+    issue: Issue,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        (self.line, self.arrived) == (other.line, other.arrived)
+    }
+}
+impl Eq for Kept {}
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.line, self.arrived).cmp(&(other.line, other.arrived))
+    }
 }
 
 impl<'o> Merge<'o> {
@@ -187,13 +216,26 @@ impl<'o> Merge<'o> {
             bytes: 0,
             over_requests: false,
             over_bytes: false,
+            kept: Default::default(),
+            arrived: 0,
         }
     }
 
+    /// Counts every issue; keeps the `max_issues` earliest by line (issues do not arrive in
+    /// line order: duplicates and url mismatches are found later than a block's own).
     fn push(&mut self, issue: Issue) {
         *self.report.issue_counts.entry(issue.code).or_default() += 1;
-        if (self.report.issues.len() as u64) < self.opts.limits.max_issues {
-            self.report.issues.push(issue);
+        let cap = self.opts.limits.max_issues as usize;
+        if cap == 0 {
+            return;
+        }
+        self.arrived += 1;
+        let entry = Kept { line: issue.line, arrived: self.arrived, issue };
+        if self.kept.len() < cap {
+            self.kept.push(entry);
+        } else if self.kept.peek().is_some_and(|last| entry < *last) {
+            self.kept.pop();
+            self.kept.push(entry);
         }
     }
 
@@ -201,10 +243,10 @@ impl<'o> Merge<'o> {
         let base = self.report.num_lines; // lines before this chunk
         let limits = &self.opts.limits;
         match checked {
-            Checked::LongLine { bytes } => {
+            Checked::LongLine { bytes, newline } => {
                 self.report.num_lines += 1;
                 self.report.num_requests += 1;
-                self.bytes += bytes + 1;
+                self.bytes += bytes + u64::from(newline);
                 self.push(too_large(base + 1, bytes, limits.max_line_bytes));
                 self.check_limits(None);
             }
@@ -305,9 +347,7 @@ impl<'o> Merge<'o> {
             }
         }
         self.report.url = file_url;
-        // Issues come in file order except those found at the end; sort keeps line order.
-        self.report.issues.sort_by_key(|i| i.line);
-        self.report.issues.truncate(self.opts.limits.max_issues as usize);
+        self.report.issues = self.kept.into_sorted_vec().into_iter().map(|k| k.issue).collect();
         self.report
     }
 }
