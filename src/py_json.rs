@@ -105,14 +105,7 @@ fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(),
     } else if let Ok(d) = obj.cast::<PyDict>() {
         write_dict(d, out, depth)?;
     } else if let Ok(l) = obj.cast::<PyList>() {
-        out.push(b'[');
-        for (i, item) in l.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_at(&item, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
-        }
-        out.push(b']');
+        write_seq(l.iter(), out, depth)?;
     } else if obj.is_none() {
         out.extend_from_slice(b"null");
     } else if let Ok(b) = obj.cast::<PyBool>() {
@@ -133,18 +126,24 @@ fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(),
         // str subclasses (StrEnum members and the like).
         write_str(out, s.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?);
     } else if let Ok(t) = obj.cast::<PyTuple>() {
-        out.push(b'[');
-        for (i, item) in t.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_at(&item, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
-        }
-        out.push(b']');
+        write_seq(t.iter(), out, depth)?;
     } else {
         let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
         return Err(JsonError::new(ErrorKind::Type, format!("object of type {name} is not JSON serializable")));
     }
+    Ok(())
+}
+
+/// A list or tuple as a JSON array.
+fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_at(&item, out, depth + 1).map_err(|e| e.at(format!("[{i}]")))?;
+    }
+    out.push(b']');
     Ok(())
 }
 
