@@ -19,7 +19,7 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    let rt = errors::io_result(runtime_get())?;
+    let rt = errors::io_result(crate::runtime::get())?;
     py.detach(|| {
         rt.block_on(async move {
             tokio::pin!(fut);
@@ -35,10 +35,6 @@ where
     })
 }
 
-fn runtime_get() -> std::io::Result<&'static tokio::runtime::Runtime> {
-    crate::runtime::get()
-}
-
 /// Runs CPU- or disk-bound work on the runtime's blocking pool through the gate. `work`
 /// gets a flag that turns true when the caller was interrupted, so it can stop early.
 pub fn run_blocking<T, W>(py: Python<'_>, work: W) -> PyResult<T>
@@ -48,7 +44,7 @@ where
 {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    let rt = errors::io_result(runtime_get())?;
+    let rt = errors::io_result(crate::runtime::get())?;
     let task = rt.spawn_blocking(move || work(&flag));
     let result = block_on(py, task);
     if result.is_err() {

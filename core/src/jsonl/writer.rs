@@ -1,11 +1,9 @@
 //! Building JSONL in memory and writing it to disk without ever leaving a half-written file.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use crate::model::BatchRequest;
 
 /// Lines of a batch file, held as the bytes that will be written (compact: no per-line
 /// objects), one `\n` after each line. The bytes are shared copy-on-write, so a snapshot
@@ -40,10 +38,6 @@ impl JsonlBuffer {
         }
     }
 
-    pub fn push_request(&mut self, request: &BatchRequest) -> serde_json::Result<()> {
-        self.push_with(|buf| serde_json::to_writer(buf, request))
-    }
-
     pub fn len(&self) -> usize {
         self.lines
     }
@@ -64,15 +58,6 @@ impl JsonlBuffer {
     /// The lines, without their newlines.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
         self.data.split(|&b| b == b'\n').take(self.lines)
-    }
-
-    /// The `index`-th line (0-based) — a linear scan, for occasional lookups.
-    pub fn line(&self, index: usize) -> Option<&[u8]> {
-        self.lines().nth(index)
-    }
-
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
-        write_atomic(path, |w| w.write_all(&self.data))
     }
 }
 
@@ -101,6 +86,7 @@ fn temp_sibling(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn failed_push_leaves_buffer_unchanged() {

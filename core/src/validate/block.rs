@@ -51,10 +51,9 @@ pub struct BlockResult {
     pub urls: Counts,
 }
 
-impl BlockResult {
-    pub fn id(&self, seen: &IdSeen) -> &str {
-        &self.id_text[seen.text.0 as usize..(seen.text.0 + seen.text.1) as usize]
-    }
+/// The text of a custom_id recorded in a block's `id_text`.
+pub fn id_of<'t>(id_text: &'t str, seen: &IdSeen) -> &'t str {
+    &id_text[seen.text.0 as usize..(seen.text.0 + seen.text.1) as usize]
 }
 
 /// Counts per name (provider, model, url). A file has few distinct names, looked up once

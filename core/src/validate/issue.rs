@@ -29,30 +29,6 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: &'static [Code] = &[
-        Code::InvalidUtf8,
-        Code::LineTooLarge,
-        Code::InvalidJson,
-        Code::NotAnObject,
-        Code::MissingField,
-        Code::InvalidType,
-        Code::InvalidValue,
-        Code::DuplicateCustomId,
-        Code::CustomIdFormat,
-        Code::UnknownProvider,
-        Code::ProviderModelMismatch,
-        Code::MethodNotPost,
-        Code::UnsupportedUrl,
-        Code::UrlMismatch,
-        Code::UnsupportedEndpoint,
-        Code::EmptyMessages,
-        Code::InvalidRole,
-        Code::MissingMaxTokens,
-        Code::EmptyInput,
-        Code::TooManyRequests,
-        Code::FileTooLarge,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Code::InvalidUtf8 => "invalid_utf8",

@@ -254,14 +254,15 @@ impl<'o> Merge<'o> {
                 self.report.num_lines += result.lines;
                 self.report.num_requests += result.requests;
                 self.bytes += data.len() as u64;
-                for mut issue in result.issues.iter().cloned() {
+                let BlockResult { issues, ids, id_text, url_runs, providers, models, urls, .. } = result;
+                for mut issue in issues {
                     issue.line += base + 1;
                     self.push(issue);
                 }
-                for seen in &result.ids {
+                for seen in &ids {
                     let line = base + 1 + u64::from(seen.line);
                     if let Some(&first) = self.seen_ids.get(&seen.hash) {
-                        let id = issue::quote(result.id(seen));
+                        let id = issue::quote(block::id_of(&id_text, seen));
                         self.push(Issue {
                             line,
                             path: Some("custom_id".into()),
@@ -273,15 +274,15 @@ impl<'o> Merge<'o> {
                     }
                 }
                 for (map, into) in [
-                    (&result.providers, &mut self.report.providers),
-                    (&result.models, &mut self.report.models),
-                    (&result.urls, &mut self.report.urls),
+                    (&providers, &mut self.report.providers),
+                    (&models, &mut self.report.models),
+                    (&urls, &mut self.report.urls),
                 ] {
                     for (k, v) in map.iter() {
                         *into.entry(k.clone()).or_default() += v;
                     }
                 }
-                for mut run in result.url_runs {
+                for mut run in url_runs {
                     if self.first_url.is_none() {
                         self.first_url = Some(run.url.clone());
                     }
