@@ -1,0 +1,58 @@
+//! The HTTP surface: the wire contract's endpoints on axum.
+
+mod auth;
+mod batches;
+pub mod error;
+mod files;
+mod paging;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::EngineConfig;
+use crate::store::Store;
+use crate::worker::Scheduler;
+use error::ApiError;
+
+/// The OpenAPI document describing every route below.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The most a JSON request body may hold (uploads have their own, larger limit).
+const MAX_JSON_BODY: usize = 1 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub scheduler: Scheduler,
+    pub cfg: Arc<EngineConfig>,
+    /// Owner ids of the accepted keys.
+    pub owners: Arc<HashSet<String>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/files", post(files::upload).get(files::list).layer(DefaultBodyLimit::disable()))
+        .route("/v1/files/{file_id}", get(files::retrieve).delete(files::delete))
+        .route("/v1/files/{file_id}/content", get(files::content))
+        .route("/v1/batches", post(batches::create).get(batches::list))
+        .route("/v1/batches/{batch_id}", get(batches::retrieve))
+        .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
+        .route("/openapi.json", get(openapi))
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(state)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::no_route(method.as_str(), uri.path())
+}

@@ -1,0 +1,163 @@
+//! Everything the engine can be told: where it keeps state, who may call it, which
+//! provider answers, limits, concurrency and retry policy.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fastrouter_batch_core::Limits;
+
+/// A secret (an API key). Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Who answers the lines of a batch.
+#[derive(Debug, Clone)]
+pub enum ProviderMode {
+    /// The built-in simulator: deterministic replies, no network.
+    Simulated(SimulatedConfig),
+    /// Real HTTP providers: each line goes to its `provider`'s upstream.
+    Upstream(UpstreamConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulatedConfig {
+    /// Time each simulated request takes.
+    pub latency: Duration,
+    /// Probability that one attempt fails with a transient error (429 or 500).
+    pub fault_rate: f64,
+    /// Length of simulated embedding vectors (unless the request asks for `dimensions`).
+    pub embedding_dims: usize,
+}
+
+impl Default for SimulatedConfig {
+    fn default() -> Self {
+        Self { latency: Duration::ZERO, fault_rate: 0.0, embedding_dims: 64 }
+    }
+}
+
+/// One upstream provider: its base URL (without `/v1`) and key.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub openai: Upstream,
+    pub anthropic: Upstream,
+    /// Per-attempt timeout of an upstream request.
+    pub timeout: Duration,
+}
+
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com";
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+
+impl UpstreamConfig {
+    /// Base URLs and keys from `OPENAI_BASE_URL`/`OPENAI_API_KEY` and
+    /// `ANTHROPIC_BASE_URL`/`ANTHROPIC_API_KEY`, with the public endpoints as defaults.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            openai: Upstream {
+                base_url: var("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_BASE_URL.into()),
+                api_key: var("OPENAI_API_KEY").map(Secret::new),
+            },
+            anthropic: Upstream {
+                base_url: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| ANTHROPIC_BASE_URL.into()),
+                api_key: var("ANTHROPIC_API_KEY").map(Secret::new),
+            },
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How failed upstream attempts are retried: capped exponential backoff with full
+/// jitter, or the server's `retry-after-ms` / `retry-after` when it gives one.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `retry-after` honoured; longer asks are cut to this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Where files and state live; `None` makes a temporary directory removed on stop.
+    pub data_dir: Option<PathBuf>,
+    /// Keys accepted as `Authorization: Bearer <key>`; empty makes one.
+    pub api_keys: Vec<Secret>,
+    pub provider: ProviderMode,
+    /// Input files are checked against these (upload size, requests per batch...).
+    pub limits: Limits,
+    /// How long a batch may run before it expires (`24h` on the wire; shorter in tests).
+    pub completion_window: Duration,
+    /// Requests in flight at once, per provider.
+    pub concurrency_per_provider: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            data_dir: None,
+            api_keys: Vec::new(),
+            provider: ProviderMode::Simulated(SimulatedConfig::default()),
+            limits: Limits::default(),
+            completion_window: Duration::from_secs(24 * 3600),
+            concurrency_per_provider: 64,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_hides_value() {
+        let s = Secret::new("sk-very-secret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let cfg = EngineConfig { api_keys: vec![s], ..Default::default() };
+        assert!(!format!("{cfg:?}").contains("sk-very-secret"));
+    }
+}

@@ -1,0 +1,67 @@
+//! The shared HTTP client for upstream providers, and one JSON POST.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{error_body, retry, Attempt};
+
+/// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    install_crypto();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))
+}
+
+/// A reply read whole: status, parsed body (non-JSON bodies wrapped in an error body),
+/// request id and any retry-after.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub request_id: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+pub async fn post_json(req: reqwest::RequestBuilder, body: &Value, timeout: Duration) -> Result<Reply, Attempt> {
+    let sent = req.timeout(timeout).json(body).send().await;
+    let resp = sent.map_err(|e| Attempt::Transport { message: describe(&e) })?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers();
+    let retry_after = retry::retry_after(headers);
+    let request_id = ["x-request-id", "request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    let bytes = resp.bytes().await.map_err(|e| Attempt::Transport { message: describe(&e) })?;
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned();
+        error_body(&format!("upstream answered {status} with a non-JSON body: {text}"), "upstream_error", Value::Null)
+    });
+    Ok(Reply { status, body, request_id, retry_after })
+}
+
+/// An error without the URL's query or any header (no key can leak through it).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reply cut short"
+    } else {
+        "request failed"
+    };
+    let mut source: &dyn std::error::Error = e;
+    while let Some(inner) = source.source() {
+        source = inner;
+    }
+    format!("upstream {kind}: {source}")
+}

@@ -1,0 +1,91 @@
+//! When to retry an upstream attempt and how long to wait first.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+
+use crate::config::RetryPolicy;
+
+/// Statuses worth another attempt: timeouts, conflicts, rate limits and server errors
+/// (Anthropic's 529 "overloaded" included).
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429) || status >= 500
+}
+
+/// The wait a server asked for: `retry-after-ms`, else `retry-after` in seconds or as an
+/// HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The wait before retry number `retry` (0-based): the server's ask, capped, or an
+/// exponential backoff with jitter (between half and all of `base * 2^retry`, capped).
+pub fn delay(policy: &RetryPolicy, retry: u32, asked: Option<Duration>) -> Duration {
+    if let Some(asked) = asked {
+        return asked.min(policy.max_retry_after);
+    }
+    let ceiling = policy.base_delay.saturating_mul(1u32 << retry.min(20)).min(policy.max_delay);
+    let half = ceiling / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 409, 429, 500, 502, 503, 529] {
+            assert!(is_retryable_status(s), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 413, 422] {
+            assert!(!is_retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut h = HeaderMap::new();
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn delays_are_capped_and_jittered() {
+        let p = RetryPolicy {
+            max_retries: 9,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(5),
+        };
+        for retry in 0..10 {
+            let ceiling = (Duration::from_millis(100) * (1 << retry)).min(Duration::from_secs(1));
+            let d = delay(&p, retry, None);
+            assert!(d >= ceiling / 2 && d <= ceiling, "{retry}: {d:?}");
+        }
+        assert_eq!(delay(&p, 0, Some(Duration::from_secs(60))), Duration::from_secs(5));
+        assert_eq!(delay(&p, 3, Some(Duration::from_millis(7))), Duration::from_millis(7));
+    }
+}

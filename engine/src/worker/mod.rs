@@ -1,0 +1,108 @@
+//! Processing batches in the background: one task per running batch, resumed from the
+//! store when the engine starts.
+
+mod dispatch;
+mod finalize;
+mod lines;
+mod run;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::EngineConfig;
+use crate::providers::Provider;
+use crate::store::Store;
+pub use writer::ResultsWriter;
+
+/// What every batch task shares.
+pub struct Ctx {
+    pub store: Arc<Store>,
+    pub provider: Provider,
+    pub cfg: EngineConfig,
+    pub writer: ResultsWriter,
+    /// Requests in flight per provider, across all batches.
+    lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Ctx {
+    fn lane(&self, provider: &str) -> Arc<Semaphore> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .entry(provider.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.concurrency_per_provider.max(1))))
+            .clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    ctx: Arc<Ctx>,
+    /// The halt token of each running batch (fired by cancel or engine stop).
+    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Scheduler {
+    pub fn new(store: Arc<Store>, provider: Provider, cfg: EngineConfig) -> Self {
+        let writer = ResultsWriter::spawn(store.clone());
+        let ctx = Ctx { store, provider, cfg, writer, lanes: Mutex::new(HashMap::new()) };
+        Self {
+            ctx: Arc::new(ctx),
+            running: Arc::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Picks up every batch that was running when the engine last stopped.
+    pub fn resume_all(&self) -> crate::store::Result<usize> {
+        let ids = self.ctx.store.unfinished_batches()?;
+        for id in &ids {
+            self.start(id);
+        }
+        Ok(ids.len())
+    }
+
+    /// Starts processing a batch unless it is already being processed.
+    pub fn start(&self, id: &str) {
+        let halt = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.contains_key(id) || self.shutdown.is_cancelled() {
+                return;
+            }
+            let halt = self.shutdown.child_token();
+            running.insert(id.to_owned(), halt.clone());
+            halt
+        };
+        let (ctx, running, id, shutdown) =
+            (self.ctx.clone(), self.running.clone(), id.to_owned(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            run::run_batch(&ctx, &id, &halt, &shutdown).await;
+            running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+
+    /// Interrupts a running batch whose status was just set to `cancelling`.
+    pub fn cancel(&self, id: &str) {
+        let token = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        match token {
+            Some(t) => t.cancel(),
+            // Not running in this process (e.g. still queued): run it to its cancellation.
+            None => self.start(id),
+        }
+    }
+
+    /// Stops every batch task where it is; state stays in the store for the next start.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let _ = self.ctx.writer.flush().await;
+    }
+}
