@@ -58,3 +58,13 @@ pub fn validation_failed(py: Python<'_>, message: String, report: Py<PyAny>) -> 
     }
     err
 }
+
+/// The engine could not start: binding or storage trouble is an `OSError`, a bad
+/// setting a `ValueError`.
+pub fn from_engine(e: fastrouter_batch_engine::EngineError) -> PyErr {
+    use fastrouter_batch_engine::EngineError;
+    match e {
+        EngineError::Bind(m) | EngineError::Storage(m) => PyOSError::new_err(m),
+        EngineError::Config(m) => pyo3::exceptions::PyValueError::new_err(m),
+    }
+}

@@ -2,6 +2,7 @@
 //! function registered here has its stub in `python/fastrouter_batch/_core.pyi`.
 
 mod builder;
+mod engine;
 mod errors;
 mod gate;
 mod py_json;
@@ -22,5 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<validation::ValidationIssue>()?;
     m.add_class::<validation::ValidationReport>()?;
     m.add_function(wrap_pyfunction!(validation::validate, m)?)?;
+    m.add_class::<engine::LocalServer>()?;
+    m.add_class::<engine::FakeUpstream>()?;
     Ok(())
 }

@@ -1,8 +1,10 @@
 """Type stubs for the Rust extension `fastrouter_batch._core` (checked by mypy.stubtest)."""
 
 import os
+import pathlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, final
+from types import TracebackType
+from typing import Any, Literal, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -10,9 +12,11 @@ __all__ = [
     "BatchBuilder",
     "BatchRequest",
     "BatchValidationError",
+    "FakeUpstream",
     "FastRouterError",
     "LineIter",
     "Limits",
+    "LocalServer",
     "ValidationIssue",
     "ValidationReport",
     "__version__",
@@ -180,3 +184,72 @@ def validate(
     limits: Limits | None = None,
     providers: Sequence[str] | None = None,
 ) -> ValidationReport: ...
+
+@final
+class LocalServer:
+    """The local engine in this process, on a loopback port: `with LocalServer() as s:`."""
+
+    def __new__(
+        cls,
+        *,
+        provider: Literal["simulated", "upstream"] = "simulated",
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        data_dir: str | os.PathLike[str] | None = None,
+        api_key: str | Sequence[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
+        completion_window: float = 86400.0,
+        concurrency: int = 64,
+        max_retries: int = 5,
+        retry_delay: float = 0.5,
+        openai_base_url: str | None = None,
+        openai_api_key: str | None = None,
+        anthropic_base_url: str | None = None,
+        anthropic_api_key: str | None = None,
+        embedding_dims: int = 64,
+        upstream_timeout: float = 600.0,
+    ) -> Self: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def serve_forever(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        *_exc: type[BaseException] | BaseException | TracebackType | None,
+    ) -> bool: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def data_dir(self) -> pathlib.Path: ...
+    @property
+    def resumed(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def provider(self) -> str: ...
+
+@final
+class FakeUpstream:
+    """A fake provider on loopback speaking OpenAI's and Anthropic's wire formats."""
+
+    def __new__(
+        cls,
+        *,
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        port: int = 0,
+        embedding_dims: int = 64,
+    ) -> Self: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        *_exc: type[BaseException] | BaseException | TracebackType | None,
+    ) -> bool: ...
+    @property
+    def url(self) -> str: ...

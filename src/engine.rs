@@ -1,0 +1,332 @@
+//! `LocalServer` and `FakeUpstream`: the engine (and a fake provider) started inside the
+//! Python process, on the shared runtime, on a loopback port.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fastrouter_batch_engine::{
+    Engine, EngineConfig, FakeUpstream as CoreFakeUpstream, ProviderMode, RetryPolicy, Secret, SimulatedConfig,
+    UpstreamConfig,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::validation::Limits;
+use crate::{errors, gate};
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
+}
+
+fn probability(name: &str, value: f64) -> PyResult<f64> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(PyValueError::new_err(format!("{name} must be between 0 and 1, got {value}")))
+    }
+}
+
+/// `api_key` as given: one key, several, or none (the engine makes one).
+fn api_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Secret>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
+    let keys: Vec<String> = match value.extract::<String>() {
+        Ok(one) => vec![one],
+        Err(_) => value
+            .extract::<Vec<String>>()
+            .map_err(|_| PyValueError::new_err("api_key must be a string, a list of strings or None"))?,
+    };
+    if keys.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace)) {
+        return Err(PyValueError::new_err("api_key must be non-empty and contain no whitespace"));
+    }
+    Ok(keys.into_iter().map(Secret::new).collect())
+}
+
+/// What a running server tells about itself.
+struct Running {
+    engine: Engine,
+    url: String,
+}
+
+/// The local engine in this process: `with LocalServer() as server: ...`.
+#[pyclass(module = "fastrouter_batch._core", frozen)]
+pub struct LocalServer {
+    cfg: EngineConfig,
+    provider_name: &'static str,
+    running: Mutex<Option<Running>>,
+}
+
+#[pymethods]
+impl LocalServer {
+    #[new]
+    #[pyo3(signature = (*, provider="simulated", latency=0.0, fault_rate=0.0, data_dir=None, api_key=None,
+        host="127.0.0.1", port=0, limits=None, completion_window=86400.0, concurrency=64, max_retries=5,
+        retry_delay=0.5, openai_base_url=None, openai_api_key=None, anthropic_base_url=None,
+        anthropic_api_key=None, embedding_dims=64, upstream_timeout=600.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        provider: &str,
+        latency: f64,
+        fault_rate: f64,
+        data_dir: Option<PathBuf>,
+        api_key: Option<&Bound<'_, PyAny>>,
+        host: &str,
+        port: u16,
+        limits: Option<PyRef<'_, Limits>>,
+        completion_window: f64,
+        concurrency: usize,
+        max_retries: u32,
+        retry_delay: f64,
+        openai_base_url: Option<String>,
+        openai_api_key: Option<String>,
+        anthropic_base_url: Option<String>,
+        anthropic_api_key: Option<String>,
+        embedding_dims: usize,
+        upstream_timeout: f64,
+    ) -> PyResult<Self> {
+        let host: IpAddr = host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
+        if concurrency == 0 {
+            return Err(PyValueError::new_err("concurrency must be at least 1"));
+        }
+        let window = seconds("completion_window", completion_window)?;
+        if window.is_zero() {
+            return Err(PyValueError::new_err("completion_window must be more than 0 seconds"));
+        }
+        let (provider_name, mode) = match provider {
+            "simulated" => (
+                "simulated",
+                ProviderMode::Simulated(SimulatedConfig {
+                    latency: seconds("latency", latency)?,
+                    fault_rate: probability("fault_rate", fault_rate)?,
+                    embedding_dims: embedding_dims.max(1),
+                }),
+            ),
+            "upstream" => {
+                let mut up = UpstreamConfig::from_env();
+                if let Some(url) = openai_base_url {
+                    up.openai.base_url = url;
+                }
+                if let Some(key) = openai_api_key {
+                    up.openai.api_key = Some(Secret::new(key));
+                }
+                if let Some(url) = anthropic_base_url {
+                    up.anthropic.base_url = url;
+                }
+                if let Some(key) = anthropic_api_key {
+                    up.anthropic.api_key = Some(Secret::new(key));
+                }
+                up.timeout = seconds("upstream_timeout", upstream_timeout)?;
+                ("upstream", ProviderMode::Upstream(up))
+            }
+            other => {
+                return Err(PyValueError::new_err(format!("provider must be 'simulated' or 'upstream', got {other:?}")))
+            }
+        };
+        let base_delay = seconds("retry_delay", retry_delay)?;
+        let cfg = EngineConfig {
+            host,
+            port,
+            data_dir,
+            api_keys: api_keys(api_key)?,
+            provider: mode,
+            limits: limits.map(|l| l.core()).unwrap_or_default(),
+            completion_window: window,
+            concurrency_per_provider: concurrency,
+            retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
+        };
+        Ok(Self { cfg, provider_name, running: Mutex::new(None) })
+    }
+
+    /// Starts serving (a no-op if already running).
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        if self.lock().is_some() {
+            return Ok(());
+        }
+        let engine = gate::block_on(py, Engine::start(self.cfg.clone()))?.map_err(errors::from_engine)?;
+        let url = engine.url();
+        let mut slot = self.lock();
+        if slot.is_none() {
+            *slot = Some(Running { engine, url });
+        }
+        Ok(())
+    }
+
+    /// Stops serving. Unfinished batches resume when a server starts on the same data_dir.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let running = self.lock().take();
+        if let Some(r) = running {
+            gate::block_on(py, r.engine.stop())?;
+        }
+        Ok(())
+    }
+
+    /// Blocks until interrupted (Ctrl-C), serving meanwhile.
+    fn serve_forever(&self, py: Python<'_>) -> PyResult<()> {
+        self.start(py)?;
+        gate::block_on(py, std::future::pending::<()>())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().start(slf.py())?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:53211`.
+    #[getter]
+    fn url(&self) -> PyResult<String> {
+        self.with_running(|r| r.url.clone())
+    }
+
+    /// The accepted key (the generated one when none was given).
+    #[getter]
+    fn api_key(&self) -> PyResult<String> {
+        self.with_running(|r| r.engine.api_key().expose().to_owned())
+    }
+
+    #[getter]
+    fn data_dir(&self) -> PyResult<PathBuf> {
+        self.with_running(|r| r.engine.data_dir().to_path_buf())
+    }
+
+    /// Unfinished batches picked up from the data directory at start.
+    #[getter]
+    fn resumed(&self) -> PyResult<usize> {
+        self.with_running(|r| r.engine.resumed())
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    #[getter]
+    fn provider(&self) -> &'static str {
+        self.provider_name
+    }
+
+    fn __repr__(&self) -> String {
+        match &*self.lock() {
+            Some(r) => format!(
+                "LocalServer(url={:?}, provider={:?}, data_dir={:?})",
+                r.url,
+                self.provider_name,
+                r.engine.data_dir().display().to_string()
+            ),
+            None => format!("LocalServer(provider={:?}, not running)", self.provider_name),
+        }
+    }
+}
+
+impl LocalServer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_running<T>(&self, f: impl FnOnce(&Running) -> T) -> PyResult<T> {
+        match &*self.lock() {
+            Some(r) => Ok(f(r)),
+            None => Err(PyRuntimeError::new_err("the LocalServer is not running: call start() or use it in a with block")),
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        // Garbage-collected while running: stop it in the background.
+        if let Some(r) = self.running.get_mut().ok().and_then(Option::take) {
+            if let Ok(rt) = crate::runtime::get() {
+                rt.spawn(r.engine.stop());
+            }
+        }
+    }
+}
+
+/// A fake upstream provider on loopback speaking the OpenAI and Anthropic wire formats
+/// with simulated answers: point `LocalServer(provider="upstream", ...)` at it.
+#[pyclass(module = "fastrouter_batch._core", frozen)]
+pub struct FakeUpstream {
+    cfg: SimulatedConfig,
+    port: u16,
+    running: Mutex<Option<CoreFakeUpstream>>,
+}
+
+#[pymethods]
+impl FakeUpstream {
+    #[new]
+    #[pyo3(signature = (*, latency=0.0, fault_rate=0.0, port=0, embedding_dims=64))]
+    fn new(latency: f64, fault_rate: f64, port: u16, embedding_dims: usize) -> PyResult<Self> {
+        let cfg = SimulatedConfig {
+            latency: seconds("latency", latency)?,
+            fault_rate: probability("fault_rate", fault_rate)?,
+            embedding_dims: embedding_dims.max(1),
+        };
+        Ok(Self { cfg, port, running: Mutex::new(None) })
+    }
+
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        if self.lock().is_some() {
+            return Ok(());
+        }
+        let up = gate::block_on(py, CoreFakeUpstream::start(self.cfg.clone(), self.port))?.map_err(PyErr::from)?;
+        *self.lock() = Some(up);
+        Ok(())
+    }
+
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let running = self.lock().take();
+        if let Some(up) = running {
+            gate::block_on(py, up.stop())?;
+        }
+        Ok(())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().start(slf.py())?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
+    }
+
+    #[getter]
+    fn url(&self) -> PyResult<String> {
+        self.lock()
+            .as_ref()
+            .map(CoreFakeUpstream::url)
+            .ok_or_else(|| PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block"))
+    }
+
+    fn __repr__(&self) -> String {
+        match self.lock().as_ref() {
+            Some(up) => format!("FakeUpstream(url={:?})", up.url()),
+            None => "FakeUpstream(not running)".to_owned(),
+        }
+    }
+}
+
+impl FakeUpstream {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CoreFakeUpstream>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        if let Some(up) = self.running.get_mut().ok().and_then(Option::take) {
+            if let Ok(rt) = crate::runtime::get() {
+                rt.spawn(up.stop());
+            }
+        }
+    }
+}
