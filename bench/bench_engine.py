@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--latency", type=float, default=0.05, help="seconds per upstream request")
+    ap.add_argument("--engine-only", action="store_true", help="skip the fan-out (for profiling)")
     ap.add_argument("--concurrency", type=int, default=1024, help="requests in flight (per provider for the engine, in all for the fan-out)")
     args = ap.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
               f"concurrency {args.concurrency}")
         engine_s, engine_answers = run_engine(path, args.lines, upstream.url, args.concurrency)
         print(f"engine : {engine_s:7.2f} s  {args.lines / engine_s:9,.0f} req/s  ({len(engine_answers):,} answers)")
+        if args.engine_only:
+            return 0
         # The fan-out gets the engine's total in-flight budget (both providers' lanes).
         fan_s, fan_answers = run_fan_out(path, upstream.url, args.concurrency * 2)
         print(f"fan-out: {fan_s:7.2f} s  {args.lines / fan_s:9,.0f} req/s  ({len(fan_answers):,} answers)")
