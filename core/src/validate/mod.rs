@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use crate::jsonl::blocks::{for_each_line, is_blank, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
+use crate::jsonl::blocks::{for_each_line, is_blank, Block, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
 use crate::limits::Limits;
 use crate::model::DEFAULT_PROVIDERS;
 use block::{check_block, too_large, BlockResult, IdHasher};
@@ -69,7 +69,7 @@ impl From<io::Error> for ValidateError {
 
 /// What a worker hands back: the checked block, or a skipped over-long line.
 enum Checked {
-    Block { data: Vec<u8>, result: BlockResult },
+    Block { data: Block, result: BlockResult },
     LongLine { bytes: u64, newline: bool },
 }
 
@@ -97,28 +97,36 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
             if cancel.load(Ordering::Relaxed) {
                 return Err(ValidateError::Cancelled);
             }
-            merge.add(check(chunk, first));
+            if let Some(block) = merge.add(check(chunk, first)) {
+                reader.recycle(block);
+            }
             first = false;
         }
         return Ok(merge.finish(reader.bytes_read));
     }
 
     // Parallel: reader thread -> workers -> this thread. `tokens` bounds the blocks in
-    // flight (read but not yet merged), which bounds memory whatever the file size.
+    // flight (read but not yet merged), which bounds memory whatever the file size; a
+    // token carries a merged block's buffer back to the reader for reuse.
     let in_flight = threads * 2;
     let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(in_flight);
     let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = mpsc::channel::<(u64, Checked)>();
-    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (token_tx, token_rx) = mpsc::sync_channel::<Option<Block>>(in_flight);
     for _ in 0..in_flight {
-        let _ = token_tx.send(());
+        let _ = token_tx.send(None);
     }
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || -> Result<u64, ValidateError> {
             let mut seq = 0;
             while let Some(chunk) = reader.next_chunk()? {
-                if cancel.load(Ordering::Relaxed) || token_rx.recv().is_err() {
+                if cancel.load(Ordering::Relaxed) {
                     return Err(ValidateError::Cancelled);
+                }
+                match token_rx.recv() {
+                    Ok(Some(block)) => reader.recycle(block),
+                    Ok(None) => {}
+                    Err(_) => return Err(ValidateError::Cancelled),
                 }
                 if work_tx.send((seq, chunk)).is_err() {
                     return Err(ValidateError::Cancelled);
@@ -143,9 +151,9 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
         for (seq, checked) in done_rx.iter() {
             pending.insert(seq, checked);
             while let Some(checked) = pending.remove(&next) {
-                merge.add(checked);
+                let block = merge.add(checked);
                 next += 1;
-                let _ = token_tx.send(());
+                let _ = token_tx.send(block);
             }
         }
         drop(token_tx);
@@ -239,7 +247,8 @@ impl<'o> Merge<'o> {
         }
     }
 
-    fn add(&mut self, checked: Checked) {
+    /// Merges a checked chunk, handing back its buffer for reuse.
+    fn add(&mut self, checked: Checked) -> Option<Block> {
         let base = self.report.num_lines; // lines before this chunk
         let limits = &self.opts.limits;
         match checked {
@@ -249,6 +258,7 @@ impl<'o> Merge<'o> {
                 self.bytes += bytes + u64::from(newline);
                 self.push(too_large(base + 1, bytes, limits.max_line_bytes));
                 self.check_limits(None);
+                None
             }
             Checked::Block { data, result } => {
                 self.report.num_lines += result.lines;
@@ -291,6 +301,7 @@ impl<'o> Merge<'o> {
                     self.url_runs.push(run);
                 }
                 self.check_limits(Some((&data, base)));
+                Some(data)
             }
         }
     }
