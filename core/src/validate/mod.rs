@@ -75,6 +75,16 @@ enum Checked {
 
 /// Validates everything `src` yields. `cancel` is polled between blocks.
 pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
+    validate_source(src, None, opts, cancel)
+}
+
+/// `validate_reader`, told the source's size when it is known (to size the id table once).
+fn validate_source<R: Read + Send>(
+    src: R,
+    size_hint: Option<u64>,
+    opts: &Options,
+    cancel: &AtomicBool,
+) -> Result<Report, ValidateError> {
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -89,7 +99,7 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
         Chunk::LongLine { bytes, newline } => Checked::LongLine { bytes, newline },
     };
     let mut reader = BlockReader::new(src, opts.block_size, max_line.min(usize::MAX as u64) as usize);
-    let mut merge = Merge::new(opts);
+    let mut merge = Merge::new(opts, size_hint);
 
     if threads <= 1 {
         let mut first = true;
@@ -165,13 +175,14 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
 /// Validates a file on disk.
 pub fn validate_path(path: &std::path::Path, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
     let file = std::fs::File::open(path)?;
-    validate_reader(file, opts, cancel)
+    let size = file.metadata().ok().map(|m| m.len());
+    validate_source(file, size, opts, cancel)
 }
 
 /// Validates bytes in memory.
 pub fn validate_bytes(data: &[u8], opts: &Options) -> Report {
     // Reading from a slice cannot fail and nothing cancels it.
-    validate_reader(data, opts, &AtomicBool::new(false)).unwrap_or_default()
+    validate_source(data, Some(data.len() as u64), opts, &AtomicBool::new(false)).unwrap_or_default()
 }
 
 /// The file-level state, fed with block results in file order.
@@ -187,7 +198,13 @@ struct Merge<'o> {
     /// The earliest issues so far, the latest on top, so it is the one dropped.
     kept: std::collections::BinaryHeap<Kept>,
     arrived: u64,
+    /// The source's size, if known: with the first block, it gives the number of ids to
+    /// expect, so `seen_ids` is sized once instead of rehashing as it grows.
+    size_hint: Option<u64>,
 }
+
+/// Most ids `seen_ids` reserves room for up front (32 bytes each).
+const MAX_RESERVED_IDS: u64 = 1 << 22;
 
 /// An issue ordered by (line, arrival).
 struct Kept {
@@ -214,7 +231,7 @@ impl Ord for Kept {
 }
 
 impl<'o> Merge<'o> {
-    fn new(opts: &'o Options) -> Self {
+    fn new(opts: &'o Options, size_hint: Option<u64>) -> Self {
         Self {
             opts,
             report: Report::default(),
@@ -226,6 +243,7 @@ impl<'o> Merge<'o> {
             over_bytes: false,
             kept: Default::default(),
             arrived: 0,
+            size_hint,
         }
     }
 
@@ -264,6 +282,12 @@ impl<'o> Merge<'o> {
                 self.report.num_lines += result.lines;
                 self.report.num_requests += result.requests;
                 self.bytes += data.len() as u64;
+                if let Some(size) = self.size_hint.take().filter(|_| !data.is_empty()) {
+                    // Ids per byte in this block, times the file's bytes, with some slack.
+                    let expected = (size as u128 * result.ids.len() as u128 / data.len() as u128) as u64;
+                    let expected = (expected + expected / 8).min(MAX_RESERVED_IDS);
+                    self.seen_ids.reserve(expected as usize);
+                }
                 let BlockResult { issues, ids, id_text, url_runs, providers, models, urls, .. } = result;
                 for mut issue in issues {
                     issue.line += base + 1;
