@@ -54,6 +54,7 @@ pub struct RawStr<'a> {
 
 impl<'a> RawStr<'a> {
     /// The decoded text. Escapes were checked while scanning, so decoding cannot fail.
+    #[inline]
     pub fn decode(&self) -> Cow<'a, str> {
         // SAFETY: the scanner only runs on `&str` lines (see `Scanner::new`), and a string's
         // bounds are ASCII quotes, which never fall inside a multi-byte sequence.
@@ -82,6 +83,7 @@ impl<'a> RawStr<'a> {
 }
 
 pub struct Scanner<'a> {
+    text: &'a str,
     b: &'a [u8],
     pos: usize,
     depth: u32,
@@ -90,7 +92,7 @@ pub struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// A scanner over one line, which is valid UTF-8 (hence the `&str`).
     pub fn new(line: &'a str) -> Self {
-        Self { b: line.as_bytes(), pos: 0, depth: 0 }
+        Self { text: line, b: line.as_bytes(), pos: 0, depth: 0 }
     }
 
     #[cold]
@@ -364,8 +366,8 @@ impl<'a> Scanner<'a> {
             }
         }
         self.pos = p;
-        // Only ASCII digits and signs were consumed.
-        Ok(std::str::from_utf8(&b[start..p]).unwrap_or_default())
+        // Only ASCII digits and signs were consumed, so both ends are char boundaries.
+        Ok(self.text.get(start..p).unwrap_or_default())
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Scan<()> {
