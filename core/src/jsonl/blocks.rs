@@ -4,21 +4,62 @@
 //! parallel. A line longer than `max_line` is never held: it is skipped as it streams past
 //! and reported as `Chunk::LongLine`. Bytes pass through as they are (a byte-order mark
 //! included: `strip_bom` drops it from the first line, so it still counts as file bytes).
+//!
+//! Buffers are reused: a checked block goes back to the reader (`recycle`), which reads the
+//! next bytes straight into it, so the steady state allocates, zeroes and faults in nothing.
 
 use std::io::{self, Read};
+use std::ops::Deref;
 
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Spare buffers the reader keeps at most (more are freed).
+const MAX_SPARE: usize = 8;
 
 /// The first line of a file without its UTF-8 byte-order mark, if it has one.
 pub fn strip_bom(first_line: &[u8]) -> &[u8] {
     first_line.strip_prefix(BOM).unwrap_or(first_line)
 }
 
+/// Whole lines, in a buffer that can go back to the reader once checked. Derefs to the
+/// lines' bytes.
+pub struct Block {
+    /// Always initialised up to its `len()`; only `..len` holds this block's bytes.
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Block {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let len = bytes.len();
+        Self { buf: bytes, len }
+    }
+}
+
+impl Deref for Block {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Block").field(&&self[..]).finish()
+    }
+}
+
+impl PartialEq for Block {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+impl Eq for Block {}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk {
     /// Whole lines; the last one may lack its newline only at the end of the stream.
-    Lines(Vec<u8>),
+    Lines(Block),
     /// One line over the limit, skipped unread; `bytes` excludes its newline, which
     /// `newline` says was there (the last line of a file may lack one).
     LongLine { bytes: u64, newline: bool },
@@ -26,7 +67,11 @@ pub enum Chunk {
 
 pub struct BlockReader<R> {
     src: R,
-    carry: Vec<u8>,
+    /// The bytes read and not yet handed out are `buf[..filled]`; `buf` is initialised
+    /// over its whole `len()`, so reading into it needs no zeroing.
+    buf: Vec<u8>,
+    filled: usize,
+    spare: Vec<Vec<u8>>,
     block_size: usize,
     max_line: usize,
     eof: bool,
@@ -38,7 +83,9 @@ impl<R: Read> BlockReader<R> {
     pub fn new(src: R, block_size: usize, max_line: usize) -> Self {
         Self {
             src,
-            carry: Vec::new(),
+            buf: Vec::new(),
+            filled: 0,
+            spare: Vec::new(),
             block_size: block_size.max(1),
             max_line: max_line.max(1),
             eof: false,
@@ -46,26 +93,30 @@ impl<R: Read> BlockReader<R> {
         }
     }
 
-    /// Reads until `carry` holds `target` bytes or the stream ends.
+    /// Gives a checked block's buffer back for reuse. Buffers grown far past the block size
+    /// (by a long line) are freed instead, so memory stays bounded.
+    pub fn recycle(&mut self, block: Block) {
+        let buf = block.buf;
+        if self.spare.len() < MAX_SPARE && buf.len() >= self.block_size && buf.len() <= 4 * self.block_size {
+            self.spare.push(buf);
+        }
+    }
+
+    /// Reads until `buf` holds `target` bytes or the stream ends.
     fn fill(&mut self, target: usize) -> io::Result<()> {
-        while self.carry.len() < target && !self.eof {
-            let len = self.carry.len();
-            let want = target - len;
-            self.carry.resize(len + want, 0);
+        if self.buf.len() < target {
+            // Zeroed once per buffer; a recycled buffer is already initialised.
+            self.buf.resize(target, 0);
+        }
+        while self.filled < target && !self.eof {
             let n = loop {
-                match self.src.read(&mut self.carry[len..]) {
+                match self.src.read(&mut self.buf[self.filled..target]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     other => break other,
                 }
             };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.carry.truncate(len);
-                    return Err(e);
-                }
-            };
-            self.carry.truncate(len + n);
+            let n = n?;
+            self.filled += n;
             self.bytes_read += n as u64;
             if n == 0 {
                 self.eof = true;
@@ -77,13 +128,14 @@ impl<R: Read> BlockReader<R> {
     /// Skips the rest of an over-long line whose first `seen` bytes were dropped.
     fn skip_long_line(&mut self, mut seen: u64) -> io::Result<Chunk> {
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.carry) {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[..self.filled]) {
                 seen += i as u64;
-                self.carry.drain(..=i);
+                self.buf.copy_within(i + 1..self.filled, 0);
+                self.filled -= i + 1;
                 return Ok(Chunk::LongLine { bytes: seen, newline: true });
             }
-            seen += self.carry.len() as u64;
-            self.carry.clear();
+            seen += self.filled as u64;
+            self.filled = 0;
             if self.eof {
                 return Ok(Chunk::LongLine { bytes: seen, newline: false });
             }
@@ -91,27 +143,40 @@ impl<R: Read> BlockReader<R> {
         }
     }
 
+    /// Hands out `buf[..end]` as a block; the bytes after it move to a fresh buffer.
+    fn cut(&mut self, end: usize) -> Block {
+        let rest = self.filled - end;
+        let mut next = self.spare.pop().unwrap_or_default();
+        let want = self.block_size.max(rest);
+        if next.len() < want {
+            next.resize(want, 0);
+        }
+        next[..rest].copy_from_slice(&self.buf[end..self.filled]);
+        self.filled = rest;
+        Block { buf: std::mem::replace(&mut self.buf, next), len: end }
+    }
+
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         self.fill(self.block_size)?;
         loop {
-            if self.carry.is_empty() && self.eof {
+            if self.filled == 0 && self.eof {
                 return Ok(None);
             }
-            if let Some(i) = memchr::memrchr(b'\n', &self.carry) {
-                let rest = self.carry.split_off(i + 1);
-                return Ok(Some(Chunk::Lines(std::mem::replace(&mut self.carry, rest))));
+            if let Some(i) = memchr::memrchr(b'\n', &self.buf[..self.filled]) {
+                return Ok(Some(Chunk::Lines(self.cut(i + 1))));
             }
             // No newline in sight: one partial line fills the buffer.
-            if self.carry.len() > self.max_line {
-                let seen = self.carry.len() as u64;
-                self.carry.clear();
+            if self.filled > self.max_line {
+                let seen = self.filled as u64;
+                self.filled = 0;
                 return self.skip_long_line(seen).map(Some);
             }
             if self.eof {
-                return Ok(Some(Chunk::Lines(std::mem::take(&mut self.carry))));
+                let end = self.filled;
+                return Ok(Some(Chunk::Lines(self.cut(end))));
             }
             // A line longer than a block but within the limit: read on until its end.
-            let target = (self.carry.len() * 2).min(self.max_line + 1).max(self.carry.len() + 1);
+            let target = (self.filled * 2).min(self.max_line + 1).max(self.filled + 1);
             self.fill(target)?;
         }
     }
@@ -176,6 +241,26 @@ mod tests {
         for block in 1..12 {
             let c = chunks(data, block, 100);
             assert_eq!(lines_of(&c), ["\u{feff}a", "bb", "", "ccc", "dddd"], "block {block}");
+        }
+    }
+
+    #[test]
+    fn recycled_buffers_give_the_same_lines() {
+        let mut data = b"\xEF\xBB\xBFa\r\nbb\n\nccc\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 300));
+        data.extend(b"\nafter\n");
+        data.extend(std::iter::repeat_n(b'y', 50));
+        for block in 1..40 {
+            let plain = lines_of(&chunks(&data, block, 100));
+            let mut r = BlockReader::new(&data[..], block, 100);
+            let mut out = vec![];
+            while let Some(c) = r.next_chunk().unwrap() {
+                out.extend(lines_of(std::slice::from_ref(&c)));
+                if let Chunk::Lines(b) = c {
+                    r.recycle(b); // stale bytes past the block's end must never show
+                }
+            }
+            assert_eq!(out, plain, "block {block}");
         }
     }
 

@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use crate::jsonl::blocks::{for_each_line, is_blank, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
+use crate::jsonl::blocks::{for_each_line, is_blank, Block, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
 use crate::limits::Limits;
 use crate::model::DEFAULT_PROVIDERS;
 use block::{check_block, too_large, BlockResult, IdHasher};
@@ -69,12 +69,22 @@ impl From<io::Error> for ValidateError {
 
 /// What a worker hands back: the checked block, or a skipped over-long line.
 enum Checked {
-    Block { data: Vec<u8>, result: BlockResult },
+    Block { data: Block, result: BlockResult },
     LongLine { bytes: u64, newline: bool },
 }
 
 /// Validates everything `src` yields. `cancel` is polled between blocks.
 pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
+    validate_source(src, None, opts, cancel)
+}
+
+/// `validate_reader`, told the source's size when it is known (to size the id table once).
+fn validate_source<R: Read + Send>(
+    src: R,
+    size_hint: Option<u64>,
+    opts: &Options,
+    cancel: &AtomicBool,
+) -> Result<Report, ValidateError> {
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -89,7 +99,7 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
         Chunk::LongLine { bytes, newline } => Checked::LongLine { bytes, newline },
     };
     let mut reader = BlockReader::new(src, opts.block_size, max_line.min(usize::MAX as u64) as usize);
-    let mut merge = Merge::new(opts);
+    let mut merge = Merge::new(opts, size_hint);
 
     if threads <= 1 {
         let mut first = true;
@@ -97,28 +107,36 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
             if cancel.load(Ordering::Relaxed) {
                 return Err(ValidateError::Cancelled);
             }
-            merge.add(check(chunk, first));
+            if let Some(block) = merge.add(check(chunk, first)) {
+                reader.recycle(block);
+            }
             first = false;
         }
         return Ok(merge.finish(reader.bytes_read));
     }
 
     // Parallel: reader thread -> workers -> this thread. `tokens` bounds the blocks in
-    // flight (read but not yet merged), which bounds memory whatever the file size.
+    // flight (read but not yet merged), which bounds memory whatever the file size; a
+    // token carries a merged block's buffer back to the reader for reuse.
     let in_flight = threads * 2;
     let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(in_flight);
     let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = mpsc::channel::<(u64, Checked)>();
-    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (token_tx, token_rx) = mpsc::sync_channel::<Option<Block>>(in_flight);
     for _ in 0..in_flight {
-        let _ = token_tx.send(());
+        let _ = token_tx.send(None);
     }
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || -> Result<u64, ValidateError> {
             let mut seq = 0;
             while let Some(chunk) = reader.next_chunk()? {
-                if cancel.load(Ordering::Relaxed) || token_rx.recv().is_err() {
+                if cancel.load(Ordering::Relaxed) {
                     return Err(ValidateError::Cancelled);
+                }
+                match token_rx.recv() {
+                    Ok(Some(block)) => reader.recycle(block),
+                    Ok(None) => {}
+                    Err(_) => return Err(ValidateError::Cancelled),
                 }
                 if work_tx.send((seq, chunk)).is_err() {
                     return Err(ValidateError::Cancelled);
@@ -143,9 +161,9 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
         for (seq, checked) in done_rx.iter() {
             pending.insert(seq, checked);
             while let Some(checked) = pending.remove(&next) {
-                merge.add(checked);
+                let block = merge.add(checked);
                 next += 1;
-                let _ = token_tx.send(());
+                let _ = token_tx.send(block);
             }
         }
         drop(token_tx);
@@ -157,13 +175,14 @@ pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBo
 /// Validates a file on disk.
 pub fn validate_path(path: &std::path::Path, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
     let file = std::fs::File::open(path)?;
-    validate_reader(file, opts, cancel)
+    let size = file.metadata().ok().map(|m| m.len());
+    validate_source(file, size, opts, cancel)
 }
 
 /// Validates bytes in memory.
 pub fn validate_bytes(data: &[u8], opts: &Options) -> Report {
     // Reading from a slice cannot fail and nothing cancels it.
-    validate_reader(data, opts, &AtomicBool::new(false)).unwrap_or_default()
+    validate_source(data, Some(data.len() as u64), opts, &AtomicBool::new(false)).unwrap_or_default()
 }
 
 /// The file-level state, fed with block results in file order.
@@ -179,7 +198,13 @@ struct Merge<'o> {
     /// The earliest issues so far, the latest on top, so it is the one dropped.
     kept: std::collections::BinaryHeap<Kept>,
     arrived: u64,
+    /// The source's size, if known: with the first block, it gives the number of ids to
+    /// expect, so `seen_ids` is sized once instead of rehashing as it grows.
+    size_hint: Option<u64>,
 }
+
+/// Most ids `seen_ids` reserves room for up front (32 bytes each).
+const MAX_RESERVED_IDS: u64 = 1 << 22;
 
 /// An issue ordered by (line, arrival).
 struct Kept {
@@ -206,7 +231,7 @@ impl Ord for Kept {
 }
 
 impl<'o> Merge<'o> {
-    fn new(opts: &'o Options) -> Self {
+    fn new(opts: &'o Options, size_hint: Option<u64>) -> Self {
         Self {
             opts,
             report: Report::default(),
@@ -218,6 +243,7 @@ impl<'o> Merge<'o> {
             over_bytes: false,
             kept: Default::default(),
             arrived: 0,
+            size_hint,
         }
     }
 
@@ -239,7 +265,8 @@ impl<'o> Merge<'o> {
         }
     }
 
-    fn add(&mut self, checked: Checked) {
+    /// Merges a checked chunk, handing back its buffer for reuse.
+    fn add(&mut self, checked: Checked) -> Option<Block> {
         let base = self.report.num_lines; // lines before this chunk
         let limits = &self.opts.limits;
         match checked {
@@ -249,11 +276,18 @@ impl<'o> Merge<'o> {
                 self.bytes += bytes + u64::from(newline);
                 self.push(too_large(base + 1, bytes, limits.max_line_bytes));
                 self.check_limits(None);
+                None
             }
             Checked::Block { data, result } => {
                 self.report.num_lines += result.lines;
                 self.report.num_requests += result.requests;
                 self.bytes += data.len() as u64;
+                if let Some(size) = self.size_hint.take().filter(|_| !data.is_empty()) {
+                    // Ids per byte in this block, times the file's bytes, with some slack.
+                    let expected = (size as u128 * result.ids.len() as u128 / data.len() as u128) as u64;
+                    let expected = (expected + expected / 8).min(MAX_RESERVED_IDS);
+                    self.seen_ids.reserve(expected as usize);
+                }
                 let BlockResult { issues, ids, id_text, url_runs, providers, models, urls, .. } = result;
                 for mut issue in issues {
                     issue.line += base + 1;
@@ -291,6 +325,7 @@ impl<'o> Merge<'o> {
                     self.url_runs.push(run);
                 }
                 self.check_limits(Some((&data, base)));
+                Some(data)
             }
         }
     }

@@ -17,7 +17,9 @@ pub struct SyntaxError {
     pub what: &'static str,
 }
 
-pub type Scan<T> = Result<T, SyntaxError>;
+/// Boxed so results stay small enough to return in registers (errors are rare: at most
+/// one per line).
+pub type Scan<T> = Result<T, Box<SyntaxError>>;
 
 /// The kind of the value at the scanner's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,7 @@ pub struct RawStr<'a> {
 
 impl<'a> RawStr<'a> {
     /// The decoded text. Escapes were checked while scanning, so decoding cannot fail.
+    #[inline]
     pub fn decode(&self) -> Cow<'a, str> {
         // SAFETY: the scanner only runs on `&str` lines (see `Scanner::new`), and a string's
         // bounds are ASCII quotes, which never fall inside a multi-byte sequence.
@@ -80,6 +83,7 @@ impl<'a> RawStr<'a> {
 }
 
 pub struct Scanner<'a> {
+    text: &'a str,
     b: &'a [u8],
     pos: usize,
     depth: u32,
@@ -88,14 +92,17 @@ pub struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// A scanner over one line, which is valid UTF-8 (hence the `&str`).
     pub fn new(line: &'a str) -> Self {
-        Self { b: line.as_bytes(), pos: 0, depth: 0 }
+        Self { text: line, b: line.as_bytes(), pos: 0, depth: 0 }
     }
 
+    #[cold]
+    #[inline(never)]
     fn err<T>(&self, what: &'static str) -> Scan<T> {
         let what = if self.pos >= self.b.len() { "unexpected end of line (truncated JSON?)" } else { what };
-        Err(SyntaxError { offset: self.pos, what })
+        Err(Box::new(SyntaxError { offset: self.pos, what }))
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
             if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -116,6 +123,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The kind of the next value (skipping whitespace), without consuming it.
+    #[inline(always)]
     pub fn peek(&mut self) -> Scan<Kind> {
         self.skip_ws();
         match self.b.get(self.pos) {
@@ -130,6 +138,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)]
     fn enter(&mut self) -> Scan<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -210,6 +219,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a string (the scanner must stand on its opening quote, after whitespace).
+    ///
+    /// Inlined for the common short string (a key, an id) that ends, unescaped, within 16
+    /// bytes: its result then stays in registers. Longer ones take `long_string`.
+    #[inline(always)]
     pub fn string(&mut self) -> Scan<RawStr<'a>> {
         self.skip_ws();
         if self.b.get(self.pos) != Some(&b'"') {
@@ -217,6 +230,28 @@ impl<'a> Scanner<'a> {
         }
         self.pos += 1;
         let start = self.pos;
+        #[cfg(target_arch = "x86_64")]
+        if start + 16 <= self.b.len() {
+            // SAFETY: SSE2 is baseline on x86_64; `b[start..start + 16]` is in bounds.
+            let mask = unsafe { x86::special_mask16(self.b.as_ptr().add(start)) };
+            if mask != 0 {
+                let end = start + mask.trailing_zeros() as usize;
+                if self.b[end] == b'"' {
+                    self.pos = end + 1;
+                    return Ok(RawStr { raw: &self.b[start..end], escaped: false });
+                }
+            }
+        }
+        match self.long_string() {
+            Ok(escaped) => Ok(RawStr { raw: &self.b[start..self.pos - 1], escaped }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rest of `string`, from the first byte after the opening quote (where the scanner
+    /// stands): moves past the closing quote and says whether there were escapes.
+    #[inline(never)]
+    fn long_string(&mut self) -> Scan<bool> {
         let mut escaped = false;
         loop {
             // The hot loop: one pass to the next quote, backslash or control character.
@@ -227,9 +262,8 @@ impl<'a> Scanner<'a> {
             self.pos += n;
             match self.b[self.pos] {
                 b'"' => {
-                    let raw = &self.b[start..self.pos];
                     self.pos += 1;
-                    return Ok(RawStr { raw, escaped });
+                    return Ok(escaped);
                 }
                 b'\\' => {
                     escaped = true;
@@ -332,8 +366,8 @@ impl<'a> Scanner<'a> {
             }
         }
         self.pos = p;
-        // Only ASCII digits and signs were consumed.
-        Ok(std::str::from_utf8(&b[start..p]).unwrap_or_default())
+        // Only ASCII digits and signs were consumed, so both ends are char boundaries.
+        Ok(self.text.get(start..p).unwrap_or_default())
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Scan<()> {
@@ -369,31 +403,105 @@ impl<'a> Scanner<'a> {
 
 /// Index of the first `"`, `\` or control character (< 0x20): where a JSON string's plain
 /// run ends. Also used to escape strings when writing JSON.
+///
+/// The first 16 bytes are looked at inline (keys and short values end there); longer runs
+/// (message contents) go to a 32-bytes-a-step AVX2 loop where the CPU has it.
 #[inline]
 pub fn find_special(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; loads are unaligned and in bounds.
-        unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let max_ctrl = _mm_set1_epi8(0x1f);
-            while i + 16 <= b.len() {
-                let x = _mm_loadu_si128(b.as_ptr().add(i).cast());
-                // x <= 0x1f (unsigned) <=> max(x, 0x1f) == 0x1f
-                let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(x, max_ctrl), max_ctrl);
-                let hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), ctrl);
-                let mask = _mm_movemask_epi8(hit);
-                if mask != 0 {
-                    return Some(i + mask.trailing_zeros() as usize);
-                }
-                i += 16;
+        if b.len() >= 16 {
+            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads b[..16], in bounds.
+            let mask = unsafe { x86::special_mask16(b.as_ptr()) };
+            if mask != 0 {
+                return Some(mask.trailing_zeros() as usize);
             }
+            return x86::find_special_from(b, 16);
         }
     }
-    b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| p + i)
+    find_special_scalar(b, 0)
+}
+
+fn find_special_scalar(b: &[u8], from: usize) -> Option<usize> {
+    b[from..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| p + from)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Bit i set when `p[i]` (i < 16) is a quote, a backslash or a control character.
+    ///
+    /// # Safety
+    /// `p..p+16` must be readable.
+    #[inline(always)]
+    pub unsafe fn special_mask16(p: *const u8) -> u32 {
+        let x = _mm_loadu_si128(p.cast());
+        let max_ctrl = _mm_set1_epi8(0x1f);
+        // x <= 0x1f (unsigned) <=> max(x, 0x1f) == 0x1f
+        let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(x, max_ctrl), max_ctrl);
+        let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), ctrl)) as u32
+    }
+
+    /// `find_special` from `from` on, `from <= b.len()`.
+    #[inline(never)]
+    pub fn find_special_from(b: &[u8], from: usize) -> Option<usize> {
+        if b.len() - from >= 32 && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, just checked.
+            return unsafe { find_special_avx2(b, from) };
+        }
+        let mut i = from;
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is baseline on x86_64; `b[i..i + 16]` is in bounds.
+            let mask = unsafe { special_mask16(b.as_ptr().add(i)) };
+            if mask != 0 {
+                return Some(i + mask.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+        super::find_special_scalar(b, i)
+    }
+
+    /// Like `special_mask16`, for 32 bytes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `p..p+32` must be readable.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn special_mask32(p: *const u8) -> u32 {
+        let x = _mm256_loadu_si256(p.cast());
+        let max_ctrl = _mm256_set1_epi8(0x1f);
+        let ctrl = _mm256_cmpeq_epi8(_mm256_max_epu8(x, max_ctrl), max_ctrl);
+        let quote = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8));
+        let backslash = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8));
+        _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), ctrl)) as u32
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `from + 32 <= b.len()`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn find_special_avx2(b: &[u8], from: usize) -> Option<usize> {
+        let mut i = from;
+        while i + 32 <= b.len() {
+            // SAFETY: AVX2 per the contract; `b[i..i + 32]` is in bounds.
+            let mask = special_mask32(b.as_ptr().add(i));
+            if mask != 0 {
+                return Some(i + mask.trailing_zeros() as usize);
+            }
+            i += 32;
+        }
+        if i == b.len() {
+            return None;
+        }
+        // The tail: one last load ending at the end of `b`, overlapping bytes already seen
+        // (which hold no hit, so the first set bit is past them).
+        let last = b.len() - 32; // >= from, so in bounds and past the bytes seen before
+        // SAFETY: AVX2 per the contract; `b[last..]` is 32 bytes.
+        let mask = special_mask32(b.as_ptr().add(last)) >> (i - last);
+        (mask != 0).then(|| i + mask.trailing_zeros() as usize)
+    }
 }
 
 /// Decodes JSON escapes in a string already checked by the scanner.
@@ -480,6 +588,23 @@ mod tests {
             assert_eq!(find_special(&data[start..]), want, "from {start}");
         }
         assert_eq!(find_special(b"no specials here at all, just text"), None);
+    }
+
+    #[test]
+    fn find_special_in_long_runs() {
+        // Every length and hit position across the 16-byte inline check, the 32-byte
+        // steps and the overlapping tail load.
+        for len in 0..140 {
+            let plain = vec![b'a'; len];
+            assert_eq!(find_special(&plain), None, "len {len}");
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut b = plain.clone();
+                    b[at] = special;
+                    assert_eq!(find_special(&b), Some(at), "len {len} at {at} {special}");
+                }
+            }
+        }
     }
 
     #[test]
