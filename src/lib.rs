@@ -12,6 +12,11 @@ mod validation;
 
 use pyo3::prelude::*;
 
+/// Rust's allocations (never Python's) go to mimalloc: thread-local heaps keep the engine's
+/// request handling from queueing on glibc's arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

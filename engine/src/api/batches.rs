@@ -1,7 +1,7 @@
 //! `/v1/batches`: create (idempotent with `Idempotency-Key`), retrieve, list, cancel.
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -60,8 +60,9 @@ pub async fn create(
     State(state): State<AppState>,
     Owner(owner): Owner,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
+    let body = body.map_err(ApiError::unreadable_body)?;
     let body: Map<String, Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not a JSON object: {e}.")))?;
     let input_file_id = string_field(&body, "input_file_id", true)?.unwrap_or_default();

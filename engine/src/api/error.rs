@@ -49,6 +49,25 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", format!("Unknown request URL: {method} {path}."))
     }
 
+    pub fn wrong_method(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}."),
+        )
+    }
+
+    /// A request body that could not be read: too large, or cut short.
+    pub fn unreadable_body(e: axum::extract::rejection::BytesRejection) -> Self {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(status, "invalid_request_error", "request_too_large", "The request body is too large.")
+        } else {
+            Self::new(status, "invalid_request_error", "invalid_body", format!("Could not read the request body: {}", e.body_text()))
+        }
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
     }

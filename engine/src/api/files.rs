@@ -82,9 +82,30 @@ async fn receive(state: &AppState, mut field: Field<'_>) -> ApiResult<Upload> {
     Ok(upload)
 }
 
+/// An upload refused before its body was read (bad key, too large...) closes the
+/// connection: the unread rest of the body would otherwise be taken for the next request.
 pub async fn upload(
     State(state): State<AppState>,
-    Owner(owner): Owner,
+    owner: Result<Owner, ApiError>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let result = match owner {
+        Ok(Owner(owner)) => receive_upload(&state, owner, multipart).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(json) => json.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+async fn receive_upload(
+    state: &AppState,
+    owner: String,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
     let mut multipart =
@@ -94,7 +115,7 @@ pub async fn upload(
     let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("invalid_upload", format!("Malformed multipart body: {e}"));
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("file") if upload.is_none() => upload = Some(receive(&state, field).await?),
+            Some("file") if upload.is_none() => upload = Some(receive(state, field).await?),
             Some("purpose") => purpose = Some(field.text().await.map_err(bad)?),
             // Other parts are read past and ignored, like OpenAI does.
             _ => {}

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
         .route("/openapi.json", get(openapi))
         .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }
@@ -55,4 +56,8 @@ async fn openapi() -> impl IntoResponse {
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::no_route(method.as_str(), uri.path())
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::wrong_method(method.as_str(), uri.path())
 }

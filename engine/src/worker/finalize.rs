@@ -24,8 +24,12 @@ pub async fn finalize(ctx: &Ctx, row: &BatchRow, to: Status) -> Result<(), Strin
         .map_err(|e| e.to_string())?
 }
 
-/// Why lines without a result did not run.
-fn not_run_reason(to: Status) -> Option<(&'static str, &'static str)> {
+/// Why lines without a result did not run. A batch cancelled before it started (still
+/// validating) ran nothing and lists nothing, like the hosted service: its counts stay 0.
+fn not_run_reason(row: &BatchRow, to: Status) -> Option<(&'static str, &'static str)> {
+    if row.in_progress_at.is_none() {
+        return None;
+    }
     match to {
         Status::Expired => Some(("batch_expired", "This request could not be executed before the completion window expired.")),
         Status::Cancelled => Some(("batch_cancelled", "This request was not executed because the batch was cancelled.")),
@@ -41,7 +45,7 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
     store.for_each_result(&row.id, true, |l| out.push(l)).map_err(|e| e.to_string())?;
     store.for_each_result(&row.id, false, |l| err.push(l)).map_err(|e| e.to_string())?;
     let mut unrun = 0;
-    if let Some((code, message)) = not_run_reason(to) {
+    if let Some((code, message)) = not_run_reason(row, to) {
         let done: HashSet<u64> = store.done_lines(&row.id).map_err(|e| e.to_string())?.into_iter().collect();
         let input = store.content_path(&row.input_file_id);
         for_each_unrun(&input, max_line, &done, |custom_id| {
@@ -52,7 +56,14 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
     }
     let output = out.register(store, row, "output").map_err(|e| e.to_string())?;
     let error = err.register(store, row, "error").map_err(|e| e.to_string())?;
-    store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun).map_err(|e| e.to_string())?;
+    let finished = store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun).map_err(|e| e.to_string())?;
+    if !finished {
+        // The state moved meanwhile (a cancel beat an expiry, say): these files belong
+        // to no batch. The run loop finalizes again from the new state.
+        for f in output.iter().chain(error.iter()) {
+            let _ = std::fs::remove_file(store.content_path(&f.id));
+        }
+    }
     Ok(())
 }
 
