@@ -4,8 +4,12 @@
 pub mod jsonl;
 pub mod limits;
 pub mod model;
+pub mod retry;
+pub mod secret;
 pub mod validate;
 
 pub use limits::Limits;
 pub use model::BatchRequest;
+pub use retry::RetryPolicy;
+pub use secret::Secret;
 pub use validate::{validate_bytes, validate_path, validate_reader, Code, Issue, Options, Report};

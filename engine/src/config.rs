@@ -1,33 +1,11 @@
 //! Everything the engine can be told: where it keeps state, who may call it, which
 //! provider answers, limits, concurrency and retry policy.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fastrouter_batch_core::Limits;
-
-/// A secret (an API key). Its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use fastrouter_batch_core::{Limits, RetryPolicy, Secret};
 
 /// Who answers the lines of a batch.
 #[derive(Debug, Clone)]
@@ -87,29 +65,6 @@ impl UpstreamConfig {
                 api_key: var("ANTHROPIC_API_KEY").map(Secret::new),
             },
             timeout: Duration::from_secs(600),
-        }
-    }
-}
-
-/// How failed upstream attempts are retried: capped exponential backoff with full
-/// jitter, or the server's `retry-after-ms` / `retry-after` when it gives one.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// The longest `retry-after` honoured; longer asks are cut to this.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 5,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(60),
         }
     }
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{error_body, retry, Attempt};
+use fastrouter_batch_core::retry;
+
+use super::{error_body, Attempt};
 
 /// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
 pub fn install_crypto() {
@@ -36,7 +38,7 @@ pub async fn post_json(req: reqwest::RequestBuilder, body: &Value, timeout: Dura
     let resp = sent.map_err(|e| Attempt::Transport { message: describe(&e) })?;
     let status = resp.status().as_u16();
     let headers = resp.headers();
-    let retry_after = retry::retry_after(headers);
+    let retry_after = retry::retry_after(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let request_id = ["x-request-id", "request-id"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));

@@ -4,7 +4,6 @@
 pub mod anthropic;
 mod http;
 pub mod openai;
-pub mod retry;
 pub mod simulated;
 
 use std::time::Duration;
@@ -12,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
+
+use fastrouter_batch_core::retry;
 
 use crate::config::{ProviderMode, RetryPolicy, UpstreamConfig};
 pub use http::install_crypto;

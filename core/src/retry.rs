@@ -1,11 +1,32 @@
-//! When to retry an upstream attempt and how long to wait first.
+//! When to retry an HTTP attempt and how long to wait first: shared by the client (calls
+//! to the Batch API) and the engine (calls to upstream providers).
 
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use reqwest::header::HeaderMap;
 
-use crate::config::RetryPolicy;
+/// How failed attempts are retried: capped exponential backoff with jitter, or the
+/// server's `retry-after-ms` / `retry-after` when it gives one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `retry-after` honoured; longer asks are cut to this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Statuses worth another attempt: timeouts, conflicts, rate limits and server errors
 /// (Anthropic's 529 "overloaded" included).
@@ -14,9 +35,9 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 /// The wait a server asked for: `retry-after-ms`, else `retry-after` in seconds or as an
-/// HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+/// HTTP date. `header` looks a header up by its lowercase name.
+pub fn retry_after<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Duration> {
+    let text = |name: &str| header(name).map(str::trim);
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64(ms / 1000.0));
@@ -44,7 +65,11 @@ pub fn delay(policy: &RetryPolicy, retry: u32, asked: Option<Duration>) -> Durat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use std::collections::HashMap;
+
+    fn lookup(h: &HashMap<&'static str, String>) -> Option<Duration> {
+        retry_after(|name| h.get(name).map(String::as_str))
+    }
 
     #[test]
     fn retryable_statuses() {
@@ -58,18 +83,17 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert("retry-after-ms", HeaderValue::from_static("150"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
-        let mut h = HeaderMap::new();
-        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
-        h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
-        let d = retry_after(&h).unwrap();
+        let mut h = HashMap::new();
+        h.insert("retry-after", "2".to_string());
+        assert_eq!(lookup(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "150".to_string());
+        assert_eq!(lookup(&h), Some(Duration::from_millis(150)));
+        let mut h = HashMap::new();
+        h.insert("retry-after", httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30)));
+        let d = lookup(&h).unwrap();
         assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
-        h.insert("retry-after", HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "soon".to_string());
+        assert_eq!(lookup(&h), None);
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! Sending requests: base URL and key, per-request timeout, retries with backoff that
+//! honours `retry-after-ms` / `retry-after`, and streamed file transfers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastrouter_batch_core::retry::{self, RetryPolicy};
+use fastrouter_batch_core::Secret;
+use futures_util::{Stream, StreamExt};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ClientError;
+use crate::multipart::Form;
+
+pub const HOSTED_BASE_URL: &str = "https://api.fastrouter.ai";
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Without a trailing slash and without `/v1`.
+    pub base_url: String,
+    pub api_key: Secret,
+    /// Per attempt.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: &str, api_key: Secret) -> Self {
+        Self {
+            base_url: normalise_base_url(base_url),
+            api_key,
+            timeout: Duration::from_secs(600),
+            retry: RetryPolicy {
+                max_retries: 2,
+                base_delay: Duration::from_millis(500),
+                max_delay: Duration::from_secs(8),
+                max_retry_after: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+/// `https://host/v1/` and `https://host` name the same API root.
+fn normalise_base_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix("/v1").unwrap_or(url).to_owned()
+}
+
+/// What to upload: a file streamed from disk, or bytes in memory.
+pub enum Upload {
+    Path(PathBuf),
+    Bytes(Bytes),
+}
+
+#[derive(Clone)]
+pub struct Client {
+    cfg: ClientConfig,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base_url", &self.cfg.base_url).finish_non_exhaustive()
+    }
+}
+
+fn request_id(resp: &Response) -> Option<String> {
+    ["x-request-id", "request-id"]
+        .iter()
+        .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
+
+fn io_error(e: std::io::Error, path: Option<&Path>) -> ClientError {
+    let message = match path {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => e.to_string(),
+    };
+    ClientError::Io { message, path: path.map(Path::to_path_buf), kind: e.kind() }
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Result<Self, ClientError> {
+        if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
+            return Err(ClientError::Config {
+                message: format!("base_url must start with http:// or https://, got {:?}", cfg.base_url),
+            });
+        }
+        crate::install_crypto();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("fastrouter-batch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Config { message: format!("cannot build the HTTP client: {e}") })?;
+        Ok(Self { cfg, http })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// A copy with other settings, sharing the connection pool.
+    pub fn with_config(&self, cfg: ClientConfig) -> Self {
+        Self { cfg, http: self.http.clone() }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.cfg.base_url))
+            .bearer_auth(self.cfg.api_key.expose())
+            .timeout(self.cfg.timeout)
+    }
+
+    /// Sends `build()` until it gets a 2xx or a final error. `build` is called per attempt
+    /// (a streamed upload must reopen its file).
+    async fn send<F, Fut>(&self, mut build: F) -> Result<Response, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<RequestBuilder, ClientError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let outcome = match build().await?.send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let id = request_id(&resp);
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let asked = retry::retry_after(|n| headers.get(n).and_then(|v| v.to_str().ok()));
+                    (ClientError::from_body(status, &body, id), asked)
+                }
+                Err(e) => (ClientError::from_reqwest(&e), None),
+            };
+            let (err, asked) = outcome;
+            if !err.is_retryable() || attempt >= self.cfg.retry.max_retries {
+                return Err(err);
+            }
+            tokio::time::sleep(retry::delay(&self.cfg.retry, attempt, asked)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn json(resp: Response) -> Result<Value, ClientError> {
+        let bytes = resp.bytes().await.map_err(|e| ClientError::from_reqwest(&e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Decode { message: format!("The server's answer is not JSON: {e}") })
+    }
+
+    /// GET, POST (JSON) or DELETE on `path` (e.g. `/v1/batches`), answered with JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let resp = self
+            .send(|| {
+                let mut req = self.request(method.clone(), path).query(query);
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                if let Some(key) = idempotency_key {
+                    req = req.header("Idempotency-Key", key);
+                }
+                std::future::ready(Ok(req))
+            })
+            .await?;
+        Self::json(resp).await
+    }
+
+    /// `POST /v1/files`: the upload streamed from disk, retried from the start if it fails.
+    pub async fn upload(&self, source: &Upload, filename: &str, purpose: &str) -> Result<Value, ClientError> {
+        let resp = self
+            .send(|| async {
+                let form = Form::new(filename, purpose);
+                let (len, body): (u64, reqwest::Body) = match source {
+                    Upload::Bytes(b) => {
+                        let content = futures_util::stream::once(std::future::ready(Ok(b.clone())));
+                        (form.len(b.len() as u64), reqwest::Body::wrap_stream(form.body(content)))
+                    }
+                    Upload::Path(p) => {
+                        let file = tokio::fs::File::open(p).await.map_err(|e| io_error(e, Some(p)))?;
+                        let size = file.metadata().await.map_err(|e| io_error(e, Some(p)))?.len();
+                        let chunks = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                        (form.len(size), reqwest::Body::wrap_stream(form.body(chunks)))
+                    }
+                };
+                Ok(self
+                    .request(Method::POST, "/v1/files")
+                    .header(reqwest::header::CONTENT_TYPE, form.content_type.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(body))
+            })
+            .await?;
+        Self::json(resp).await
+    }
+
+    /// The response of `GET /v1/files/{id}/content`, its body not yet read.
+    pub async fn open_content(&self, file_id: &str) -> Result<Response, ClientError> {
+        let path = format!("/v1/files/{file_id}/content");
+        self.send(|| std::future::ready(Ok(self.request(Method::GET, &path)))).await
+    }
+
+    /// A file's content, whole.
+    pub async fn content(&self, file_id: &str) -> Result<Vec<u8>, ClientError> {
+        self.with_download_retries(|| async {
+            let resp = self.open_content(file_id).await?;
+            let bytes = resp.bytes().await.map_err(|e| ClientError::from_reqwest(&e))?;
+            Ok(bytes.to_vec())
+        })
+        .await
+    }
+
+    /// A file's content streamed to `dest` (written aside, then renamed into place).
+    /// Returns the bytes written.
+    pub async fn download(&self, file_id: &str, dest: &Path) -> Result<u64, ClientError> {
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
+        let temp = dest.with_file_name(format!(".{name}.part-{:016x}", rand::random::<u64>()));
+        let result = self
+            .with_download_retries(|| async {
+                let resp = self.open_content(file_id).await?;
+                let file = tokio::fs::File::create(&temp).await.map_err(|e| io_error(e, Some(&temp)))?;
+                let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+                let written = copy_body(resp.bytes_stream(), &mut out, &temp).await?;
+                out.flush().await.map_err(|e| io_error(e, Some(&temp)))?;
+                Ok(written)
+            })
+            .await;
+        match result {
+            Ok(n) => {
+                tokio::fs::rename(&temp, dest).await.map_err(|e| io_error(e, Some(dest)))?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A download cut short mid-body is started again (the status retries happen inside).
+    async fn with_download_retries<T, F, Fut>(&self, mut run: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match run().await {
+                Err(e @ (ClientError::Connection { .. } | ClientError::Timeout { .. }))
+                    if attempt < self.cfg.retry.max_retries =>
+                {
+                    let _ = e;
+                    tokio::time::sleep(retry::delay(&self.cfg.retry, attempt, None)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+async fn copy_body<W: tokio::io::AsyncWrite + Unpin>(
+    mut body: impl Stream<Item = reqwest::Result<Bytes>> + Unpin,
+    out: &mut W,
+    path: &Path,
+) -> Result<u64, ClientError> {
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ClientError::from_reqwest(&e))?;
+        out.write_all(&chunk).await.map_err(|e| io_error(e, Some(path)))?;
+        written += chunk.len() as u64;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_base_url;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(normalise_base_url("https://api.fastrouter.ai/"), "https://api.fastrouter.ai");
+        assert_eq!(normalise_base_url("http://127.0.0.1:8080/v1/"), "http://127.0.0.1:8080");
+        assert_eq!(normalise_base_url(" http://h/v1 "), "http://h");
+    }
+}
