@@ -1,7 +1,9 @@
 //! `fastrouter_batch._core`: the thin binding over `fastrouter-batch-core`. Every class and
 //! function registered here has its stub in `python/fastrouter_batch/_core.pyi`.
 
+mod aio;
 mod builder;
+mod client;
 mod engine;
 mod errors;
 mod gate;
@@ -28,6 +30,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<validation::ValidationIssue>()?;
     m.add_class::<validation::ValidationReport>()?;
     m.add_function(wrap_pyfunction!(validation::validate, m)?)?;
+    m.add_class::<client::Transport>()?;
+    m.add_class::<client::LineStream>()?;
     m.add_class::<engine::LocalServer>()?;
     m.add_class::<engine::FakeUpstream>()?;
     Ok(())

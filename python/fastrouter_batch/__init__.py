@@ -19,9 +19,48 @@ from ._core import (
     __version__,
     validate,
 )
+from ._core import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTooLargeError,
+    UnprocessableEntityError,
+)
 from ._io import read_requests
+from .client import AsyncClient, Client
+from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "BatchError",
+    "BatchErrors",
+    "Client",
+    "ConflictError",
+    "CursorPage",
+    "FileDeleted",
+    "FileObject",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestCounts",
+    "RequestTooLargeError",
+    "UnprocessableEntityError",
     "BatchBuilder",
     "BatchRequest",
     "BatchValidationError",

@@ -2,13 +2,28 @@
 
 import os
 import pathlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "LineStream",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "Transport",
+    "UnprocessableEntityError",
     "BatchBuilder",
     "BatchRequest",
     "BatchValidationError",
@@ -32,6 +47,55 @@ class BatchValidationError(FastRouterError):
     """A batch file breaks the contract's rules; `.report` holds every problem."""
 
     report: ValidationReport
+
+class APIError(FastRouterError):
+    """The Batch API could not be used."""
+
+    message: str
+    status_code: int | None
+    request_id: str | None
+
+class APIStatusError(APIError):
+    """The server answered with an error status."""
+
+    status_code: int
+    code: str | None
+    type: str | None
+    param: str | None
+    body: Any
+
+class BadRequestError(APIStatusError):
+    """400: the request is invalid."""
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+class NotFoundError(APIStatusError):
+    """404: no such file or batch (for this key)."""
+
+class ConflictError(APIStatusError):
+    """409: the object is not in a state that allows this."""
+
+class RequestTooLargeError(APIStatusError):
+    """413: the upload is over the server's limit."""
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request could not be processed."""
+
+class RateLimitError(APIStatusError):
+    """429: too many requests."""
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+class APIConnectionError(APIError):
+    """No answer from the server."""
+
+class APITimeoutError(APIConnectionError):
+    """No answer from the server in time."""
 
 @final
 class Limits:
@@ -253,3 +317,54 @@ class FakeUpstream:
     ) -> bool: ...
     @property
     def url(self) -> str: ...
+
+@final
+class Transport:
+    """The Rust HTTP client behind `Client` and `AsyncClient`."""
+
+    def __new__(cls, *, base_url: str, api_key: str, timeout: float = 600.0, max_retries: int = 2) -> Self: ...
+    def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> Transport: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any: ...
+    def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Awaitable[Any]: ...
+    def upload(
+        self, file: str | os.PathLike[str] | bytes | bytearray, *, filename: str, purpose: str = "batch"
+    ) -> Any: ...
+    def aupload(
+        self, file: str | os.PathLike[str] | bytes | bytearray, *, filename: str, purpose: str = "batch"
+    ) -> Awaitable[Any]: ...
+    def content(self, file_id: str) -> bytes: ...
+    def acontent(self, file_id: str) -> Awaitable[bytes]: ...
+    def download(self, file_id: str, path: str | os.PathLike[str]) -> int: ...
+    def adownload(self, file_id: str, path: str | os.PathLike[str]) -> Awaitable[int]: ...
+    def iter_lines(self, file_id: str) -> LineStream: ...
+
+@final
+class LineStream:
+    """A file's lines as they arrive: `for` and `async for`."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> str: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[str]: ...

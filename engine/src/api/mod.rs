@@ -47,7 +47,16 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::map_response(with_request_id))
         .with_state(state)
+}
+
+/// Every answer names itself (`x-request-id`), so a client error can quote it.
+async fn with_request_id(mut response: axum::response::Response) -> axum::response::Response {
+    if let Ok(id) = header::HeaderValue::from_str(&crate::ids::new_id("req_")) {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 async fn openapi() -> impl IntoResponse {

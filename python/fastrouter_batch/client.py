@@ -1,0 +1,314 @@
+"""Sync and asyncio clients for FastRouter's Batch API, with openai-python's shape:
+``client.files.create(...)``, ``client.batches.retrieve(...)``, the same names on both.
+
+The transport (HTTP, retries, streaming, the GIL released) is Rust (``_core.Transport``);
+this module adds the resources and typed objects. Errors are the ``APIError`` tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, Generic, TypeVar, Union
+
+from . import _core
+from .types import APIObject, Batch, CursorPage, FileDeleted, FileObject
+
+log = logging.getLogger("fastrouter_batch")
+
+HOSTED_BASE_URL = "https://api.fastrouter.ai"
+CHAT_COMPLETIONS = "/v1/chat/completions"
+
+FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], _core.BatchBuilder]
+T = TypeVar("T", bound=APIObject)
+
+
+def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
+    key = api_key if api_key is not None else os.environ.get("FASTROUTER_API_KEY")
+    if not key:
+        raise _core.FastRouterError(
+            "No API key: pass api_key=... or set the FASTROUTER_API_KEY environment variable."
+        )
+    url = base_url or os.environ.get("FASTROUTER_BASE_URL") or HOSTED_BASE_URL
+    return key, url
+
+
+def _upload_source(file: FileInput) -> tuple[Any, str]:
+    """What the transport uploads (a path, streamed, or bytes) and the filename to send."""
+    if isinstance(file, _core.BatchBuilder):
+        return file.to_bytes(), "batch.jsonl"
+    if isinstance(file, (bytes, bytearray)):
+        return bytes(file), "batch.jsonl"
+    if isinstance(file, memoryview):
+        return file.tobytes(), "batch.jsonl"
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        return path, path.name
+    if hasattr(file, "read"):
+        name = getattr(file, "name", None)
+        # A real file opened from disk at its start: stream it by path instead of reading it.
+        if isinstance(name, str) and os.path.isfile(name) and getattr(file, "tell", lambda: 0)() == 0:
+            return Path(name), Path(name).name
+        data = file.read()
+        if isinstance(data, str):
+            raise TypeError("files.create needs a binary file object (open(path, 'rb')), not a text one")
+        return bytes(data), Path(name).name if isinstance(name, str) else "batch.jsonl"
+    raise TypeError(f"files.create: file must be a path, bytes, a binary file or a BatchBuilder, got {type(file).__name__}")
+
+
+def _list_query(limit: int | None, after: str | None, **extra: str | None) -> list[tuple[str, str]]:
+    query = [(k, str(v)) for k, v in (("limit", limit), ("after", after), *extra.items()) if v is not None]
+    return query
+
+
+class SyncPager(Generic[T]):
+    """Iterates every item over every page; ``.first_page()`` / pages for manual control."""
+
+    def __init__(self, fetch: Any, cls: type[T], limit: int | None, after: str | None) -> None:
+        self._fetch, self._cls, self._limit, self._after = fetch, cls, limit, after
+
+    def _page(self, after: str | None) -> CursorPage[T]:
+        body = self._fetch(_list_query(self._limit, after))
+        return CursorPage([self._cls(d) for d in body.get("data", [])], body)
+
+    def first_page(self) -> CursorPage[T]:
+        return self._page(self._after)
+
+    def iter_pages(self) -> Iterator[CursorPage[T]]:
+        page = self._page(self._after)
+        yield page
+        while page.has_more and page.last_id:
+            page = self._page(page.last_id)
+            yield page
+
+    def __iter__(self) -> Iterator[T]:
+        for page in self.iter_pages():
+            yield from page.data
+
+
+class AsyncPager(Generic[T]):
+    """``async for`` over every item of every page; ``await pager`` gives the first page."""
+
+    def __init__(self, fetch: Any, cls: type[T], limit: int | None, after: str | None) -> None:
+        self._fetch, self._cls, self._limit, self._after = fetch, cls, limit, after
+
+    async def _page(self, after: str | None) -> CursorPage[T]:
+        body = await self._fetch(_list_query(self._limit, after))
+        return CursorPage([self._cls(d) for d in body.get("data", [])], body)
+
+    async def first_page(self) -> CursorPage[T]:
+        return await self._page(self._after)
+
+    def __await__(self) -> Any:
+        return self.first_page().__await__()
+
+    async def iter_pages(self) -> AsyncIterator[CursorPage[T]]:
+        page = await self._page(self._after)
+        yield page
+        while page.has_more and page.last_id:
+            page = await self._page(page.last_id)
+            yield page
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for page in self.iter_pages():
+            for item in page.data:
+                yield item
+
+
+class Files:
+    def __init__(self, transport: _core.Transport) -> None:
+        self._t = transport
+
+    def create(self, file: FileInput, *, purpose: str = "batch") -> FileObject:
+        """Uploads a batch file: a path (streamed from disk), bytes, a binary file or a builder."""
+        source, filename = _upload_source(file)
+        log.debug("uploading %s", filename)
+        return FileObject(self._t.upload(source, filename=filename, purpose=purpose))
+
+    def retrieve(self, file_id: str) -> FileObject:
+        return FileObject(self._t.request("GET", f"/v1/files/{file_id}"))
+
+    def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> SyncPager[FileObject]:
+        fetch = lambda q: self._t.request("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
+        return SyncPager(fetch, FileObject, limit, after)
+
+    def delete(self, file_id: str) -> FileDeleted:
+        return FileDeleted(self._t.request("DELETE", f"/v1/files/{file_id}"))
+
+    def content(self, file_id: str) -> bytes:
+        """The whole content, in memory. For big files use ``download`` or ``iter_lines``."""
+        return self._t.content(file_id)
+
+    def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
+        """Streams the content to ``path`` (written aside, then moved into place)."""
+        self._t.download(file_id, Path(path))
+        return Path(path)
+
+    def iter_lines(self, file_id: str) -> Iterator[str]:
+        """The content's lines, streamed (without newlines)."""
+        return iter(self._t.iter_lines(file_id))
+
+
+class Batches:
+    def __init__(self, transport: _core.Transport) -> None:
+        self._t = transport
+
+    def create(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str = CHAT_COMPLETIONS,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        """Starts a batch. Safe to retry: an idempotency key makes a retried create return
+        the same batch instead of a second one."""
+        body = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
+        if metadata is not None:
+            body["metadata"] = dict(metadata)  # type: ignore[assignment]
+        key = idempotency_key or f"fastrouter-batch-{uuid.uuid4()}"
+        return Batch(self._t.request("POST", "/v1/batches", body=body, idempotency_key=key))
+
+    def retrieve(self, batch_id: str) -> Batch:
+        return Batch(self._t.request("GET", f"/v1/batches/{batch_id}"))
+
+    def list(self, *, limit: int | None = None, after: str | None = None) -> SyncPager[Batch]:
+        return SyncPager(lambda q: self._t.request("GET", "/v1/batches", query=q), Batch, limit, after)
+
+    def cancel(self, batch_id: str) -> Batch:
+        return Batch(self._t.request("POST", f"/v1/batches/{batch_id}/cancel"))
+
+
+class AsyncFiles:
+    def __init__(self, transport: _core.Transport) -> None:
+        self._t = transport
+
+    async def create(self, file: FileInput, *, purpose: str = "batch") -> FileObject:
+        source, filename = _upload_source(file)
+        return FileObject(await self._t.aupload(source, filename=filename, purpose=purpose))
+
+    async def retrieve(self, file_id: str) -> FileObject:
+        return FileObject(await self._t.arequest("GET", f"/v1/files/{file_id}"))
+
+    def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> AsyncPager[FileObject]:
+        fetch = lambda q: self._t.arequest("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
+        return AsyncPager(fetch, FileObject, limit, after)
+
+    async def delete(self, file_id: str) -> FileDeleted:
+        return FileDeleted(await self._t.arequest("DELETE", f"/v1/files/{file_id}"))
+
+    async def content(self, file_id: str) -> bytes:
+        return await self._t.acontent(file_id)
+
+    async def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
+        await self._t.adownload(file_id, Path(path))
+        return Path(path)
+
+    def iter_lines(self, file_id: str) -> AsyncIterator[str]:
+        return self._t.iter_lines(file_id).__aiter__()
+
+
+class AsyncBatches:
+    def __init__(self, transport: _core.Transport) -> None:
+        self._t = transport
+
+    async def create(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str = CHAT_COMPLETIONS,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        body = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
+        if metadata is not None:
+            body["metadata"] = dict(metadata)  # type: ignore[assignment]
+        key = idempotency_key or f"fastrouter-batch-{uuid.uuid4()}"
+        return Batch(await self._t.arequest("POST", "/v1/batches", body=body, idempotency_key=key))
+
+    async def retrieve(self, batch_id: str) -> Batch:
+        return Batch(await self._t.arequest("GET", f"/v1/batches/{batch_id}"))
+
+    def list(self, *, limit: int | None = None, after: str | None = None) -> AsyncPager[Batch]:
+        return AsyncPager(lambda q: self._t.arequest("GET", "/v1/batches", query=q), Batch, limit, after)
+
+    async def cancel(self, batch_id: str) -> Batch:
+        return Batch(await self._t.arequest("POST", f"/v1/batches/{batch_id}/cancel"))
+
+
+class _BaseClient:
+    _transport: _core.Transport
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        _transport: _core.Transport | None = None,
+    ) -> None:
+        if _transport is None:
+            key, url = _settings(api_key, base_url)
+            _transport = _core.Transport(base_url=url, api_key=key, timeout=timeout, max_retries=max_retries)
+        self._transport = _transport
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def timeout(self) -> float:
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self._transport.max_retries
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+class Client(_BaseClient):
+    """The Batch API, blocking. ``api_key`` falls back to ``FASTROUTER_API_KEY``,
+    ``base_url`` to ``FASTROUTER_BASE_URL``, then the hosted service."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *, timeout: float = 600.0,
+                 max_retries: int = 2, _transport: _core.Transport | None = None) -> None:
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport)
+        self.files = Files(self._transport)
+        self.batches = Batches(self._transport)
+
+    def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> Client:
+        """A copy with other settings (sharing connections)."""
+        return Client(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class AsyncClient(_BaseClient):
+    """The Batch API for asyncio: the same names as ``Client``, awaitable."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *, timeout: float = 600.0,
+                 max_retries: int = 2, _transport: _core.Transport | None = None) -> None:
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport)
+        self.files = AsyncFiles(self._transport)
+        self.batches = AsyncBatches(self._transport)
+
+    def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> AsyncClient:
+        return AsyncClient(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

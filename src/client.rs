@@ -1,0 +1,298 @@
+//! `Transport`: the Rust client behind `fastrouter_batch.Client` and `AsyncClient`. Every
+//! operation has a blocking form (through the gate) and an awaitable `a...` twin; the
+//! Python layer adds the resources (`files`, `batches`) and typed objects.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastrouter_batch_client::{Client, ClientConfig, ClientError, Upload};
+use fastrouter_batch_core::Secret;
+use futures_util::StreamExt;
+use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyByteArray};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
+
+use crate::{aio, errors, gate, py_json};
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, got {value}"))),
+    }
+}
+
+fn method(name: &str) -> PyResult<Method> {
+    match name {
+        "GET" => Ok(Method::GET),
+        "POST" => Ok(Method::POST),
+        "DELETE" => Ok(Method::DELETE),
+        other => Err(PyValueError::new_err(format!("unsupported method {other:?}"))),
+    }
+}
+
+/// A Python body (dict) as JSON.
+fn json_body(body: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Value>> {
+    let Some(body) = body.filter(|b| !b.is_none()) else { return Ok(None) };
+    let mut out = Vec::new();
+    py_json::write_value(body, &mut out).map_err(|e| e.into_py("body"))?;
+    serde_json::from_slice(&out).map(Some).map_err(|e| PyValueError::new_err(format!("body: {e}")))
+}
+
+fn to_py(v: Value) -> PyResult<Py<PyAny>> {
+    Python::attach(|py| py_json::to_py(py, &v).map(Bound::unbind))
+}
+
+/// What `upload` accepts: a path (streamed) or bytes.
+fn upload_source(source: &Bound<'_, PyAny>) -> PyResult<Upload> {
+    if let Ok(b) = source.cast::<PyBytes>() {
+        return Ok(Upload::Bytes(Bytes::copy_from_slice(b.as_bytes())));
+    }
+    if let Ok(b) = source.cast::<PyByteArray>() {
+        return Ok(Upload::Bytes(Bytes::from(b.to_vec())));
+    }
+    source
+        .extract::<PathBuf>()
+        .map(Upload::Path)
+        .map_err(|_| PyValueError::new_err("file must be a path or bytes"))
+}
+
+#[pyclass(module = "fastrouter_batch._core", frozen)]
+pub struct Transport {
+    client: Client,
+}
+
+#[pymethods]
+impl Transport {
+    #[new]
+    #[pyo3(signature = (*, base_url, api_key, timeout=600.0, max_retries=2))]
+    fn new(base_url: &str, api_key: &str, timeout: f64, max_retries: u32) -> PyResult<Self> {
+        if api_key.trim().is_empty() {
+            return Err(PyValueError::new_err("api_key is empty"));
+        }
+        let mut cfg = ClientConfig::new(base_url, Secret::new(api_key));
+        cfg.timeout = seconds("timeout", timeout)?;
+        cfg.retry.max_retries = max_retries;
+        Ok(Self { client: Client::new(cfg).map_err(errors::from_client)? })
+    }
+
+    /// A copy with other settings, sharing connections.
+    #[pyo3(signature = (*, timeout=None, max_retries=None))]
+    fn with_options(&self, timeout: Option<f64>, max_retries: Option<u32>) -> PyResult<Self> {
+        let mut cfg = self.client.config().clone();
+        if let Some(t) = timeout {
+            cfg.timeout = seconds("timeout", t)?;
+        }
+        if let Some(r) = max_retries {
+            cfg.retry.max_retries = r;
+        }
+        Ok(Self { client: self.client.with_config(cfg) })
+    }
+
+    #[getter]
+    fn base_url(&self) -> String {
+        self.client.config().base_url.clone()
+    }
+
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.client.config().timeout.as_secs_f64()
+    }
+
+    #[getter]
+    fn max_retries(&self) -> u32 {
+        self.client.config().retry.max_retries
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Transport(base_url={:?})", self.client.config().base_url)
+    }
+
+    #[pyo3(signature = (method, path, *, query=None, body=None, idempotency_key=None))]
+    fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: String,
+        query: Option<Vec<(String, String)>>,
+        body: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let fut = self.call(method, path, query, body, idempotency_key)?;
+        to_py(gate::block_on(py, fut)?.map_err(errors::from_client)?)
+    }
+
+    #[pyo3(signature = (method, path, *, query=None, body=None, idempotency_key=None))]
+    fn arequest<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        path: String,
+        query: Option<Vec<(String, String)>>,
+        body: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.call(method, path, query, body, idempotency_key)?;
+        aio::awaitable(py, async move { to_py(fut.await.map_err(errors::from_client)?) })
+    }
+
+    #[pyo3(signature = (file, *, filename, purpose=String::from("batch")), text_signature = "($self, file, *, filename, purpose='batch')")]
+    fn upload(&self, py: Python<'_>, file: &Bound<'_, PyAny>, filename: String, purpose: String) -> PyResult<Py<PyAny>> {
+        let (client, source) = (self.client.clone(), upload_source(file)?);
+        let value = gate::block_on(py, async move { client.upload(&source, &filename, &purpose).await })?;
+        to_py(value.map_err(errors::from_client)?)
+    }
+
+    #[pyo3(signature = (file, *, filename, purpose=String::from("batch")), text_signature = "($self, file, *, filename, purpose='batch')")]
+    fn aupload<'py>(&self, py: Python<'py>, file: &Bound<'_, PyAny>, filename: String, purpose: String) -> PyResult<Bound<'py, PyAny>> {
+        let (client, source) = (self.client.clone(), upload_source(file)?);
+        aio::awaitable(py, async move { to_py(client.upload(&source, &filename, &purpose).await.map_err(errors::from_client)?) })
+    }
+
+    fn content(&self, py: Python<'_>, file_id: String) -> PyResult<Py<PyBytes>> {
+        let client = self.client.clone();
+        let bytes = gate::block_on(py, async move { client.content(&file_id).await })?.map_err(errors::from_client)?;
+        Ok(PyBytes::new(py, &bytes).unbind())
+    }
+
+    fn acontent<'py>(&self, py: Python<'py>, file_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        aio::awaitable(py, async move {
+            let bytes = client.content(&file_id).await.map_err(errors::from_client)?;
+            Python::attach(|py| Ok(PyBytes::new(py, &bytes).unbind()))
+        })
+    }
+
+    fn download(&self, py: Python<'_>, file_id: String, path: PathBuf) -> PyResult<u64> {
+        let client = self.client.clone();
+        gate::block_on(py, async move { client.download(&file_id, &path).await })?.map_err(errors::from_client)
+    }
+
+    fn adownload<'py>(&self, py: Python<'py>, file_id: String, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        aio::awaitable(py, async move { client.download(&file_id, &path).await.map_err(errors::from_client) })
+    }
+
+    /// The file's lines (without newlines), streamed.
+    fn iter_lines(&self, file_id: String) -> PyResult<LineStream> {
+        LineStream::open(self.client.clone(), file_id)
+    }
+}
+
+impl Transport {
+    fn call(
+        &self,
+        method_name: &str,
+        path: String,
+        query: Option<Vec<(String, String)>>,
+        body: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<impl std::future::Future<Output = Result<Value, ClientError>> + Send + 'static> {
+        let (m, body, client) = (method(method_name)?, json_body(body)?, self.client.clone());
+        let query = query.unwrap_or_default();
+        Ok(async move { client.call(m, &path, &query, body.as_ref(), idempotency_key.as_deref()).await })
+    }
+}
+
+type LineResult = Result<String, ClientError>;
+
+/// Lines of a file as they arrive, for `for line in ...` and `async for line in ...`.
+/// A connection lost mid-way is reopened and the bytes already delivered are skipped.
+#[pyclass(module = "fastrouter_batch._core", frozen)]
+pub struct LineStream {
+    rx: Arc<AsyncMutex<mpsc::Receiver<LineResult>>>,
+}
+
+impl LineStream {
+    fn open(client: Client, file_id: String) -> PyResult<Self> {
+        let (tx, rx) = mpsc::channel(256);
+        let rt = crate::runtime::get().map_err(PyErr::from)?;
+        rt.spawn(async move {
+            if let Err(e) = pump_lines(&client, &file_id, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Self { rx: Arc::new(AsyncMutex::new(rx)) })
+    }
+}
+
+async fn pump_lines(client: &Client, file_id: &str, tx: &mpsc::Sender<LineResult>) -> Result<(), ClientError> {
+    let mut delivered: u64 = 0;
+    let mut attempt = 0;
+    'reopen: loop {
+        let resp = client.open_content(file_id).await?;
+        let mut stream = resp.bytes_stream();
+        let mut skip = delivered;
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let mut chunk = match chunk {
+                Ok(c) => c,
+                Err(e) if attempt < client.config().retry.max_retries => {
+                    let _ = e;
+                    attempt += 1;
+                    continue 'reopen;
+                }
+                Err(e) => return Err(ClientError::Connection { message: format!("Download cut short: {e}") }),
+            };
+            if skip > 0 {
+                let n = skip.min(chunk.len() as u64) as usize;
+                chunk = chunk.slice(n..);
+                skip -= n as u64;
+            }
+            pending.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(nl) = memchr::memchr(b'\n', &pending[start..]) {
+                let end = start + nl;
+                let line = pending[start..end].strip_suffix(b"\r").unwrap_or(&pending[start..end]);
+                delivered += (end + 1 - start) as u64;
+                if tx.send(Ok(String::from_utf8_lossy(line).into_owned())).await.is_err() {
+                    return Ok(()); // the iterator was dropped
+                }
+                start = end + 1;
+            }
+            pending.drain(..start);
+        }
+        if !pending.is_empty() {
+            let _ = tx.send(Ok(String::from_utf8_lossy(&pending).into_owned())).await;
+        }
+        return Ok(());
+    }
+}
+
+fn next_item(item: Option<LineResult>) -> PyResult<Option<String>> {
+    match item {
+        None => Ok(None),
+        Some(Ok(line)) => Ok(Some(line)),
+        Some(Err(e)) => Err(errors::from_client(e)),
+    }
+}
+
+#[pymethods]
+impl LineStream {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let rx = self.rx.clone();
+        next_item(gate::block_on(py, async move { rx.lock().await.recv().await })?)
+    }
+
+    fn __aiter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rx = self.rx.clone();
+        aio::awaitable(py, async move {
+            match next_item(rx.lock().await.recv().await)? {
+                Some(line) => Ok(line),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+}
