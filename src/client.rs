@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastrouter_batch_client::{Client, ClientConfig, ClientError, Upload};
+use fastrouter_batch_client::{Client, ClientConfig, ClientError, RetryEvent, Upload};
 use fastrouter_batch_core::Secret;
 use futures_util::StreamExt;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
@@ -77,6 +77,7 @@ impl Transport {
         let mut cfg = ClientConfig::new(base_url, Secret::new(api_key));
         cfg.timeout = seconds("timeout", timeout)?;
         cfg.retry.max_retries = max_retries;
+        cfg.on_retry = Some(Arc::new(log_retry));
         Ok(Self { client: Client::new(cfg).map_err(errors::from_client)? })
     }
 
@@ -196,6 +197,25 @@ impl Transport {
         let query = query.unwrap_or_default();
         Ok(async move { client.call(m, &path, &query, body.as_ref(), idempotency_key.as_deref()).await })
     }
+}
+
+/// Retries are library events: they go to the `fastrouter_batch` logger (WARNING), with
+/// what failed and the wait, never the key (errors do not carry it).
+fn log_retry(e: &RetryEvent<'_>) {
+    Python::attach(|py| {
+        let Ok(logging) = py.import("logging") else { return };
+        let Ok(logger) = logging.call_method1("getLogger", ("fastrouter_batch",)) else { return };
+        let text = format!(
+            "retrying {} {} in {:.2}s (retry {} of {}): {}",
+            e.method,
+            e.path,
+            e.wait.as_secs_f64(),
+            e.retry,
+            e.max_retries,
+            e.error
+        );
+        let _ = logger.call_method1("warning", (text,));
+    });
 }
 
 type LineResult = Result<String, ClientError>;

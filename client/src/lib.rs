@@ -7,7 +7,7 @@ mod multipart;
 mod transport;
 
 pub use error::ClientError;
-pub use transport::{Client, ClientConfig, Upload, HOSTED_BASE_URL};
+pub use transport::{Client, ClientConfig, RetryEvent, RetryHook, Upload, HOSTED_BASE_URL};
 
 /// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
 pub fn install_crypto() {

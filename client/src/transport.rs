@@ -2,6 +2,7 @@
 //! honours `retry-after-ms` / `retry-after`, and streamed file transfers.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +18,20 @@ use crate::multipart::Form;
 
 pub const HOSTED_BASE_URL: &str = "https://api.fastrouter.ai";
 
-#[derive(Debug, Clone)]
+/// Told before each retry: what failed, and how long until the next attempt.
+pub struct RetryEvent<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// 1 for the first retry.
+    pub retry: u32,
+    pub max_retries: u32,
+    pub wait: Duration,
+    pub error: &'a ClientError,
+}
+
+pub type RetryHook = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Without a trailing slash and without `/v1`.
     pub base_url: String,
@@ -25,6 +39,19 @@ pub struct ClientConfig {
     /// Per attempt.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Called before each retry (the Python binding logs it).
+    pub on_retry: Option<RetryHook>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientConfig {
@@ -39,6 +66,7 @@ impl ClientConfig {
                 max_delay: Duration::from_secs(8),
                 max_retry_after: Duration::from_secs(60),
             },
+            on_retry: None,
         }
     }
 }
@@ -58,13 +86,26 @@ pub enum Upload {
 #[derive(Clone)]
 pub struct Client {
     cfg: ClientConfig,
-    http: reqwest::Client,
+    /// The connection pool and the pid that made it. A forked child must not reuse the
+    /// parent's pooled connections (their driver tasks ran on the parent's runtime threads,
+    /// which the child does not have): it gets a fresh pool.
+    http: Arc<Mutex<(u32, reqwest::Client)>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("base_url", &self.cfg.base_url).finish_non_exhaustive()
     }
+}
+
+fn build_http() -> Result<reqwest::Client, ClientError> {
+    crate::install_crypto();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .user_agent(concat!("fastrouter-batch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError::Config { message: format!("cannot build the HTTP client: {e}") })
 }
 
 fn request_id(resp: &Response) -> Option<String> {
@@ -88,14 +129,20 @@ impl Client {
                 message: format!("base_url must start with http:// or https://, got {:?}", cfg.base_url),
             });
         }
-        crate::install_crypto();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .user_agent(concat!("fastrouter-batch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Config { message: format!("cannot build the HTTP client: {e}") })?;
-        Ok(Self { cfg, http })
+        let http = build_http()?;
+        Ok(Self { cfg, http: Arc::new(Mutex::new((std::process::id(), http))) })
+    }
+
+    /// The connection pool of this process (made afresh in a forked child).
+    fn http(&self) -> reqwest::Client {
+        let mut slot = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        if slot.0 != pid {
+            if let Ok(fresh) = build_http() {
+                *slot = (pid, fresh);
+            }
+        }
+        slot.1.clone()
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -108,7 +155,7 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
+        self.http()
             .request(method, format!("{}{path}", self.cfg.base_url))
             .bearer_auth(self.cfg.api_key.expose())
             .timeout(self.cfg.timeout)
@@ -116,7 +163,7 @@ impl Client {
 
     /// Sends `build()` until it gets a 2xx or a final error. `build` is called per attempt
     /// (a streamed upload must reopen its file).
-    async fn send<F, Fut>(&self, mut build: F) -> Result<Response, ClientError>
+    async fn send<F, Fut>(&self, what: (&str, &str), mut build: F) -> Result<Response, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<RequestBuilder, ClientError>>,
@@ -139,8 +186,16 @@ impl Client {
             if !err.is_retryable() || attempt >= self.cfg.retry.max_retries {
                 return Err(err);
             }
-            tokio::time::sleep(retry::delay(&self.cfg.retry, attempt, asked)).await;
+            let wait = retry::delay(&self.cfg.retry, attempt, asked);
+            self.tell_retry(what, attempt + 1, wait, &err);
+            tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+
+    fn tell_retry(&self, (method, path): (&str, &str), retry: u32, wait: Duration, error: &ClientError) {
+        if let Some(hook) = &self.cfg.on_retry {
+            hook(&RetryEvent { method, path, retry, max_retries: self.cfg.retry.max_retries, wait, error });
         }
     }
 
@@ -160,7 +215,7 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
         let resp = self
-            .send(|| {
+            .send((method.as_str(), path), || {
                 let mut req = self.request(method.clone(), path).query(query);
                 if let Some(body) = body {
                     req = req.json(body);
@@ -177,7 +232,7 @@ impl Client {
     /// `POST /v1/files`: the upload streamed from disk, retried from the start if it fails.
     pub async fn upload(&self, source: &Upload, filename: &str, purpose: &str) -> Result<Value, ClientError> {
         let resp = self
-            .send(|| async {
+            .send(("POST", "/v1/files"), || async {
                 let form = Form::new(filename, purpose);
                 let (len, body): (u64, reqwest::Body) = match source {
                     Upload::Bytes(b) => {
@@ -204,12 +259,12 @@ impl Client {
     /// The response of `GET /v1/files/{id}/content`, its body not yet read.
     pub async fn open_content(&self, file_id: &str) -> Result<Response, ClientError> {
         let path = format!("/v1/files/{file_id}/content");
-        self.send(|| std::future::ready(Ok(self.request(Method::GET, &path)))).await
+        self.send(("GET", &path), || std::future::ready(Ok(self.request(Method::GET, &path)))).await
     }
 
     /// A file's content, whole.
     pub async fn content(&self, file_id: &str) -> Result<Vec<u8>, ClientError> {
-        self.with_download_retries(|| async {
+        self.with_download_retries(file_id, || async {
             let resp = self.open_content(file_id).await?;
             let bytes = resp.bytes().await.map_err(|e| ClientError::from_reqwest(&e))?;
             Ok(bytes.to_vec())
@@ -223,7 +278,7 @@ impl Client {
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
         let temp = dest.with_file_name(format!(".{name}.part-{:016x}", rand::random::<u64>()));
         let result = self
-            .with_download_retries(|| async {
+            .with_download_retries(file_id, || async {
                 let resp = self.open_content(file_id).await?;
                 let file = tokio::fs::File::create(&temp).await.map_err(|e| io_error(e, Some(&temp)))?;
                 let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
@@ -245,7 +300,7 @@ impl Client {
     }
 
     /// A download cut short mid-body is started again (the status retries happen inside).
-    async fn with_download_retries<T, F, Fut>(&self, mut run: F) -> Result<T, ClientError>
+    async fn with_download_retries<T, F, Fut>(&self, file_id: &str, mut run: F) -> Result<T, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ClientError>>,
@@ -256,8 +311,10 @@ impl Client {
                 Err(e @ (ClientError::Connection { .. } | ClientError::Timeout { .. }))
                     if attempt < self.cfg.retry.max_retries =>
                 {
-                    let _ = e;
-                    tokio::time::sleep(retry::delay(&self.cfg.retry, attempt, None)).await;
+                    let wait = retry::delay(&self.cfg.retry, attempt, None);
+                    let path = format!("/v1/files/{file_id}/content");
+                    self.tell_retry(("GET", &path), attempt + 1, wait, &e);
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 other => return other,
