@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,10 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         print(report.summary(), file=sys.stderr if not report.ok else sys.stdout)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -62,6 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
         info["api_key"] = server.api_key
     print(json.dumps(info), flush=True)
     print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    # SIGTERM (docker, systemd, kill) stops as cleanly as Ctrl-C: results in flight are
+    # recorded and a temporary data directory is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::simulated::content_text;
-use super::{error_body, http, upstream_model, Attempt, LineRequest};
+use super::{error_body, http, upstream_model, upstream_root, Attempt, LineRequest};
 use crate::config::Upstream;
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -123,7 +123,7 @@ pub fn openai_error(reply: &Value, status: u16) -> Value {
 }
 
 pub async fn attempt(client: &reqwest::Client, up: &Upstream, timeout: Duration, req: &LineRequest) -> Attempt {
-    let url = format!("{}/v1/messages", up.base_url.trim_end_matches('/'));
+    let url = format!("{}/v1/messages", upstream_root(&up.base_url));
     let mut builder = client.post(url).header("anthropic-version", API_VERSION);
     if let Some(key) = &up.api_key {
         builder = builder.header("x-api-key", key.expose());
@@ -132,6 +132,9 @@ pub async fn attempt(client: &reqwest::Client, up: &Upstream, timeout: Duration,
         Ok(r) => {
             let model = req.body.get("model").and_then(Value::as_str).unwrap_or_default();
             let body = if (200..300).contains(&r.status) {
+                if r.body.get("content").and_then(Value::as_array).is_none() {
+                    return http::invalid_reply(format!("Anthropic answered {} without a message: {}", r.status, r.body));
+                }
                 chat_completion(&r.body, model, crate::ids::now_secs())
             } else {
                 openai_error(&r.body, r.status)

@@ -35,19 +35,33 @@ pub struct Reply {
 
 pub async fn post_json(req: reqwest::RequestBuilder, body: &Value, timeout: Duration) -> Result<Reply, Attempt> {
     let sent = req.timeout(timeout).json(body).send().await;
-    let resp = sent.map_err(|e| Attempt::Transport { message: describe(&e) })?;
+    let resp = sent.map_err(|e| Attempt::Transport { code: UNREACHABLE, message: describe(&e) })?;
     let status = resp.status().as_u16();
     let headers = resp.headers();
     let retry_after = retry::retry_after(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let request_id = ["x-request-id", "request-id"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
-    let bytes = resp.bytes().await.map_err(|e| Attempt::Transport { message: describe(&e) })?;
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned();
-        error_body(&format!("upstream answered {status} with a non-JSON body: {text}"), "upstream_error", Value::Null)
-    });
+    let bytes = resp.bytes().await.map_err(|e| Attempt::Transport { code: UNREACHABLE, message: describe(&e) })?;
+    let text = || String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        // A 2xx that is not a JSON object (a proxy's HTML page, say) is no answer at all.
+        _ if (200..300).contains(&status) => {
+            return Err(invalid_reply(format!("upstream answered {status} with a body that is not a JSON object: {}", text())))
+        }
+        _ => error_body(&format!("upstream answered {status} with a non-JSON body: {}", text()), "upstream_error", Value::Null),
+    };
     Ok(Reply { status, body, request_id, retry_after })
+}
+
+/// The error-file code of a line whose upstream could not be reached.
+pub const UNREACHABLE: &str = "upstream_unreachable";
+/// The error-file code of a line whose upstream answered with something unreadable.
+pub const INVALID_REPLY: &str = "upstream_invalid_response";
+
+pub fn invalid_reply(message: String) -> Attempt {
+    Attempt::Transport { code: INVALID_REPLY, message }
 }
 
 /// An error without the URL's query or any header (no key can leak through it).

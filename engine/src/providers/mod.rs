@@ -39,8 +39,9 @@ impl LineRequest {
 pub enum Attempt {
     /// The provider answered (any status). Bodies are OpenAI-shaped.
     Reply { status: u16, body: Value, request_id: Option<String>, retry_after: Option<Duration> },
-    /// No answer: connection refused or reset, timeout, unreadable reply.
-    Transport { message: String },
+    /// No usable answer: connection refused or reset, timeout, or a reply that cannot be
+    /// read (a 2xx that is not the provider's JSON). `code` names which for the error file.
+    Transport { code: &'static str, message: String },
 }
 
 /// How a line ended after its retries.
@@ -98,9 +99,9 @@ impl Provider {
                     }
                     retry_after
                 }
-                Attempt::Transport { message } => {
+                Attempt::Transport { code, message } => {
                     if retry >= policy.max_retries {
-                        return Some(Outcome::NoReply { code: "upstream_unreachable", message });
+                        return Some(Outcome::NoReply { code, message });
                     }
                     None
                 }
@@ -118,6 +119,13 @@ impl Provider {
 /// An OpenAI-shaped error body.
 pub fn error_body(message: &str, kind: &str, code: Value) -> Value {
     json!({"error": {"message": message, "type": kind, "code": code}})
+}
+
+/// `https://api.openai.com/v1` and `https://api.openai.com` name the same upstream: the
+/// line's url (`/v1/...`) is appended to the root.
+pub fn upstream_root(base_url: &str) -> &str {
+    let base = base_url.trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base)
 }
 
 /// A model name without its `provider/` prefix (`openai/gpt-4.1` → `gpt-4.1`).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{http, upstream_model, Attempt, LineRequest};
+use super::{http, upstream_model, upstream_root, Attempt, LineRequest};
 use crate::config::Upstream;
 
 pub fn request_body(req: &LineRequest) -> Value {
@@ -18,7 +18,7 @@ pub fn request_body(req: &LineRequest) -> Value {
 }
 
 pub async fn attempt(client: &reqwest::Client, up: &Upstream, timeout: Duration, req: &LineRequest) -> Attempt {
-    let url = format!("{}{}", up.base_url.trim_end_matches('/'), req.url);
+    let url = format!("{}{}", upstream_root(&up.base_url), req.url);
     let mut builder = client.post(url);
     if let Some(key) = &up.api_key {
         builder = builder.bearer_auth(key.expose());

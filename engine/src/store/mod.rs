@@ -120,6 +120,7 @@ impl Store {
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
         let store = Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir };
         store.remove_partial_files()?;
+        store.remove_orphan_files()?;
         Ok(store)
     }
 
@@ -149,6 +150,27 @@ impl Store {
         let conn = Connection::open(&self.db_path)?;
         conn.execute_batch("PRAGMA busy_timeout=10000;")?;
         Ok(conn)
+    }
+
+    /// Content files no record owns: a crash between moving a finished upload or result
+    /// file into place and recording it. Nothing can reach them; reclaim the space.
+    fn remove_orphan_files(&self) -> Result<()> {
+        let known: std::collections::HashSet<String> = {
+            let conn = self.reader();
+            let mut stmt = conn.prepare("SELECT id FROM files")?;
+            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
+            ids
+        };
+        for entry in std::fs::read_dir(&self.files_dir)? {
+            let path = entry?.path();
+            let id = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".jsonl"));
+            if let Some(id) = id {
+                if id.starts_with(crate::ids::FILE_PREFIX) && !known.contains(id) {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
