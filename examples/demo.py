@@ -1,7 +1,9 @@
-"""The main job, as far as the foundation goes: build the product page's four requests,
-validate them, then validate a deliberately broken copy and show every problem found.
+"""The main job, end to end on the embedded local engine: build the product page's four
+requests, validate them (and show what a deliberately broken copy gets), start the engine,
+upload, trigger, wait with progress, download and print custom_id -> answer.
 
-Run with `make demo`.
+Run with `make demo`. Point it at the hosted service instead with
+`FASTROUTER_API_KEY=... python examples/demo.py --hosted`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def break_copy(lines: list[str]) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
+def run_batch(client: fb.Client, builder: fb.BatchBuilder) -> int:
+    """Upload, trigger, wait, download: the four operations, then the answers."""
+    f = client.files.create(builder)
+    print(f"   uploaded {f.id}: {f.num_rows} requests, {f.bytes} bytes")
+    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                  metadata={"source": "make demo"})
+    print(f"   triggered {batch.id} ({batch.status})")
+    batch = client.batches.wait(batch.id)
+    counts = batch.request_counts
+    print(f"   {batch.status}: {counts.completed if counts else 0} completed, "
+          f"{counts.failed if counts else 0} failed")
+    results = client.batches.results(batch)
+    width = max(len(r.custom_id) for r in results)
+    print()
+    for r in results:
+        answer = r.text if r.ok else f"[{(r.error or {}).get('code') or r.status_code}]"
+        print(f"   {r.custom_id:<{width}}  {r.model or '':<28} {answer}")
+    return 0 if batch.status == "completed" and all(r.ok for r in results) else 1
+
+
 def main() -> int:
     builder = build_sample()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +93,16 @@ def main() -> int:
             bad.raise_for_errors()
         except fb.BatchValidationError as e:
             print(f"\n   raise_for_errors() -> {type(e).__name__} with {e.report.total_issues} problems")
-    return 0 if report.ok and not bad.ok else 1
+    if not report.ok or bad.ok:
+        return 1
+
+    if "--hosted" in sys.argv:
+        print("\n== running the batch on the hosted service")
+        return run_batch(fb.Client(), builder)
+    print("\n== running the batch on the embedded local engine (simulated provider)")
+    with fb.LocalServer(latency=0.02) as server:
+        print(f"   engine at {server.url}, data in {server.data_dir}")
+        return run_batch(fb.Client(api_key=server.api_key, base_url=server.url), builder)
 
 
 if __name__ == "__main__":

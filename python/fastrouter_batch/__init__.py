@@ -7,7 +7,6 @@ this package adds the Pythonic layer on top.
 from __future__ import annotations
 
 from ._core import (
-    BatchBuilder,
     BatchRequest,
     BatchValidationError,
     FakeUpstream,
@@ -35,6 +34,8 @@ from ._core import (
     UnprocessableEntityError,
 )
 from ._io import read_requests
+from ._wait import WaitTimeout
+from .builder import BatchBuilder
 from .client import AsyncClient, Client
 from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
 
@@ -61,6 +62,7 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "UnprocessableEntityError",
+    "WaitTimeout",
     "BatchBuilder",
     "BatchRequest",
     "BatchValidationError",

@@ -1,7 +1,9 @@
 """The ``fastrouter-batch`` command (also ``python -m fastrouter_batch``).
 
-Exit codes scripts can rely on: 0 ok, 1 the work failed (invalid lines, failed batch),
-2 usage error or unreadable input.
+Exit codes scripts can rely on: 0 ok; 1 the work failed (a batch failed, expired or was
+cancelled, some lines failed, the server or network failed); 2 usage or validation error
+(bad arguments, an invalid or unreadable file, a request the server refused as wrong).
+Progress goes to stderr; ``--json`` prints machine-readable results on stdout.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import _core
 
@@ -79,9 +82,180 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _client(args: argparse.Namespace) -> Any:
+    from .client import Client
+
+    return Client(api_key=args.api_key_client, base_url=args.base_url, max_retries=args.max_retries_client)
+
+
+def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(obj.to_dict() if hasattr(obj, "to_dict") else obj, indent=2))
+    else:
+        print(text)
+
+
+def _batch_line(b: Any) -> str:
+    c = b.request_counts
+    counts = f"{c.completed}/{c.total} completed, {c.failed} failed" if c else "no counts yet"
+    return f"{b.id}  {b.status:<11} {counts}  output={b.output_file_id or '-'} errors={b.error_file_id or '-'}"
+
+
+def _batch_exit(b: Any) -> int:
+    failed = b.request_counts.failed if b.request_counts else 0
+    return EXIT_OK if b.status == "completed" and not failed else EXIT_FAILED
+
+
+def _submit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    metadata = dict(kv.split("=", 1) for kv in args.metadata or [])
+    f = client.files.create(args.file)
+    b = client.batches.create(input_file_id=f.id, endpoint=args.endpoint, metadata=metadata or None)
+    print(f"submitted {b.id} (file {f.id}, {f.num_rows} requests)", file=sys.stderr)
+    if args.wait:
+        b = client.batches.wait(b.id, progress=not args.no_progress)
+        _emit(args, b, _batch_line(b))
+        return _batch_exit(b)
+    _emit(args, b, b.id)
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    b = _client(args).batches.retrieve(args.batch_id)
+    _emit(args, b, _batch_line(b))
+    return EXIT_OK
+
+
+def _wait(args: argparse.Namespace) -> int:
+    b = _client(args).batches.wait(args.batch_id, timeout=args.timeout, progress=not args.no_progress)
+    _emit(args, b, _batch_line(b))
+    return _batch_exit(b)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    b = _client(args).batches.cancel(args.batch_id)
+    _emit(args, b, _batch_line(b))
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    batches = list(_client(args).batches.list(limit=args.limit).first_page())
+    if args.json:
+        print(json.dumps([b.to_dict() for b in batches], indent=2))
+    else:
+        for b in batches:
+            print(_batch_line(b))
+    return EXIT_OK
+
+
+def _download(args: argparse.Namespace) -> int:
+    client = _client(args)
+    b = client.batches.retrieve(args.batch_id)
+    if not b.is_terminal:
+        print(f"batch {b.id} is {b.status}: nothing to download yet (use `wait`)", file=sys.stderr)
+        return EXIT_FAILED
+    out = args.output or f"{b.id}.output.jsonl"
+    written = []
+    if b.output_file_id:
+        written.append(str(client.files.download(b.output_file_id, out)))
+    if b.error_file_id:
+        written.append(str(client.files.download(b.error_file_id, _errors_path(out))))
+    _emit(args, {"batch": b.id, "files": written}, "\n".join(written) or "no files")
+    return _batch_exit(b)
+
+
+def _errors_path(out: str) -> str:
+    return out[: -len(".jsonl")] + ".errors.jsonl" if out.endswith(".jsonl") else out + ".errors"
+
+
+def _write_results(results: Any, fmt: str, output: str | None) -> None:
+    stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt == "csv":
+            import csv
+
+            w = csv.writer(stream)
+            w.writerow(["custom_id", "ok", "status_code", "text", "error_code", "error_message"])
+            for r in results:
+                err = r.error or {}
+                w.writerow([r.custom_id, r.ok, r.status_code, r.text, err.get("code"), err.get("message")])
+        else:
+            for r in results:
+                err = r.error or {}
+                stream.write(json.dumps({"custom_id": r.custom_id, "ok": r.ok, "status_code": r.status_code,
+                                         "text": r.text, "error": err or None}) + "\n")
+    finally:
+        if output:
+            stream.close()
+
+
+def _results(args: argparse.Namespace) -> int:
+    results = _client(args).batches.results(args.batch_id)
+    _write_results(results, args.format, args.output)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.resume:
+        results = client.resume(args.resume, progress=not args.no_progress)
+    else:
+        if not args.file:
+            print("fastrouter-batch run: give FILE or --resume MANIFEST", file=sys.stderr)
+            return EXIT_USAGE
+        results = client.run(args.file, manifest=args.manifest, progress=not args.no_progress)
+    _write_results(results, args.format, args.output)
+    ok = sum(1 for r in results if r.ok)
+    print(f"{ok}/{len(results)} requests succeeded", file=sys.stderr)
+    return EXIT_OK if ok == len(results) else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastrouter-batch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument("--api-key", dest="api_key_client", default=None, help="default: $FASTROUTER_API_KEY")
+    api.add_argument("--base-url", default=None, help="default: $FASTROUTER_BASE_URL or the hosted API")
+    api.add_argument("--max-retries", dest="max_retries_client", type=int, default=2)
+    api.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    api.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    p = sub.add_parser("submit", parents=[api], help="upload a batch file and start a batch")
+    p.add_argument("file")
+    p.add_argument("--endpoint", default="/v1/chat/completions")
+    p.add_argument("--metadata", action="append", metavar="KEY=VALUE")
+    p.add_argument("--wait", action="store_true", help="wait for the batch to finish")
+    p.set_defaults(run=_submit)
+    p = sub.add_parser("status", parents=[api], help="show a batch")
+    p.add_argument("batch_id")
+    p.set_defaults(run=_status)
+    p = sub.add_parser("wait", parents=[api], help="wait for a batch to finish, with progress")
+    p.add_argument("batch_id")
+    p.add_argument("--timeout", type=float, default=None)
+    p.set_defaults(run=_wait)
+    p = sub.add_parser("download", parents=[api], help="download a batch's output (and error) file")
+    p.add_argument("batch_id")
+    p.add_argument("-o", "--output", default=None, help="default: BATCH_ID.output.jsonl")
+    p.set_defaults(run=_download)
+    p = sub.add_parser("results", parents=[api], help="a batch's results, one per request")
+    p.add_argument("batch_id")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("-o", "--output", default=None)
+    p.set_defaults(run=_results)
+    p = sub.add_parser("cancel", parents=[api], help="cancel a batch (partial results are kept)")
+    p.add_argument("batch_id")
+    p.set_defaults(run=_cancel)
+    p = sub.add_parser("list", parents=[api], help="list recent batches")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(run=_list)
+    p = sub.add_parser("run", parents=[api], help="validate, split, submit, wait and collect results")
+    p.add_argument("file", nargs="?")
+    p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--manifest", default=None, help="record progress here (resume with --resume)")
+    p.add_argument("--resume", default=None, metavar="MANIFEST", help="continue a run from its manifest")
+    p.set_defaults(run=_run)
 
     v = sub.add_parser("validate", help="check a batch file and report every problem")
     v.add_argument("file")
@@ -107,7 +281,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except _core.BatchValidationError as e:
+        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except _core.APIStatusError as e:
+        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE if e.status_code < 500 and e.status_code != 429 else EXIT_FAILED
+    except _core.FastRouterError as e:
+        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, ValueError) as e:
+        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"fastrouter-batch {args.command}: interrupted (batches keep running)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -182,6 +182,18 @@ class Batches:
     def cancel(self, batch_id: str) -> Batch:
         return Batch(self._t.request("POST", f"/v1/batches/{batch_id}/cancel"))
 
+    def wait(
+        self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
+    ) -> Batch:
+        """Polls until the batch is completed, failed, expired or cancelled, and returns it.
+
+        Polls quickly at first, then back off to every 30 s (``poll_interval`` fixes it).
+        ``timeout`` raises ``WaitTimeout`` (the batch goes on). Ctrl-C stops waiting only.
+        """
+        from ._wait import wait_all
+
+        return wait_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)[0]
+
 
 class AsyncFiles:
     def __init__(self, transport: _core.Transport) -> None:
@@ -240,6 +252,15 @@ class AsyncBatches:
     async def cancel(self, batch_id: str) -> Batch:
         return Batch(await self._t.arequest("POST", f"/v1/batches/{batch_id}/cancel"))
 
+    async def wait(
+        self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
+    ) -> Batch:
+        """``Client.batches.wait`` for asyncio."""
+        from ._wait import await_all
+
+        batches = await await_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return batches[0]
+
 
 class _BaseClient:
     _transport: _core.Transport
@@ -287,6 +308,58 @@ class Client(_BaseClient):
     def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> Client:
         """A copy with other settings (sharing connections)."""
         return Client(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
+
+    def run(
+        self,
+        requests: Any,
+        *,
+        endpoint: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        wait: bool = True,
+        manifest: str | os.PathLike[str] | None = None,
+        limits: _core.Limits | None = None,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Runs requests (a path, a builder, or an iterable of requests/dicts) end to end.
+
+        Validates locally first (an invalid input raises ``BatchValidationError`` and
+        nothing is uploaded), splits what exceeds ``limits`` (50,000 requests / 200 MB per
+        batch) into several batches, uploads and triggers them, waits with one progress
+        bar, and returns the merged ``BatchResults``. With ``manifest=path`` progress is
+        recorded as it happens: ``resume(path)`` continues after a crash without
+        submitting anything twice. ``wait=False`` returns the submitted ``Batch`` list.
+        """
+        from . import _run
+
+        plan = _run.prepare(requests, endpoint=endpoint, metadata=metadata, manifest=manifest,
+                            limits=limits or _run.DEFAULT_LIMITS)
+        batches = _run.submit(self, plan)
+        if not wait:
+            return batches
+        return _run.collect(self, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+
+    def resume(
+        self, manifest: str | os.PathLike[str], *, wait: bool = True, poll_interval: float | None = None,
+        timeout: float | None = None, progress: bool = True,
+    ) -> Any:
+        """Continues a ``run`` from its manifest: submits only what was not submitted."""
+        from . import _run
+        from ._manifest import Manifest
+
+        plan = Manifest.load(manifest)
+        batches = _run.submit(self, plan)
+        if not wait:
+            return batches
+        return _run.collect(self, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+
+    def retry_failed(self, results: Any, *, progress: bool = True, **run_options: Any) -> Any:
+        """Resubmits only the failed requests of ``results`` (from ``run``/``resume``) as a
+        new batch, and returns their new results."""
+        from . import _run
+
+        return _run.retry_failed(self, results, progress=progress, **run_options)
 
     def __enter__(self) -> Client:
         return self

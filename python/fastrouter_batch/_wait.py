@@ -1,0 +1,123 @@
+"""Waiting for batches: quick polls first, then gentler ones, with a progress bar.
+
+The bar (tqdm; ``tqdm.auto`` widgets in notebooks) shows completed / failed / total and the
+state, and never reaches 100 % before the batch has actually finished (a batch that is
+``finalizing`` shows at most total - 1). Ctrl-C stops the waiting, not the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ._core import FastRouterError
+from .types import Batch
+
+#: First poll delay: a small batch on the local engine is done in milliseconds.
+FIRST_POLL = 0.05
+#: Delays grow by this factor up to MAX_POLL: a 24 h hosted batch is polled every 30 s.
+BACKOFF = 1.5
+MAX_POLL = 30.0
+
+
+class WaitTimeout(FastRouterError, TimeoutError):
+    """``wait(..., timeout=...)`` ran out before the batch finished (the batch goes on)."""
+
+
+class Progress:
+    """One bar over one or several batches (``run`` splits big jobs)."""
+
+    def __init__(self, enabled: bool, description: str) -> None:
+        self._bar: Any = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # tqdm is a dependency, but stay usable without it
+                return
+            self._bar = tqdm(total=0, desc=description, unit="req", leave=True)
+
+    def update(self, batches: Sequence[Batch]) -> None:
+        if self._bar is None:
+            return
+        total = done = failed = 0
+        for b in batches:
+            counts = b.request_counts
+            total += (counts.total or 0) if counts else 0
+            ok = (counts.completed or 0) if counts else 0
+            bad = (counts.failed or 0) if counts else 0
+            # A batch not yet finished counts at most total - 1 (finalizing is not done).
+            n = ok + bad
+            if not b.is_terminal and counts and counts.total:
+                n = min(n, counts.total - 1)
+            done += n
+            failed += bad
+        states = sorted({b.status for b in batches})
+        self._bar.total = max(total, 1) if total else 0
+        self._bar.n = done
+        self._bar.set_postfix_str(f"failed={failed} status={','.join(states)}", refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _next_delay(delay: float, poll_interval: float | None) -> float:
+    return poll_interval if poll_interval is not None else min(delay * BACKOFF, MAX_POLL)
+
+
+def _check_timeout(start: float, timeout: float | None, ids: Sequence[str]) -> None:
+    if timeout is not None and time.monotonic() - start >= timeout:
+        raise WaitTimeout(f"batch {', '.join(ids)} not finished after {timeout:g} s (it keeps running)")
+
+
+def wait_all(
+    retrieve: Callable[[str], Batch],
+    batch_ids: Sequence[str],
+    *,
+    poll_interval: float | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[Batch]:
+    """Polls until every batch is terminal; returns them in the order given."""
+    start, delay = time.monotonic(), (poll_interval if poll_interval is not None else FIRST_POLL)
+    bar = Progress(progress, "batch" if len(batch_ids) == 1 else f"{len(batch_ids)} batches")
+    try:
+        batches = [retrieve(i) for i in batch_ids]
+        while True:
+            bar.update(batches)
+            if all(b.is_terminal for b in batches):
+                return batches
+            _check_timeout(start, timeout, [b.id for b in batches if not b.is_terminal])
+            time.sleep(delay if timeout is None else max(0.0, min(delay, timeout - (time.monotonic() - start))))
+            delay = _next_delay(delay, poll_interval)
+            batches = [b if b.is_terminal else retrieve(b.id) for b in batches]
+    finally:
+        bar.close()
+
+
+async def await_all(
+    retrieve: Callable[[str], Awaitable[Batch]],
+    batch_ids: Sequence[str],
+    *,
+    poll_interval: float | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[Batch]:
+    """``wait_all`` for asyncio."""
+    start, delay = time.monotonic(), (poll_interval if poll_interval is not None else FIRST_POLL)
+    bar = Progress(progress, "batch" if len(batch_ids) == 1 else f"{len(batch_ids)} batches")
+    try:
+        batches = [await retrieve(i) for i in batch_ids]
+        while True:
+            bar.update(batches)
+            if all(b.is_terminal for b in batches):
+                return batches
+            _check_timeout(start, timeout, [b.id for b in batches if not b.is_terminal])
+            await asyncio.sleep(delay if timeout is None else max(0.0, min(delay, timeout - (time.monotonic() - start))))
+            delay = _next_delay(delay, poll_interval)
+            batches = [b if b.is_terminal else await retrieve(b.id) for b in batches]
+    finally:
+        bar.close()
