@@ -93,13 +93,13 @@ pub fn from_client(e: fastrouter_batch_client::ClientError) -> PyErr {
         E::Connection { message } => with_message(APIConnectionError::new_err(text), message),
         E::Decode { message } => with_message(APIError::new_err(text), message),
         E::Config { message } => pyo3::exceptions::PyValueError::new_err(message),
-        E::Io { message, path, kind } => {
-            let io = std::io::Error::new(kind, message);
-            match path {
-                Some(p) => io_on_path(io, &p),
-                None => PyErr::from(io),
-            }
-        }
+        E::Io { message, path, kind, errno } => match (errno, path) {
+            // OSError(errno, text, filename) becomes FileNotFoundError & co. with .filename.
+            (Some(errno), Some(p)) => PyOSError::new_err((errno, message, p.to_string_lossy().into_owned())),
+            (Some(errno), None) => PyOSError::new_err((errno, message)),
+            (None, Some(p)) => PyErr::from(std::io::Error::new(kind, format!("{}: {message}", p.display()))),
+            (None, None) => PyErr::from(std::io::Error::new(kind, message)),
+        },
     }
 }
 

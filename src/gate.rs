@@ -20,11 +20,14 @@ where
     F::Output: Send,
 {
     let rt = errors::io_result(crate::runtime::get())?;
+    py.check_signals()?;
     py.detach(|| {
         rt.block_on(async move {
             tokio::pin!(fut);
-            let mut tick = tokio::time::interval(SIGNAL_TICK);
-            tick.tick().await; // the first tick is immediate
+            // The first check is the one above: the next is a tick away. (A first tick "at
+            // once" still waits for the timer driver, ~1 ms, on every call.)
+            let start = tokio::time::Instant::now() + SIGNAL_TICK;
+            let mut tick = tokio::time::interval_at(start, SIGNAL_TICK);
             loop {
                 tokio::select! {
                     out = &mut fut => return Ok(out),

@@ -18,8 +18,8 @@ pub enum ClientError {
     Connection { message: String },
     /// No answer in time.
     Timeout { message: String },
-    /// A local file could not be read or written.
-    Io { message: String, path: Option<std::path::PathBuf>, kind: std::io::ErrorKind },
+    /// A local file could not be read or written. `errno` is the OS error number, if any.
+    Io { message: String, path: Option<std::path::PathBuf>, kind: std::io::ErrorKind, errno: Option<i32> },
     /// The server's answer could not be understood.
     Decode { message: String },
     /// A setting is unusable (bad base URL, missing key...).

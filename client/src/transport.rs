@@ -114,12 +114,9 @@ fn request_id(resp: &Response) -> Option<String> {
         .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
+/// A local file error: the OS's text (the path travels apart, once).
 fn io_error(e: std::io::Error, path: Option<&Path>) -> ClientError {
-    let message = match path {
-        Some(p) => format!("{}: {e}", p.display()),
-        None => e.to_string(),
-    };
-    ClientError::Io { message, path: path.map(Path::to_path_buf), kind: e.kind() }
+    ClientError::Io { message: e.to_string(), path: path.map(Path::to_path_buf), kind: e.kind(), errno: e.raw_os_error() }
 }
 
 impl Client {
@@ -256,16 +253,31 @@ impl Client {
         Self::json(resp).await
     }
 
-    /// The response of `GET /v1/files/{id}/content`, its body not yet read.
+    /// The response of `GET /v1/files/{id}/content`, its body not yet read (retried).
     pub async fn open_content(&self, file_id: &str) -> Result<Response, ClientError> {
         let path = format!("/v1/files/{file_id}/content");
         self.send(("GET", &path), || std::future::ready(Ok(self.request(Method::GET, &path)))).await
     }
 
+    /// One attempt at opening the content: the caller owns the retry budget.
+    async fn open_content_once(&self, file_id: &str) -> Result<Response, ClientError> {
+        let resp = self
+            .request(Method::GET, &format!("/v1/files/{file_id}/content"))
+            .send()
+            .await
+            .map_err(|e| ClientError::from_reqwest(&e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let (status, id) = (resp.status().as_u16(), request_id(&resp));
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(ClientError::from_body(status, &body, id))
+    }
+
     /// A file's content, whole.
     pub async fn content(&self, file_id: &str) -> Result<Vec<u8>, ClientError> {
         self.with_download_retries(file_id, || async {
-            let resp = self.open_content(file_id).await?;
+            let resp = self.open_content_once(file_id).await?;
             let bytes = resp.bytes().await.map_err(|e| ClientError::from_reqwest(&e))?;
             Ok(bytes.to_vec())
         })
@@ -279,27 +291,27 @@ impl Client {
         let temp = dest.with_file_name(format!(".{name}.part-{:016x}", rand::random::<u64>()));
         let result = self
             .with_download_retries(file_id, || async {
-                let resp = self.open_content(file_id).await?;
-                let file = tokio::fs::File::create(&temp).await.map_err(|e| io_error(e, Some(&temp)))?;
+                let resp = self.open_content_once(file_id).await?;
+                // Errors name the destination the caller gave, not the temporary sibling.
+                let file = tokio::fs::File::create(&temp).await.map_err(|e| io_error(e, Some(dest)))?;
                 let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
-                let written = copy_body(resp.bytes_stream(), &mut out, &temp).await?;
-                out.flush().await.map_err(|e| io_error(e, Some(&temp)))?;
+                let written = copy_body(resp.bytes_stream(), &mut out, dest).await?;
+                out.flush().await.map_err(|e| io_error(e, Some(dest)))?;
                 Ok(written)
             })
             .await;
-        match result {
-            Ok(n) => {
-                tokio::fs::rename(&temp, dest).await.map_err(|e| io_error(e, Some(dest)))?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                Err(e)
-            }
+        let placed = match result {
+            Ok(n) => tokio::fs::rename(&temp, dest).await.map(|()| n).map_err(|e| io_error(e, Some(dest))),
+            Err(e) => Err(e),
+        };
+        if placed.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
         }
+        placed
     }
 
-    /// A download cut short mid-body is started again (the status retries happen inside).
+    /// A download is retried whole (status, connection or mid-body failure) within the one
+    /// `max_retries` budget.
     async fn with_download_retries<T, F, Fut>(&self, file_id: &str, mut run: F) -> Result<T, ClientError>
     where
         F: FnMut() -> Fut,
@@ -308,9 +320,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             match run().await {
-                Err(e @ (ClientError::Connection { .. } | ClientError::Timeout { .. }))
-                    if attempt < self.cfg.retry.max_retries =>
-                {
+                Err(e) if e.is_retryable() && attempt < self.cfg.retry.max_retries => {
                     let wait = retry::delay(&self.cfg.retry, attempt, None);
                     let path = format!("/v1/files/{file_id}/content");
                     self.tell_retry(("GET", &path), attempt + 1, wait, &e);

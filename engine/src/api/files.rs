@@ -58,6 +58,42 @@ impl Drop for Upload {
     }
 }
 
+/// How much of a refused upload is read (and thrown away) so the client, still sending,
+/// gets the answer instead of a reset connection; past this the connection is closed.
+const MAX_DRAIN_BYTES: u64 = 1 << 30;
+const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads and discards the rest of a part, within the bounds above. Memory stays at a chunk.
+async fn drain_field(mut field: Field<'_>) {
+    let drain = async {
+        let mut seen = 0u64;
+        while let Ok(Some(chunk)) = field.chunk().await {
+            seen += chunk.len() as u64;
+            if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, drain).await;
+}
+
+/// Reads and discards a whole multipart body (a refused upload), within the same bounds.
+async fn drain_multipart(multipart: Result<Multipart, MultipartRejection>) {
+    if let Ok(mut multipart) = multipart {
+        drain_rest(&mut multipart).await;
+    }
+}
+
+/// Reads and discards the parts left in a multipart body.
+async fn drain_rest(multipart: &mut Multipart) {
+    let drain = async {
+        while let Ok(Some(field)) = multipart.next_field().await {
+            drain_field(field).await;
+        }
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, drain).await;
+}
+
 async fn receive(state: &AppState, mut field: Field<'_>) -> ApiResult<Upload> {
     let limit = state.cfg.limits.max_bytes;
     let filename = field.file_name().unwrap_or("upload.jsonl").to_owned();
@@ -71,6 +107,7 @@ async fn receive(state: &AppState, mut field: Field<'_>) -> ApiResult<Upload> {
     {
         upload.bytes += chunk.len() as u64;
         if upload.bytes > limit {
+            drain_field(field).await;
             return Err(ApiError::too_large(limit).with_param("file"));
         }
         counter.feed(&chunk);
@@ -82,8 +119,9 @@ async fn receive(state: &AppState, mut field: Field<'_>) -> ApiResult<Upload> {
     Ok(upload)
 }
 
-/// An upload refused before its body was read (bad key, too large...) closes the
-/// connection: the unread rest of the body would otherwise be taken for the next request.
+/// An upload refused part-way (bad key, too large...) reads and drops the rest of the body
+/// first, so the client gets the answer, then closes the connection (in case the drain
+/// stopped at its bounds, the unread rest must not be taken for the next request).
 pub async fn upload(
     State(state): State<AppState>,
     owner: Result<Owner, ApiError>,
@@ -91,7 +129,10 @@ pub async fn upload(
 ) -> Response {
     let result = match owner {
         Ok(Owner(owner)) => receive_upload(&state, owner, multipart).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            drain_multipart(multipart).await;
+            Err(e)
+        }
     };
     match result {
         Ok(json) => json.into_response(),
@@ -115,7 +156,13 @@ async fn receive_upload(
     let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("invalid_upload", format!("Malformed multipart body: {e}"));
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("file") if upload.is_none() => upload = Some(receive(state, field).await?),
+            Some("file") if upload.is_none() => match receive(state, field).await {
+                Ok(u) => upload = Some(u),
+                Err(e) => {
+                    drain_rest(&mut multipart).await;
+                    return Err(e);
+                }
+            },
             Some("purpose") => purpose = Some(field.text().await.map_err(bad)?),
             // Other parts are read past and ignored, like OpenAI does.
             _ => {}
