@@ -120,4 +120,56 @@ def collect(client: Client, plan: Manifest, *, poll_interval: float | None, time
             if file_id:
                 files.append(client.files.download(file_id, work / f"{b.id}.{kind}.jsonl"))
     inputs = [Path(p.path) for p in plan.parts]
+    # Remembered for retry_failed(results) without inputs.
+    client._last_inputs = inputs  # type: ignore[attr-defined]
     return read_results(*files, inputs=inputs)
+
+
+def retry_failed(client: Client, results: Any, *, inputs: Any = None, **run_options: Any) -> Any:
+    """Runs again only the requests that failed in ``results``, as a new batch.
+
+    The requests are taken from ``inputs`` (a request file, a builder, or a run's manifest
+    path) or, by default, from the last ``run``/``resume`` this client made.
+    """
+    import json
+
+    failed = set(results.failed.custom_ids)
+    if not failed:
+        return results.failed
+    files = _retry_sources(client, inputs)
+    work = Path(tempfile.mkdtemp(prefix="fastrouter-batch-retry-"))
+    retry_path = work / "retry.jsonl"
+    found = 0
+    with open(retry_path, "wb") as out:
+        for path in files:
+            with open(path, "rb") as f:
+                for raw in f:
+                    if not raw.strip():
+                        continue
+                    try:
+                        cid = json.loads(raw.lstrip(b"\xef\xbb\xbf")).get("custom_id")
+                    except ValueError:
+                        continue
+                    if cid in failed:
+                        out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                        found += 1
+    if found < len(failed):
+        missing = len(failed) - found
+        raise ValueError(f"{missing} failed request(s) are not in the inputs given; pass inputs=the request file")
+    return client.run(retry_path, **run_options)
+
+
+def _retry_sources(client: Client, inputs: Any) -> list[Path]:
+    if inputs is None:
+        last = getattr(client, "_last_inputs", None)
+        if not last:
+            raise ValueError("retry_failed needs the requests: pass inputs=(request file, builder or manifest)")
+        return list(last)
+    if isinstance(inputs, _core.BatchBuilder):
+        path = Path(tempfile.mkdtemp(prefix="fastrouter-batch-retry-")) / "inputs.jsonl"
+        inputs.write(path, validate=False)
+        return [path]
+    path = Path(inputs)
+    if path.suffix == ".json":
+        return [Path(p.path) for p in Manifest.load(path).parts]
+    return [path]

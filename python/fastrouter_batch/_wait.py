@@ -31,15 +31,17 @@ class Progress:
 
     def __init__(self, enabled: bool, description: str) -> None:
         self._bar: Any = None
+        self._make: Any = None
         if enabled:
             try:
                 from tqdm.auto import tqdm
             except ImportError:  # tqdm is a dependency, but stay usable without it
                 return
-            self._bar = tqdm(total=0, desc=description, unit="req", leave=True)
+            # Made at the first update, when the total is known.
+            self._make = lambda total: tqdm(total=total, desc=description, unit="req", leave=True)
 
     def update(self, batches: Sequence[Batch]) -> None:
-        if self._bar is None:
+        if self._make is None:
             return
         total = done = failed = 0
         for b in batches:
@@ -54,7 +56,9 @@ class Progress:
             done += n
             failed += bad
         states = sorted({b.status for b in batches})
-        self._bar.total = max(total, 1) if total else 0
+        if self._bar is None:
+            self._bar = self._make(total)
+        self._bar.total = total
         self._bar.n = done
         self._bar.set_postfix_str(f"failed={failed} status={','.join(states)}", refresh=False)
         self._bar.refresh()

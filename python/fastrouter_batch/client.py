@@ -7,15 +7,21 @@ this module adds the resources and typed objects. Errors are the ``APIError`` tr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar, Union
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, Union
 
 from . import _core
 from .types import APIObject, Batch, CursorPage, FileDeleted, FileObject
+
+if TYPE_CHECKING:
+    from .results import BatchResults, Inputs
 
 log = logging.getLogger("fastrouter_batch")
 
@@ -194,6 +200,27 @@ class Batches:
 
         return wait_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)[0]
 
+    def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
+        """Downloads a finished batch's output and error files and reads them: one
+        ``Result`` per request (see ``read_results``; ``inputs`` gives the order).
+
+        The files go to a temporary directory, removed when the results are garbage
+        collected. Raises ``FastRouterError`` if the batch has not finished.
+        """
+        from .results import _finished, _read_owned, _result_files
+
+        batch = _finished(batch_or_id, self.retrieve)
+        directory = tempfile.mkdtemp(prefix="fastrouter-batch-results-")
+        try:
+            paths = []
+            for path, file_id in _result_files(batch, directory):
+                self._t.download(file_id, path)
+                paths.append(path)
+            return _read_owned(paths, inputs, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
 
 class AsyncFiles:
     def __init__(self, transport: _core.Transport) -> None:
@@ -260,6 +287,26 @@ class AsyncBatches:
 
         batches = await await_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)
         return batches[0]
+
+    async def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
+        """``Client.batches.results`` for asyncio (the files are read off the event loop)."""
+        from .results import _finished, _read_owned, _result_files
+
+        if isinstance(batch_or_id, Batch) and (batch_or_id.output_file_id or batch_or_id.error_file_id):
+            batch = batch_or_id
+        else:
+            batch = await self.retrieve(batch_or_id.id if isinstance(batch_or_id, Batch) else batch_or_id)
+        batch = _finished(batch, None)
+        directory = tempfile.mkdtemp(prefix="fastrouter-batch-results-")
+        try:
+            paths = []
+            for path, file_id in _result_files(batch, directory):
+                await self._t.adownload(file_id, path)
+                paths.append(path)
+            return await asyncio.to_thread(_read_owned, paths, inputs, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
 
 
 class _BaseClient:
@@ -354,12 +401,13 @@ class Client(_BaseClient):
             return batches
         return _run.collect(self, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
-    def retry_failed(self, results: Any, *, progress: bool = True, **run_options: Any) -> Any:
-        """Resubmits only the failed requests of ``results`` (from ``run``/``resume``) as a
-        new batch, and returns their new results."""
+    def retry_failed(self, results: Any, *, inputs: Any = None, progress: bool = True, **run_options: Any) -> Any:
+        """Resubmits only the failed requests of ``results`` as a new batch and returns their
+        new results. The requests come from ``inputs`` (request file, builder or manifest)
+        or, by default, from this client's last ``run``/``resume``."""
         from . import _run
 
-        return _run.retry_failed(self, results, progress=progress, **run_options)
+        return _run.retry_failed(self, results, inputs=inputs, progress=progress, **run_options)
 
     def __enter__(self) -> Client:
         return self
