@@ -235,15 +235,16 @@ def test_validate_the_sample_exits_0():
     assert report["num_requests"] == 4
 
 
-def test_validate_a_broken_file_exits_1(tmp_path):
+def test_validate_a_broken_file_exits_2(tmp_path):
+    """A validation error is exit code 2 (the CLI's documented contract)."""
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(SAMPLE.read_bytes() + b"{not json\n")
     r = cli("validate", str(broken))
-    assert r.returncode == 1, r
+    assert r.returncode == 2, r
     assert r.stdout == ""
     assert "invalid_json" in r.stderr or "line 5" in r.stderr, r.stderr
     r = cli("validate", str(broken), "--json")
-    assert r.returncode == 1
+    assert r.returncode == 2
     report = json.loads(r.stdout)
     assert report["ok"] is False
     assert [(i["line"], i["code"]) for i in report["issues"]] == [(5, "invalid_json")]
@@ -251,7 +252,7 @@ def test_validate_a_broken_file_exits_1(tmp_path):
 
 def test_validate_max_requests(tmp_path):
     r = cli("validate", str(SAMPLE), "--max-requests", "3", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 2
     report = json.loads(r.stdout)
     assert report["ok"] is False
     assert [(i["line"], i["code"]) for i in report["issues"]] == [(4, "too_many_requests")]

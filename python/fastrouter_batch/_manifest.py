@@ -36,6 +36,8 @@ class Manifest:
     work_dir: str
     parts: list[Part]
     created_at: float = field(default_factory=time.time)
+    #: A temporary work directory (no manifest path given): removed with the results.
+    owns_work_dir: bool = False
 
     def save(self) -> None:
         """Atomically: a crash leaves the previous version or this one, never half."""
@@ -65,12 +67,15 @@ class Manifest:
             raise ValueError(f"{path}: not a fastrouter-batch manifest ({e})") from None
         if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("parts"), list):
             raise ValueError(f"{path}: not a fastrouter-batch manifest (version {VERSION})")
-        parts = [Part(**p) for p in data["parts"]]
-        return cls(
-            path=path,
-            endpoint=data["endpoint"],
-            metadata=data.get("metadata"),
-            work_dir=data["work_dir"],
-            parts=parts,
-            created_at=data.get("created_at", time.time()),
-        )
+        try:
+            parts = [Part(**p) for p in data["parts"]]
+            return cls(
+                path=path,
+                endpoint=data["endpoint"],
+                metadata=data.get("metadata"),
+                work_dir=data["work_dir"],
+                parts=parts,
+                created_at=data.get("created_at", time.time()),
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a fastrouter-batch manifest (bad or missing field: {e})") from None

@@ -6,6 +6,7 @@ after a crash or a closed notebook without submitting anything twice."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -79,6 +80,7 @@ def prepare(
         work_dir=str(work_dir),
         parts=[Part(path=str(p), lines=n, bytes=b) for p, n, b in parts],
     )
+    plan.owns_work_dir = manifest is None
     plan.save()
     return plan
 
@@ -120,8 +122,14 @@ def collect(client: Client, plan: Manifest, *, poll_interval: float | None, time
             if file_id:
                 files.append(client.files.download(file_id, work / f"{b.id}.{kind}.jsonl"))
     inputs = [Path(p.path) for p in plan.parts]
-    # Remembered for retry_failed(results) without inputs.
+    # Remembered for retry_failed(results) without inputs (while the results live, their
+    # work directory does too).
     client._last_inputs = inputs  # type: ignore[attr-defined]
+    if plan.owns_work_dir:
+        # No manifest: nothing to resume, so the work files go when the results do.
+        from .results import _read_owned
+
+        return _read_owned(files, inputs, work)
     return read_results(*files, inputs=inputs)
 
 
@@ -156,7 +164,10 @@ def retry_failed(client: Client, results: Any, *, inputs: Any = None, **run_opti
     if found < len(failed):
         missing = len(failed) - found
         raise ValueError(f"{missing} failed request(s) are not in the inputs given; pass inputs=the request file")
-    return client.run(retry_path, **run_options)
+    try:
+        return client.run(retry_path, **run_options)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _retry_sources(client: Client, inputs: Any) -> list[Path]:

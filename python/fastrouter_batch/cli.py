@@ -32,7 +32,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.summary(), file=sys.stderr if not report.ok else sys.stdout)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_USAGE
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -165,7 +165,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _errors_path(out: str) -> str:
-    return out[: -len(".jsonl")] + ".errors.jsonl" if out.endswith(".jsonl") else out + ".errors"
+    return (out[: -len(".jsonl")] if out.endswith(".jsonl") else out) + ".errors.jsonl"
 
 
 def _write_results(results: Any, fmt: str, output: str | None) -> None:
