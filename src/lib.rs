@@ -9,6 +9,7 @@ mod errors;
 mod gate;
 mod py_json;
 mod request;
+mod results;
 mod runtime;
 mod validation;
 
@@ -34,5 +35,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::LineStream>()?;
     m.add_class::<engine::LocalServer>()?;
     m.add_class::<engine::FakeUpstream>()?;
+    m.add_class::<results::BatchResult>()?;
+    m.add_class::<results::BatchResults>()?;
+    m.add_class::<results::ResultIterator>()?;
+    m.add_function(wrap_pyfunction!(results::read_results, m)?)?;
     Ok(())
 }

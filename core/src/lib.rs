@@ -4,6 +4,7 @@
 pub mod jsonl;
 pub mod limits;
 pub mod model;
+pub mod results;
 pub mod retry;
 pub mod secret;
 pub mod validate;

@@ -37,6 +37,7 @@ from ._io import read_requests
 from ._wait import WaitTimeout
 from .builder import BatchBuilder
 from .client import AsyncClient, Client
+from .results import BatchResults, Result, read_results
 from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
 
 __all__ = [
@@ -74,5 +75,8 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "read_requests",
+    "read_results",
+    "BatchResults",
+    "Result",
     "validate",
 ]

@@ -36,6 +36,10 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "validate",
+    "BatchResults",
+    "Result",
+    "ResultIterator",
+    "read_results",
 ]
 
 __version__: str
@@ -368,3 +372,100 @@ class LineStream:
     def __next__(self) -> str: ...
     def __aiter__(self) -> Self: ...
     def __anext__(self) -> Awaitable[str]: ...
+
+@final
+class Result:
+    """One request's result: a line of a batch's output or error file."""
+
+    @property
+    def custom_id(self) -> str: ...
+    @property
+    def ok(self) -> bool:
+        """True when the request got a 2xx response and no error."""
+    @property
+    def status_code(self) -> int | None:
+        """The response's HTTP status; None when the request never ran."""
+    @property
+    def text(self) -> str | None:
+        """The assistant's text (chat): ``choices[0].message.content``, parts joined."""
+    @property
+    def model(self) -> str | None:
+        """The model named in the response body."""
+    @property
+    def usage(self) -> dict[str, int] | None:
+        """``{"prompt_tokens", "completion_tokens", "total_tokens"}``, or None without usage."""
+    @property
+    def error(self) -> dict[str, str | None] | None:
+        """``{"code", "message"}`` when the request failed, else None."""
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def body(self) -> Any:
+        """The response body (a dict), read back from the file and parsed on first access;
+        None when the request never ran."""
+    @property
+    def embedding(self) -> list[float] | None:
+        """The first vector of an embeddings body (``data[0].embedding``; base64 ones
+        decoded), or None."""
+    @property
+    def line(self) -> int:
+        """1-based line number in its file."""
+    @property
+    def file(self) -> str | None:
+        """The file the line was read from (None for bytes)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The whole line as a dict (``id``, ``custom_id``, ``response``, ``error``), read back."""
+
+@final
+class BatchResults:
+    """The results of one or more batches' output and error files: one ``Result`` per line."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> ResultIterator: ...
+    def __getitem__(self, key: str | int, /) -> Result:
+        """``results["request-1"]`` by custom_id (KeyError if absent), ``results[0]`` by position."""
+    def __contains__(self, key: object, /) -> bool: ...
+    def get(self, custom_id: str, default: Any = None) -> Any:
+        """The result for ``custom_id``, or ``default``."""
+    @property
+    def custom_ids(self) -> list[str]:
+        """The custom_ids, in iteration order."""
+    @property
+    def succeeded(self) -> BatchResults:
+        """The results that succeeded, in the same order."""
+    @property
+    def failed(self) -> BatchResults:
+        """The results that failed (an error status, or never ran), in the same order."""
+    @property
+    def missing(self) -> list[str]:
+        """Input custom_ids (when ``inputs`` was given) that have no result line."""
+    def texts(self) -> dict[str, str | None]:
+        """``{custom_id: text}`` for every result (None where there is no text), in order."""
+    def summary(self) -> dict[str, Any]:
+        """Counts: total, succeeded, failed, missing; token sums; results per status code and
+        per error code."""
+    def to_columns(self) -> dict[str, list[Any]]:
+        """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order."""
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``)."""
+    def to_polars(self) -> Any:
+        """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``)."""
+
+@final
+class ResultIterator:
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Result: ...
+
+def read_results(
+    sources: Iterable[str | os.PathLike[str] | bytes | bytearray],
+    *,
+    inputs: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
+    owned_dir: str | os.PathLike[str] | None = None,
+) -> BatchResults:
+    """Reads output and error files (paths or bytes) into one ``BatchResults``.
+
+    ``inputs`` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
+    in order. ``owned_dir`` is a directory removed once the results are garbage collected
+    (where ``batches.results()`` downloads the files)."""
