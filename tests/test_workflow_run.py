@@ -507,3 +507,38 @@ def test_run_of_embeddings_picks_the_endpoint(client):
     assert results.custom_ids == ["e0", "e1", "e2"]
     (batch,) = engine_batches(client)
     assert batch.endpoint == EMBEDDINGS
+
+
+def test_async_run_resume_and_retry_failed(tmp_path):
+    """The asyncio twins: run (split and merged in order), resume from the manifest with no
+    new batch, retry_failed of only the failed lines — with the event loop kept free."""
+    import asyncio
+
+    async def main(server):
+        client = fb.AsyncClient(api_key=server.api_key, base_url=server.url)
+        rows = [{"id": f"a{i}", "q": f"question {i}"} for i in range(30)]
+        builder = fb.BatchBuilder.from_records(rows, prompt="{q}", model="openai/gpt-4.1-nano", custom_id="id")
+        manifest = tmp_path / "run.json"
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        t = asyncio.create_task(ticker())
+        results = await client.run(builder, manifest=manifest, limits=fb.Limits(max_requests=10), progress=False)
+        t.cancel()
+        assert [r.custom_id for r in results] == [f"a{i}" for i in range(30)]
+        assert ticks > 0
+        before = [b.id async for b in client.batches.list()]
+        again = await client.resume(manifest, progress=False)
+        assert len(again) == 30
+        assert [b.id async for b in client.batches.list()] == before
+        failed = results.failed.custom_ids
+        retried = await client.retry_failed(results, progress=False)
+        assert sorted(r.custom_id for r in retried) == sorted(failed)
+
+    with fb.LocalServer(latency=0.005, fault_rate=0.3, max_retries=0) as server:
+        asyncio.run(main(server))

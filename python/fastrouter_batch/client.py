@@ -428,6 +428,34 @@ class AsyncClient(_BaseClient):
     def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> AsyncClient:
         return AsyncClient(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
 
+    # The workflow twins run the sync workflow in a worker thread (its waits release the
+    # GIL), so the event loop stays free. Cancelling the await stops nothing already
+    # submitted; the manifest still allows resume().
+    def _sync_twin(self) -> Client:
+        # One per AsyncClient, so retry_failed() knows this client's last run.
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            twin = self.__dict__["_twin"] = Client(_transport=self._transport)
+        return twin
+
+    async def run(self, requests: Any, **options: Any) -> Any:
+        """``Client.run`` for asyncio."""
+        import asyncio
+
+        return await asyncio.to_thread(self._sync_twin().run, requests, **options)
+
+    async def resume(self, manifest: str | os.PathLike[str], **options: Any) -> Any:
+        """``Client.resume`` for asyncio."""
+        import asyncio
+
+        return await asyncio.to_thread(self._sync_twin().resume, manifest, **options)
+
+    async def retry_failed(self, results: Any, **options: Any) -> Any:
+        """``Client.retry_failed`` for asyncio."""
+        import asyncio
+
+        return await asyncio.to_thread(self._sync_twin().retry_failed, results, **options)
+
     async def __aenter__(self) -> AsyncClient:
         return self
 
