@@ -77,6 +77,32 @@ def _check_timeout(start: float, timeout: float | None, ids: Sequence[str]) -> N
         raise WaitTimeout(f"batch {', '.join(ids)} not finished after {timeout:g} s (it keeps running)")
 
 
+class _Poll:
+    """The schedule both waits share: the delay before each poll, and the timeout."""
+
+    def __init__(self, batch_ids: Sequence[str], poll_interval: float | None, timeout: float | None, progress: bool):
+        self.start = time.monotonic()
+        self.delay = poll_interval if poll_interval is not None else FIRST_POLL
+        self.poll_interval, self.timeout = poll_interval, timeout
+        self.bar = Progress(progress, "batch" if len(batch_ids) == 1 else f"{len(batch_ids)} batches")
+
+    def finished(self, batches: Sequence[Batch]) -> bool:
+        """Draws the bar; True when every batch is terminal; raises WaitTimeout when out of time."""
+        self.bar.update(batches)
+        if all(b.is_terminal for b in batches):
+            return True
+        _check_timeout(self.start, self.timeout, [b.id for b in batches if not b.is_terminal])
+        return False
+
+    def next_sleep(self) -> float:
+        """How long to sleep now (never past the timeout); backs the next delay off."""
+        sleep = self.delay
+        if self.timeout is not None:
+            sleep = max(0.0, min(sleep, self.timeout - (time.monotonic() - self.start)))
+        self.delay = _next_delay(self.delay, self.poll_interval)
+        return sleep
+
+
 def wait_all(
     retrieve: Callable[[str], Batch],
     batch_ids: Sequence[str],
@@ -86,20 +112,15 @@ def wait_all(
     progress: bool = True,
 ) -> list[Batch]:
     """Polls until every batch is terminal; returns them in the order given."""
-    start, delay = time.monotonic(), (poll_interval if poll_interval is not None else FIRST_POLL)
-    bar = Progress(progress, "batch" if len(batch_ids) == 1 else f"{len(batch_ids)} batches")
+    poll = _Poll(batch_ids, poll_interval, timeout, progress)
     try:
         batches = [retrieve(i) for i in batch_ids]
-        while True:
-            bar.update(batches)
-            if all(b.is_terminal for b in batches):
-                return batches
-            _check_timeout(start, timeout, [b.id for b in batches if not b.is_terminal])
-            time.sleep(delay if timeout is None else max(0.0, min(delay, timeout - (time.monotonic() - start))))
-            delay = _next_delay(delay, poll_interval)
+        while not poll.finished(batches):
+            time.sleep(poll.next_sleep())
             batches = [b if b.is_terminal else retrieve(b.id) for b in batches]
+        return batches
     finally:
-        bar.close()
+        poll.bar.close()
 
 
 async def await_all(
@@ -111,17 +132,12 @@ async def await_all(
     progress: bool = True,
 ) -> list[Batch]:
     """``wait_all`` for asyncio."""
-    start, delay = time.monotonic(), (poll_interval if poll_interval is not None else FIRST_POLL)
-    bar = Progress(progress, "batch" if len(batch_ids) == 1 else f"{len(batch_ids)} batches")
+    poll = _Poll(batch_ids, poll_interval, timeout, progress)
     try:
         batches = [await retrieve(i) for i in batch_ids]
-        while True:
-            bar.update(batches)
-            if all(b.is_terminal for b in batches):
-                return batches
-            _check_timeout(start, timeout, [b.id for b in batches if not b.is_terminal])
-            await asyncio.sleep(delay if timeout is None else max(0.0, min(delay, timeout - (time.monotonic() - start))))
-            delay = _next_delay(delay, poll_interval)
+        while not poll.finished(batches):
+            await asyncio.sleep(poll.next_sleep())
             batches = [b if b.is_terminal else await retrieve(b.id) for b in batches]
+        return batches
     finally:
-        bar.close()
+        poll.bar.close()

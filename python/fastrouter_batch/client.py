@@ -65,6 +65,17 @@ def _upload_source(file: FileInput) -> tuple[Any, str]:
     raise TypeError(f"files.create: file must be a path, bytes, a binary file or a BatchBuilder, got {type(file).__name__}")
 
 
+def _create_request(
+    input_file_id: str, endpoint: str, completion_window: str, metadata: Mapping[str, str] | None, key: str | None
+) -> tuple[dict[str, Any], str]:
+    """The body of ``POST /v1/batches`` and its idempotency key (made here unless given, so
+    the transport's retries of this one call all carry the same key)."""
+    body: dict[str, Any] = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return body, key or f"fastrouter-batch-{uuid.uuid4()}"
+
+
 def _list_query(limit: int | None, after: str | None, **extra: str | None) -> list[tuple[str, str]]:
     query = [(k, str(v)) for k, v in (("limit", limit), ("after", after), *extra.items()) if v is not None]
     return query
@@ -173,10 +184,7 @@ class Batches:
     ) -> Batch:
         """Starts a batch. Safe to retry: an idempotency key makes a retried create return
         the same batch instead of a second one."""
-        body = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
-        if metadata is not None:
-            body["metadata"] = dict(metadata)  # type: ignore[assignment]
-        key = idempotency_key or f"fastrouter-batch-{uuid.uuid4()}"
+        body, key = _create_request(input_file_id, endpoint, completion_window, metadata, idempotency_key)
         return Batch(self._t.request("POST", "/v1/batches", body=body, idempotency_key=key))
 
     def retrieve(self, batch_id: str) -> Batch:
@@ -264,10 +272,7 @@ class AsyncBatches:
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
-        body = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
-        if metadata is not None:
-            body["metadata"] = dict(metadata)  # type: ignore[assignment]
-        key = idempotency_key or f"fastrouter-batch-{uuid.uuid4()}"
+        body, key = _create_request(input_file_id, endpoint, completion_window, metadata, idempotency_key)
         return Batch(await self._t.arequest("POST", "/v1/batches", body=body, idempotency_key=key))
 
     async def retrieve(self, batch_id: str) -> Batch:
