@@ -32,6 +32,9 @@ import random
 import resource
 import subprocess
 import sys
+
+sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(__file__)))
+from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 import tempfile
 import time
 
@@ -190,20 +193,7 @@ def best_of(repeat: int, fn, *args):
 
 # --- memory, in a fresh process per reader (as bench_validate.py) -----------------------
 
-def _proc_status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _maxrss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+_proc_status_mb, _maxrss_mb = proc_status_mb, maxrss_mb
 
 
 def rss_child(which: str, path: str) -> None:
