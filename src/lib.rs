@@ -39,5 +39,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::BatchResults>()?;
     m.add_class::<results::ResultIterator>()?;
     m.add_function(wrap_pyfunction!(results::read_results, m)?)?;
+    m.add_function(wrap_pyfunction!(results::read_texts, m)?)?;
     Ok(())
 }

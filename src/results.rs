@@ -170,12 +170,15 @@ impl Store {
         (0..self.len as u32).rev().find(|&j| same(j))
     }
 
-    fn read_error(&self, e: ReadError, what: &str) -> PyErr {
-        let label = self.sources.get(e.source).map(|s| s.label(e.source)).unwrap_or_default();
-        match e.line {
-            Some(line) => PyValueError::new_err(format!("{what}{label}, line {line}: {}", e.message)),
-            None => PyOSError::new_err(format!("{what}{label}: {}", e.message)),
-        }
+}
+
+/// A reading error as Python's: ValueError naming the file and line of a bad line, OSError
+/// for a source that cannot be read. `what` prefixes the message (e.g. "inputs: ").
+fn read_error(sources: &[Source], e: ReadError, what: &str) -> PyErr {
+    let label = sources.get(e.source).map(|s| s.label(e.source)).unwrap_or_default();
+    match e.line {
+        Some(line) => PyValueError::new_err(format!("{what}{label}, line {line}: {}", e.message)),
+        None => PyOSError::new_err(format!("{what}{label}: {}", e.message)),
     }
 }
 
@@ -284,7 +287,7 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
     })?;
     store.len = len;
     if let Some(e) = failed {
-        return Err(store.read_error(e, ""));
+        return Err(read_error(&store.sources, e, ""));
     }
     Ok(store)
 }
@@ -298,14 +301,10 @@ fn read_input_ids(py: Python<'_>, sources: Vec<Source>) -> PyResult<Vec<String>>
         ids.extend(block.records.iter().map(|r| block.str(r.custom_id).to_owned()));
         Ok(())
     })?;
-    if let Some(e) = failed {
-        let label = sources.get(e.source).map(|s| s.label(e.source)).unwrap_or_default();
-        return Err(match e.line {
-            Some(line) => PyValueError::new_err(format!("inputs: {label}, line {line}: {}", e.message)),
-            None => PyOSError::new_err(format!("inputs: {label}: {}", e.message)),
-        });
+    match failed {
+        Some(e) => Err(read_error(&sources, e, "inputs: ")),
+        None => Ok(ids),
     }
-    Ok(ids)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -856,3 +855,32 @@ pub fn read_results(
     Ok(BatchResults { store, view: Arc::new(view) })
 }
 
+
+/// `{custom_id: text}` straight from output and error files (paths or bytes), in file
+/// order, None where a line has no text. Nothing else is kept: each parsed block's two
+/// strings per line become Python strings at once and the block goes back to the reader,
+/// so the peak is the dict itself plus a few blocks in flight. A custom_id seen twice keeps
+/// its last line's text (as `BatchResults.texts()`).
+#[pyfunction]
+pub fn read_texts<'py>(py: Python<'py>, sources: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let mut list = vec![];
+    for item in sources.try_iter()? {
+        list.push(Source::extract(&item?, "read_texts() sources")?);
+    }
+    let mut reader = ResultReader::start(list.iter().map(Source::input).collect(), ReaderOptions::default());
+    let texts = PyDict::new(py);
+    let failed = drain(py, &mut reader, |block| {
+        for r in &block.records {
+            let id = PyString::new(py, block.str(r.custom_id));
+            match r.text {
+                Some(t) => texts.set_item(id, PyString::new(py, block.str(t)))?,
+                None => texts.set_item(id, py.None())?,
+            }
+        }
+        Ok(())
+    })?;
+    match failed {
+        Some(e) => Err(read_error(&list, e, "")),
+        None => Ok(texts),
+    }
+}

@@ -582,3 +582,55 @@ def test_many_lines_in_order_and_views(tmp_path):
     rev = fb.read_results(p, inputs=list(reversed(ids)))
     assert rev.custom_ids == list(reversed(ids))
     assert rev.failed.custom_ids == [i for i in reversed(ids) if i not in set(ok_ids)]
+
+
+# --- read_texts: the dict alone -----------------------------------------------------------
+
+
+def test_read_texts_of_a_real_batch_matches_the_reference(client, tmp_path):
+    batch = run_batch(client, chat_builder(9, prefix="rt"))
+    out = tmp_path / "out.jsonl"
+    client.files.download(batch.output_file_id, out)
+    lines = raw_lines(client, batch)
+    expected = {line["custom_id"]: expected_text(line["response"]["body"]) for line in lines}
+    assert fb.read_texts(out) == expected
+    assert list(fb.read_texts(out)) == [line["custom_id"] for line in lines]  # the file's order
+    assert fb.read_texts(out.read_bytes()) == expected
+    assert fb.read_texts(out) == fb.read_results(out).texts()
+
+
+def test_read_texts_failures_shapes_and_repeats(tmp_path):
+    out = write(tmp_path, "out.jsonl", "\ufeff" + ok_line("a", "plain \"q\" \n \u00e9 \U0001F600") + "\r\n\r\n"
+                + ok_line("x", "first") + "\n" + ok_line("emb", None).replace('"Hello emb"', "null") + "\n")
+    err = write(tmp_path, "err.jsonl", rejected_line("r", 429) + "\n" + never_ran_line("n") + "\n" + ok_line("x", "second"))
+    t = fb.read_texts(out, err)
+    assert t == {"a": "plain \"q\" \n \u00e9 \U0001F600", "x": "second", "emb": None, "r": None, "n": None}
+    assert list(t) == ["a", "x", "emb", "r", "n"]  # a repeated id keeps its first place, its last text
+    assert t == fb.read_results(out, err).texts()
+    assert fb.read_texts() == {}
+    assert fb.read_texts(write(tmp_path, "blank.jsonl", "\n \r\n")) == {}
+
+
+def test_read_texts_errors_name_file_and_line(tmp_path):
+    good = write(tmp_path, "good.jsonl", ok_line("a") + "\n")
+    bad = write(tmp_path, "bad.jsonl", f"{ok_line('b')}\n\n{{not json}}\n")
+    with pytest.raises(ValueError) as e:
+        fb.read_texts(good, bad)
+    assert str(bad) in str(e.value) and "line 3" in str(e.value) and "invalid JSON" in str(e.value)
+    with pytest.raises(ValueError, match=r"<bytes #2>, line 1: expected a JSON object"):
+        fb.read_texts(ok_line("a").encode(), b"[1]\n")
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        fb.read_texts(tmp_path / "nope.jsonl")
+    with pytest.raises(TypeError, match="paths"):
+        fb.read_texts(42)  # type: ignore[arg-type]
+
+
+def test_read_texts_many_blocks(tmp_path):
+    # Several reader blocks (128 KiB each) with lines longer than a block among them.
+    rng = random.Random(3)
+    ids = [f"id-{i}" for i in range(3000)]
+    texts = {cid: f"{cid} " + "é" * rng.choice((0, 10, 500, 200_000)) for cid in ids}
+    p = write(tmp_path, "big.jsonl", "\n".join(ok_line(cid, texts[cid]) for cid in ids) + "\n")
+    assert p.stat().st_size > 4 * 128 * 1024
+    t = fb.read_texts(p)
+    assert list(t) == ids and t == texts

@@ -37,7 +37,7 @@ from ._io import read_requests
 from ._wait import WaitTimeout
 from .builder import BatchBuilder
 from .client import AsyncClient, Client
-from .results import BatchResults, Result, read_results
+from .results import BatchResults, Result, read_results, read_texts
 from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "__version__",
     "read_requests",
     "read_results",
+    "read_texts",
     "BatchResults",
     "Result",
     "validate",

@@ -40,6 +40,7 @@ __all__ = [
     "Result",
     "ResultIterator",
     "read_results",
+    "read_texts",
 ]
 
 __version__: str
@@ -469,3 +470,8 @@ def read_results(
     ``inputs`` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
     in order. ``owned_dir`` is a directory removed once the results are garbage collected
     (where ``batches.results()`` downloads the files)."""
+
+def read_texts(sources: Iterable[str | os.PathLike[str] | bytes | bytearray]) -> dict[str, str | None]:
+    """``{custom_id: text}`` straight from output and error files (paths or bytes), in file
+    order, None where a line has no text; nothing else is kept. A custom_id seen twice
+    keeps its last line's text."""

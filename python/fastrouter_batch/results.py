@@ -1,5 +1,5 @@
 """A batch's results: ``read_results(output, errors, inputs=...)`` gives ``BatchResults``,
-one ``Result`` per request.
+one ``Result`` per request; ``read_texts(output, errors)`` gives just ``{custom_id: text}``.
 
 The files are parsed in Rust (``_core.read_results``), the GIL released; this module
 resolves ``inputs`` and builds DataFrames (pandas and polars are optional extras, imported
@@ -17,7 +17,7 @@ from . import _core
 from ._core import BatchResults, Result
 from .types import Batch
 
-__all__ = ["BatchResults", "Result", "read_results"]
+__all__ = ["BatchResults", "Result", "read_results", "read_texts"]
 
 PathOrBytes = Union[str, "os.PathLike[str]", bytes, bytearray]
 Inputs = Union[
@@ -72,6 +72,18 @@ def read_results(*paths: PathOrBytes, inputs: Inputs | None = None) -> BatchResu
     A line that is not a result line raises ``ValueError`` naming its file and line.
     """
     return _core.read_results(list(paths), inputs=_inputs(inputs))
+
+
+def read_texts(*paths: PathOrBytes) -> dict[str, str | None]:
+    """``{custom_id: assistant text}`` from output and error files (paths, or their bytes).
+
+    The lightest way to the answers: nothing but the dict is kept (its peak memory is the
+    dict itself), and it is faster than ``read_results(...).texts()``. A failed request, or
+    one whose answer has no text (an embedding), maps to None. Keys follow the files'
+    order; a custom_id that appears twice keeps its last line's text. Use
+    ``read_results`` for errors, usage, models, bodies or the requests' order.
+    """
+    return _core.read_texts(list(paths))
 
 
 def _read_owned(paths: list[Path], inputs: Inputs | None, directory: str | os.PathLike[str]) -> BatchResults:
