@@ -504,39 +504,42 @@ mod x86 {
     }
 }
 
-/// Decodes JSON escapes in a string already checked by the scanner.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some('u') => {
-                let hex = |chars: &mut std::str::Chars| {
-                    let h: String = chars.by_ref().take(4).collect();
-                    u32::from_str_radix(&h, 16).unwrap_or(0xFFFD)
+/// Decodes the escapes of a string the scanner checked, copying the runs between
+/// backslashes whole (nearly every chat answer has a `\n`, so this is the common path).
+fn unescape(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(n) = memchr::memchr(b'\\', &b[i..]) {
+        out.push_str(&raw[i..i + n]);
+        i += n;
+        let c = match b.get(i + 1) {
+            Some(b'n') => '\n',
+            Some(b't') => '\t',
+            Some(b'r') => '\r',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'u') => {
+                let hex = |at: usize| raw.get(at..at + 4).and_then(|h| u32::from_str_radix(h, 16).ok());
+                let unit = hex(i + 2).unwrap_or(0xFFFD);
+                i += 6;
+                let cp = if (0xD800..0xDC00).contains(&unit) && b.get(i..i + 2) == Some(b"\\u") {
+                    let low = hex(i + 2).unwrap_or(0xDC00);
+                    i += 6;
+                    0x10000 + ((unit - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF)
+                } else {
+                    unit
                 };
-                let mut cp = hex(&mut chars);
-                if (0xD800..0xDC00).contains(&cp) {
-                    chars.next();
-                    chars.next();
-                    let low = hex(&mut chars);
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                }
                 out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                continue;
             }
-            Some(other) => out.push(other),
-            None => {}
-        }
+            Some(&other) => other as char, // `"`, `\`, `/`
+            None => break,
+        };
+        out.push(c);
+        i += 2;
     }
+    out.push_str(&raw[i..]);
     out
 }
 
@@ -622,5 +625,23 @@ mod tests {
         let s = sc.string().unwrap();
         assert_eq!(s.decode(), "a\n\u{e9}\u{1F600}\"");
         assert!(!Scanner::new(r#""plain""#).string().unwrap().escaped);
+    }
+
+    #[test]
+    fn unescape_matches_serde_json() {
+        let cases = [
+            r#""plain""#,
+            r#""a\nb\"c\\d\/e\tf\r\b\f""#,
+            r#""\u00e9\u65e5 \ud83d\ude00 end""#,
+            r#""\n""#,
+            r#""é日本\n""#,
+            r#""\u0000x""#,
+        ];
+        for c in cases {
+            let want: String = serde_json::from_str(c).unwrap();
+            let mut sc = Scanner::new(c);
+            let got = sc.string().unwrap().decode();
+            assert_eq!(got, want, "{c}");
+        }
     }
 }
