@@ -366,3 +366,71 @@ async fn upstream_non_json_and_timeouts() {
     fake.stop().await;
     drop(silent);
 }
+
+/// An upstream where Anthropic answers only once `release` says so and OpenAI at once;
+/// counts the Anthropic requests that arrived.
+async fn gated_upstream(release: tokio::sync::watch::Receiver<bool>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::State;
+    use axum::http::Uri;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    type Gate = (tokio::sync::watch::Receiver<bool>, std::sync::Arc<AtomicUsize>);
+
+    async fn handle(State((mut release, arrived)): State<Gate>, uri: Uri, body: axum::body::Bytes) -> axum::response::Response {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if uri.path() == "/v1/messages" {
+            arrived.fetch_add(1, Ordering::SeqCst);
+            let _ = release.wait_for(|go| *go).await;
+            return axum::Json(json!({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": "late"}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1}}))
+            .into_response();
+        }
+        axum::Json(json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "now"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
+        .into_response()
+    }
+
+    let arrived = std::sync::Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().fallback(handle).with_state((release, arrived.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, arrived)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_provider_holds_back_only_its_own_lines() {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let (url, arrived) = gated_upstream(release_rx).await;
+    let dir = tempdir();
+    let mut cfg = config(dir.path());
+    cfg.provider = upstream_mode(&url);
+    cfg.concurrency_per_provider = 2;
+    let engine = start(cfg).await;
+    let api = Api::new(&engine);
+
+    // Anthropic lines first: more of them than its lane holds, so some wait in its queue.
+    let mut lines: Vec<Value> = (0..6).map(|i| anthropic_line(&format!("a{i}"), "hi", 10)).collect();
+    lines.extend((0..40).map(|i| chat_line(&format!("o{i}"), "hi")));
+    let (_, batch) = api.submit(&lines, "/v1/chat/completions").await;
+    let id = batch["id"].as_str().unwrap();
+
+    // Every OpenAI line completes while Anthropic holds its two in flight.
+    let (b, _) = api.wait_for(id, Duration::from_secs(10), |b| b["request_counts"]["completed"] == json!(40)).await;
+    assert_eq!(b["status"], "in_progress", "{b}");
+    assert_eq!(arrived.load(std::sync::atomic::Ordering::SeqCst), 2, "the Anthropic lane holds two");
+
+    release_tx.send(true).unwrap();
+    let (b, _) = api.wait_terminal(id, Duration::from_secs(10)).await;
+    assert_eq!(b["status"], "completed", "{b}");
+    assert_eq!(counts(&b), (46, 46, 0));
+    let out = by_custom_id(&api.lines(&b["output_file_id"]).await);
+    assert_eq!(out.len(), 46);
+    assert_eq!(out["a5"]["response"]["body"]["choices"][0]["message"]["content"], "late");
+    assert_eq!(out["o39"]["response"]["body"]["choices"][0]["message"]["content"], "now");
+    engine.stop().await;
+}

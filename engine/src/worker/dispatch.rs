@@ -1,15 +1,20 @@
-//! Sending a batch's lines to the provider: streamed from the input file, skipping lines
+//! Sending a batch's lines to the providers: streamed from the input file, skipping lines
 //! that already have a result, with bounded concurrency per provider. Stops at the
-//! deadline or when halted; lines in flight then are dropped (they count as not run).
+//! deadline or when halted; lines in flight or still queued then are not run.
+//!
+//! Each provider has its own queue and its own runner, so a slow provider (rate limited,
+//! down, retrying) holds back only its own lines: the file is read ahead past them, up to
+//! `READ_AHEAD_BYTES` of queued lines in all, while the other providers' lines go out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastrouter_batch_core::jsonl::blocks::{for_each_line, is_blank, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
-use tokio::sync::mpsc;
+use fastrouter_batch_core::jsonl::blocks::{for_each_line, is_blank, strip_bom, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
+use fastrouter_batch_core::validate::scan::{Kind, Scanner};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +23,10 @@ use super::Ctx;
 use crate::ids::now_ms;
 use crate::providers::{LineRequest, Outcome};
 use crate::store::{BatchRow, ResultRow};
+
+/// Bytes of lines read ahead of their provider's capacity, per batch. Bounds the memory a
+/// stalled provider's backlog takes; past it, reading waits (and so do the other providers).
+const READ_AHEAD_BYTES: usize = 64 << 20;
 
 pub enum End {
     /// Every line has a result.
@@ -30,6 +39,13 @@ pub enum End {
 
 /// A line to run: its 1-based number in the file and its bytes.
 type Line = (u64, Vec<u8>);
+
+/// A line waiting in its provider's queue, holding its share of the read-ahead.
+struct Queued {
+    line_no: u64,
+    bytes: Vec<u8>,
+    _room: OwnedSemaphorePermit,
+}
 
 pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) -> Result<End, String> {
     let done: HashSet<u64> = ctx.store.done_lines(&row.id).map_err(|e| e.to_string())?.into_iter().collect();
@@ -49,8 +65,10 @@ pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) 
         })
     };
 
-    let mut tasks = JoinSet::new();
-    let dropped = Arc::new(AtomicU64::new(0));
+    let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
+    let mut queues: HashMap<String, mpsc::UnboundedSender<Queued>> = HashMap::new();
+    // One runner per provider; each returns how many of its lines it did not run.
+    let mut runners: JoinSet<u64> = JoinSet::new();
     let mut exhausted = false;
     loop {
         let next = tokio::select! {
@@ -61,21 +79,78 @@ pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) 
             exhausted = true;
             break;
         };
+        let share = bytes.len().clamp(1, READ_AHEAD_BYTES) as u32;
+        let room = tokio::select! {
+            p = read_ahead.clone().acquire_many_owned(share) => p.map_err(|e| e.to_string())?,
+            _ = stop.cancelled() => break,
+        };
+        let provider = provider_of(&bytes);
+        let queue = queues.entry(provider.clone()).or_insert_with(|| {
+            let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+            runners.spawn(run_provider(ctx.clone(), row.id.clone(), provider, queue_rx, stop.clone()));
+            queue_tx
+        });
+        // The runner only ends early on `stop`; the line then counts as not run.
+        let _ = queue.send(Queued { line_no, bytes, _room: room });
+    }
+    drop(rx);
+    drop(queues); // the runners finish what is queued, unless stopped
+    let mut not_run = 0;
+    while let Some(r) = runners.join_next().await {
+        not_run += r.map_err(|e| e.to_string())?;
+    }
+    timer.abort();
+    let read = reader.await.map_err(|e| e.to_string())?;
+    ctx.writer.flush().await?;
+    if halt.is_cancelled() {
+        return Ok(End::Halted);
+    }
+    read.map_err(|e| format!("cannot read the input file: {e}"))?;
+    if exhausted && not_run == 0 {
+        return Ok(End::Done);
+    }
+    Ok(End::Expired)
+}
+
+/// Sends one provider's queued lines, in file order, as its lane (shared by every batch)
+/// allows. Returns how many lines it did not run (stopped first).
+async fn run_provider(
+    ctx: Arc<Ctx>,
+    batch_id: String,
+    provider: String,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
+    stop: CancellationToken,
+) -> u64 {
+    let lane = ctx.lane(&provider);
+    let mut tasks = JoinSet::new();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let mut not_run = 0;
+    loop {
+        let next = tokio::select! {
+            q = queue.recv() => q,
+            _ = stop.cancelled() => break,
+        };
+        let Some(Queued { line_no, bytes, _room }) = next else { break };
         while tasks.try_join_next().is_some() {}
         let req = match LineRequest::parse(&bytes) {
             Ok(r) => r,
             Err(e) => {
                 // Validation passed, so only a file changed on disk gets here.
                 let outcome = Outcome::NoReply { code: "invalid_request", message: format!("line {line_no}: {e}") };
-                record(ctx, &row.id, line_no, "", outcome);
+                record(&ctx, &batch_id, line_no, "", outcome);
                 continue;
             }
         };
+        drop(bytes);
         let permit = tokio::select! {
-            p = ctx.lane(&req.provider).acquire_owned() => p.map_err(|e| e.to_string())?,
-            _ = stop.cancelled() => break,
+            p = lane.clone().acquire_owned() => p.ok(),
+            _ = stop.cancelled() => None,
         };
-        let (ctx, id, stop, dropped) = (ctx.clone(), row.id.clone(), stop.clone(), dropped.clone());
+        let Some(permit) = permit else {
+            not_run += 1;
+            break;
+        };
+        let (ctx, id, stop, dropped) = (ctx.clone(), batch_id.clone(), stop.clone(), dropped.clone());
         tasks.spawn(async move {
             let _permit = permit;
             match ctx.provider.call(&req, &ctx.cfg.retry, &stop).await {
@@ -86,19 +161,29 @@ pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) 
             }
         });
     }
-    drop(rx);
+    queue.close();
+    while queue.try_recv().is_ok() {
+        not_run += 1;
+    }
     while tasks.join_next().await.is_some() {}
-    timer.abort();
-    let read = reader.await.map_err(|e| e.to_string())?;
-    ctx.writer.flush().await?;
-    if halt.is_cancelled() {
-        return Ok(End::Halted);
-    }
-    read.map_err(|e| format!("cannot read the input file: {e}"))?;
-    if exhausted && dropped.load(Ordering::Relaxed) == 0 {
-        return Ok(End::Done);
-    }
-    Ok(End::Expired)
+    not_run + dropped.load(Ordering::Relaxed)
+}
+
+/// The line's `provider` (the lane it waits in), read without decoding the rest: "" when
+/// it has none or is not JSON, which `LineRequest::parse` then reports.
+fn provider_of(line: &[u8]) -> String {
+    let Ok(text) = std::str::from_utf8(strip_bom(line)) else { return String::new() };
+    let mut provider = String::new();
+    let mut sc = Scanner::new(text);
+    let _ = sc.object(|s, key| {
+        if key.is("provider") && s.peek()? == Kind::String {
+            provider = s.string()?.decode().into_owned();
+        } else {
+            s.skip()?;
+        }
+        Ok(())
+    });
+    provider
 }
 
 fn record(ctx: &Ctx, batch_id: &str, line: u64, custom_id: &str, outcome: Outcome) {
