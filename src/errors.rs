@@ -60,7 +60,7 @@ pub fn from_client(e: fastrouter_batch_client::ClientError) -> PyErr {
     use fastrouter_batch_client::ClientError as E;
     let text = e.to_string();
     match e {
-        E::Status { status, message, kind, code, param, request_id, body } => {
+        E::Status { status, message, kind, code, param, request_id, body, .. } => {
             let err = match status {
                 400 => BadRequestError::new_err(text),
                 401 => AuthenticationError::new_err(text),

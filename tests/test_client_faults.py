@@ -124,6 +124,24 @@ def test_429_retry_after_ms_honoured(proxy):
     assert 0.85 <= elapsed < 3.0, f"retry-after-ms: 900 gave {elapsed:.2f}s"
 
 
+@pytest.mark.parametrize("op", ["content", "download"])
+def test_download_429_retry_after_honoured(proxy, big_output, tmp_path, op):
+    # Downloads retry whole, through their own loop: it honours the answer's wait too.
+    file_id, data = big_output
+    proxy.add(Respond(429, headers={"Retry-After": "1"}), method="GET", path=f"/v1/files/{file_id}/content", times=1)
+    client = via(proxy, retries=1)
+    t = time.monotonic()
+    if op == "content":
+        got = client.files.content(file_id)
+    else:
+        client.files.download(file_id, tmp_path / "out.jsonl")
+        got = (tmp_path / "out.jsonl").read_bytes()
+    elapsed = time.monotonic() - t
+    assert got == data
+    assert proxy.count("GET", "/v1/files/") == 2
+    assert 0.9 <= elapsed < 3.0, f"Retry-After: 1 gave {elapsed:.2f}s"
+
+
 def test_429_without_retries_is_rate_limit_error(proxy):
     proxy.add(Respond(429, headers={"Retry-After": "1"}), times=3)
     with pytest.raises(fb.RateLimitError) as ei:

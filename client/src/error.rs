@@ -13,6 +13,8 @@ pub enum ClientError {
         param: Option<String>,
         request_id: Option<String>,
         body: Option<Value>,
+        /// The wait the answer asked for (`retry-after-ms` / `retry-after`), if any.
+        retry_after: Option<std::time::Duration>,
     },
     /// No answer: connection refused or reset, DNS, TLS.
     Connection { message: String },
@@ -29,6 +31,11 @@ pub enum ClientError {
 impl ClientError {
     /// Builds a status error from an error body `{"error": {...}}` (or anything else).
     pub fn from_body(status: u16, body: &[u8], request_id: Option<String>) -> Self {
+        Self::from_answer(status, body, request_id, None)
+    }
+
+    /// `from_body` with the wait the answer's headers asked for.
+    pub fn from_answer(status: u16, body: &[u8], request_id: Option<String>, retry_after: Option<std::time::Duration>) -> Self {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let err = parsed.as_ref().and_then(|v| v.get("error"));
         let text = |k: &str| {
@@ -54,6 +61,15 @@ impl ClientError {
             param: text("param"),
             request_id,
             body: parsed,
+            retry_after,
+        }
+    }
+
+    /// The wait the server asked for before a retry, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

@@ -167,7 +167,7 @@ impl Client {
     {
         let mut attempt = 0;
         loop {
-            let outcome = match build().await?.send().await {
+            let err = match build().await?.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -175,15 +175,14 @@ impl Client {
                     let id = request_id(&resp);
                     let body = resp.bytes().await.unwrap_or_default();
                     let asked = retry::retry_after(|n| headers.get(n).and_then(|v| v.to_str().ok()));
-                    (ClientError::from_body(status, &body, id), asked)
+                    ClientError::from_answer(status, &body, id, asked)
                 }
-                Err(e) => (ClientError::from_reqwest(&e), None),
+                Err(e) => ClientError::from_reqwest(&e),
             };
-            let (err, asked) = outcome;
             if !err.is_retryable() || attempt >= self.cfg.retry.max_retries {
                 return Err(err);
             }
-            let wait = retry::delay(&self.cfg.retry, attempt, asked);
+            let wait = retry::delay(&self.cfg.retry, attempt, err.retry_after());
             self.tell_retry(what, attempt + 1, wait, &err);
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -270,8 +269,10 @@ impl Client {
             return Ok(resp);
         }
         let (status, id) = (resp.status().as_u16(), request_id(&resp));
+        let headers = resp.headers().clone();
+        let asked = retry::retry_after(|n| headers.get(n).and_then(|v| v.to_str().ok()));
         let body = resp.bytes().await.unwrap_or_default();
-        Err(ClientError::from_body(status, &body, id))
+        Err(ClientError::from_answer(status, &body, id, asked))
     }
 
     /// A file's content, whole.
@@ -321,7 +322,7 @@ impl Client {
         loop {
             match run().await {
                 Err(e) if e.is_retryable() && attempt < self.cfg.retry.max_retries => {
-                    let wait = retry::delay(&self.cfg.retry, attempt, None);
+                    let wait = retry::delay(&self.cfg.retry, attempt, e.retry_after());
                     let path = format!("/v1/files/{file_id}/content");
                     self.tell_retry(("GET", &path), attempt + 1, wait, &e);
                     tokio::time::sleep(wait).await;
