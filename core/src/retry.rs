@@ -36,16 +36,19 @@ pub fn is_retryable_status(status: u16) -> bool {
 
 /// The wait a server asked for: `retry-after-ms`, else `retry-after` in seconds or as an
 /// HTTP date. `header` looks a header up by its lowercase name.
+/// Absurd asks (`retry-after: 1e20`) are clamped to a day rather than overflowing.
 pub fn retry_after<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Duration> {
+    const DAY: f64 = 86_400.0;
     let text = |name: &str| header(name).map(str::trim);
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        if ms >= 0.0 {
+            // NaN fails the test above; +inf clamps like any huge value.
+            return Some(Duration::from_secs_f64((ms / 1000.0).min(DAY)));
         }
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(DAY)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
@@ -94,6 +97,18 @@ mod tests {
         assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
         h.insert("retry-after", "soon".to_string());
         assert_eq!(lookup(&h), None);
+        // Huge, infinite, negative and NaN asks: clamped or ignored, never a panic.
+        let day = Duration::from_secs(86_400);
+        for (name, value, want) in [
+            ("retry-after", "1e20", Some(day)),
+            ("retry-after", "inf", Some(day)),
+            ("retry-after", "-1", None),
+            ("retry-after", "NaN", None),
+            ("retry-after-ms", "1e30", Some(day)),
+        ] {
+            let h = HashMap::from([(name, value.to_string())]);
+            assert_eq!(lookup(&h), want, "{name}: {value}");
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub struct Engine {
     stop_serving: CancellationToken,
     server: JoinHandle<()>,
     scheduler: Scheduler,
+    store: Arc<Store>,
 }
 
 /// How long `stop()` lets open requests (a download, say) finish.
@@ -88,7 +89,7 @@ impl Engine {
             }
         });
         let resumed = scheduler.resume_all().map_err(|e| EngineError::Storage(e.to_string()))?;
-        Ok(Self { addr, api_key, data_dir, _temp_dir: temp_dir, resumed, stop_serving, server, scheduler })
+        Ok(Self { addr, api_key, data_dir, _temp_dir: temp_dir, resumed, stop_serving, server, scheduler, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -123,6 +124,9 @@ impl Engine {
             server.abort();
         }
         self.scheduler.shutdown().await;
+        // Nothing runs any more: the directory is free for the next engine, even while
+        // stray handles to the store (an idle connection's state, say) are dropped.
+        self.store.release();
     }
 }
 

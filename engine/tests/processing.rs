@@ -488,6 +488,24 @@ async fn crlf_bom_and_missing_final_newline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bom_on_a_blank_first_line_is_not_a_request() {
+    let dir = tempdir();
+    let engine = start(config(dir.path())).await;
+    let api = Api::new(&engine);
+    // The validator counts two requests; the run must send exactly those two.
+    let mut data = b"\xEF\xBB\xBF  \r\n".to_vec();
+    data.extend_from_slice(&jsonl(&[chat_line("r0", "zero"), chat_line("r1", "one")]));
+    let file = api.upload(&data).await;
+    assert_eq!(file["num_rows"].as_u64(), Some(2));
+    let batch = api.create_batch(file["id"].as_str().unwrap(), "/v1/chat/completions").await;
+    let (b, _) = api.wait_terminal(batch["id"].as_str().unwrap(), Duration::from_secs(10)).await;
+    assert_eq!(b["status"], "completed", "{b}");
+    assert_eq!(counts(&b), (2, 2, 0));
+    assert!(b["error_file_id"].is_null(), "no phantom request in an error file: {b}");
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_and_hopeless_files_fail_validation() {
     let dir = tempdir();
     let engine = start(config(dir.path())).await;

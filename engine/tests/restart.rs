@@ -201,3 +201,23 @@ async fn stop_is_prompt_with_idle_connections() {
     let after = api.client.get(format!("{}/v1/files", api.base)).bearer_auth(KEY).send().await;
     assert!(after.is_err(), "the engine still answers after stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_engine_per_data_directory() {
+    let dir = tempdir();
+    let first = start(config(dir.path())).await;
+    let api = Api::new(&first);
+    let file = api.upload(&jsonl(&chat_lines(3))).await;
+    // A second engine on the same directory is refused (it would reclaim the first one's
+    // uploads in progress and run its batches twice), and the first goes on unharmed.
+    let second = fastrouter_batch_engine::Engine::start(config(dir.path())).await;
+    let err = second.err().expect("a second engine on the same directory must be refused").to_string();
+    assert!(err.contains("another engine is using this data directory"), "{err}");
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert_eq!(api.get(&format!("/v1/files/{}", file["id"].as_str().unwrap())).await.status, 200);
+    first.stop().await;
+    // Once stopped, the directory is free again.
+    let again = start(config(dir.path())).await;
+    assert_eq!(Api::new(&again).get(&format!("/v1/files/{}", file["id"].as_str().unwrap())).await.status, 200);
+    again.stop().await;
+}

@@ -18,16 +18,33 @@ use super::AppState;
 use crate::ids::{new_id, now_secs, FILE_PREFIX};
 use crate::store::FileRow;
 
-/// Counts request lines (non-blank) across chunk boundaries.
+/// Counts request lines (non-blank) across chunk boundaries, as the validator does: a
+/// byte-order mark at the start of the file is not content.
 #[derive(Default)]
 struct RowCounter {
     rows: u64,
     in_content: bool,
+    /// Bytes seen so far, while they are all a prefix of the byte-order mark.
+    bom: Option<usize>,
+    started: bool,
 }
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl RowCounter {
     fn feed(&mut self, chunk: &[u8]) {
         for &b in chunk {
+            if !self.started {
+                let seen = self.bom.unwrap_or(0);
+                if seen < BOM.len() && b == BOM[seen] {
+                    self.bom = Some(seen + 1);
+                    continue;
+                }
+                self.started = true;
+                if seen > 0 && seen < BOM.len() {
+                    self.in_content = true; // a broken mark is content (the validator says so)
+                }
+            }
             match b {
                 b'\n' => {
                     self.rows += u64::from(self.in_content);
@@ -247,5 +264,14 @@ mod tests {
             c.feed(chunk);
         }
         assert_eq!(c.finish(), 3);
+        // A byte-order mark (even split across chunks) before a blank line: not a row.
+        let mut c = RowCounter::default();
+        for chunk in [&b"\xEF"[..], b"\xBB\xBF  \r\n{}\n", b"{}"] {
+            c.feed(chunk);
+        }
+        assert_eq!(c.finish(), 2);
+        let mut c = RowCounter::default();
+        c.feed(b"\xEF\xBB\xBF{}\n");
+        assert_eq!(c.finish(), 1);
     }
 }

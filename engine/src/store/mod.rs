@@ -101,6 +101,8 @@ pub struct Store {
     reader: Mutex<Connection>,
     db_path: PathBuf,
     files_dir: PathBuf,
+    /// Held (an OS file lock) while the store is open: one engine per data directory.
+    lock: std::fs::File,
 }
 
 impl Store {
@@ -108,6 +110,19 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
         let files_dir = dir.join("files");
         std::fs::create_dir_all(&files_dir)?;
+        // A second engine on the same directory would reclaim the first one's files in
+        // progress and run its batches twice: refuse it.
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("engine.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::ResourceBusy,
+                    "another engine is using this data directory (stop it first, or use another data_dir)",
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
         let db = dir.join("engine.sqlite3");
         let writer = Connection::open(&db)?;
         // NORMAL in WAL mode: a committed transaction survives a process kill (SIGKILL),
@@ -118,10 +133,15 @@ impl Store {
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
-        let store = Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir };
+        let store = Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir, lock };
         store.remove_partial_files()?;
         store.remove_orphan_files()?;
         Ok(store)
+    }
+
+    /// Gives up the data directory's lock (the engine stopped): the next engine may open it.
+    pub fn release(&self) {
+        let _ = self.lock.unlock();
     }
 
     /// Where a file's content lives.

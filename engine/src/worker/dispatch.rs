@@ -37,10 +37,8 @@ pub enum End {
     Expired,
 }
 
-/// A line to run: its 1-based number in the file and its bytes.
-type Line = (u64, Vec<u8>);
-
-/// A line waiting in its provider's queue, holding its share of the read-ahead.
+/// A line read and not yet sent: its 1-based number in the file and its bytes, holding
+/// its share of the read-ahead from the moment it is read.
 struct Queued {
     line_no: u64,
     bytes: Vec<u8>,
@@ -51,8 +49,12 @@ pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) 
     let done: HashSet<u64> = ctx.store.done_lines(&row.id).map_err(|e| e.to_string())?.into_iter().collect();
     let path = ctx.store.content_path(&row.input_file_id);
     let max_line = ctx.cfg.limits.max_line_bytes as usize;
-    let (tx, mut rx) = mpsc::channel::<Line>(1024);
-    let reader = tokio::task::spawn_blocking(move || read_pending(&path, max_line, &done, &tx));
+    let (tx, mut rx) = mpsc::channel::<Queued>(1024);
+    let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
+    let reader = {
+        let (read_ahead, runtime) = (read_ahead.clone(), tokio::runtime::Handle::current());
+        tokio::task::spawn_blocking(move || read_pending(&path, max_line, &done, &read_ahead, &runtime, &tx))
+    };
 
     // Fires at the deadline as well as on halt.
     let stop = halt.child_token();
@@ -65,43 +67,43 @@ pub async fn dispatch(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) 
         })
     };
 
-    let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
     let mut queues: HashMap<String, mpsc::UnboundedSender<Queued>> = HashMap::new();
     // One runner per provider; each returns how many of its lines it did not run.
     let mut runners: JoinSet<u64> = JoinSet::new();
     let mut exhausted = false;
+    let mut not_run = 0;
     loop {
+        // `biased`: once stopped, nothing more is taken, whatever else is ready.
         let next = tokio::select! {
-            l = rx.recv() => l,
+            biased;
             _ = stop.cancelled() => break,
+            l = rx.recv() => l,
         };
-        let Some((line_no, bytes)) = next else {
+        let Some(line) = next else {
             exhausted = true;
             break;
         };
-        let share = bytes.len().clamp(1, READ_AHEAD_BYTES) as u32;
-        let room = tokio::select! {
-            p = read_ahead.clone().acquire_many_owned(share) => p.map_err(|e| e.to_string())?,
-            _ = stop.cancelled() => break,
-        };
-        let provider = provider_of(&bytes);
+        let provider = provider_of(&line.bytes);
         let queue = queues.entry(provider.clone()).or_insert_with(|| {
             let (queue_tx, queue_rx) = mpsc::unbounded_channel();
             runners.spawn(run_provider(ctx.clone(), row.id.clone(), provider, queue_rx, stop.clone()));
             queue_tx
         });
-        // The runner only ends early on `stop`; the line then counts as not run.
-        let _ = queue.send(Queued { line_no, bytes, _room: room });
+        // A runner only stops taking lines on `stop`; such a line is not run.
+        if queue.send(line).is_err() {
+            not_run += 1;
+        }
     }
+    read_ahead.close(); // a reader waiting for room stops
     drop(rx);
     drop(queues); // the runners finish what is queued, unless stopped
-    let mut not_run = 0;
     while let Some(r) = runners.join_next().await {
-        not_run += r.map_err(|e| e.to_string())?;
+        // A runner that panicked (a bug) ran an unknown part of its lines.
+        not_run += r.unwrap_or(1);
     }
     timer.abort();
     let read = reader.await.map_err(|e| e.to_string())?;
-    ctx.writer.flush().await?;
+    ctx.writer.flush(&row.id).await?;
     if halt.is_cancelled() {
         return Ok(End::Halted);
     }
@@ -127,11 +129,15 @@ async fn run_provider(
     let mut not_run = 0;
     loop {
         let next = tokio::select! {
-            q = queue.recv() => q,
+            biased;
             _ = stop.cancelled() => break,
+            q = queue.recv() => q,
         };
         let Some(Queued { line_no, bytes, _room }) = next else { break };
-        while tasks.try_join_next().is_some() {}
+        while let Some(done) = tasks.try_join_next() {
+            // A call that panicked (a bug) recorded nothing: the line did not run.
+            not_run += u64::from(done.is_err());
+        }
         let req = match LineRequest::parse(&bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -143,8 +149,9 @@ async fn run_provider(
         };
         drop(bytes);
         let permit = tokio::select! {
-            p = lane.clone().acquire_owned() => p.ok(),
+            biased;
             _ = stop.cancelled() => None,
+            p = lane.clone().acquire_owned() => p.ok(),
         };
         let Some(permit) = permit else {
             not_run += 1;
@@ -165,7 +172,9 @@ async fn run_provider(
     while queue.try_recv().is_ok() {
         not_run += 1;
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(done) = tasks.join_next().await {
+        not_run += u64::from(done.is_err());
+    }
     not_run + dropped.load(Ordering::Relaxed)
 }
 
@@ -191,8 +200,17 @@ fn record(ctx: &Ctx, batch_id: &str, line: u64, custom_id: &str, outcome: Outcom
     ctx.writer.send(ResultRow { batch_id: batch_id.to_owned(), line, ok, data });
 }
 
-/// Streams the lines without a result to `tx`. Stops early when the receiver is gone.
-fn read_pending(path: &std::path::Path, max_line: usize, done: &HashSet<u64>, tx: &mpsc::Sender<Line>) -> std::io::Result<()> {
+/// Streams the lines without a result to `tx`, each holding its share of `read_ahead`
+/// (waited for here, so lines read and not yet sent never pass the bound). Stops early
+/// when the receiver is gone or the read-ahead is closed.
+fn read_pending(
+    path: &std::path::Path,
+    max_line: usize,
+    done: &HashSet<u64>,
+    read_ahead: &Arc<Semaphore>,
+    runtime: &tokio::runtime::Handle,
+    tx: &mpsc::Sender<Queued>,
+) -> std::io::Result<()> {
     let mut reader = BlockReader::new(File::open(path)?, DEFAULT_BLOCK_SIZE, max_line);
     let mut line_no = 0u64;
     while let Some(chunk) = reader.next_chunk()? {
@@ -202,13 +220,20 @@ fn read_pending(path: &std::path::Path, max_line: usize, done: &HashSet<u64>, tx
                 let base = line_no;
                 for_each_line(&block, |i, line| {
                     let n = base + i as u64 + 1;
+                    // A byte-order mark before a blank first line leaves it blank (as the
+                    // validator counts it).
+                    let line = if n == 1 { strip_bom(line) } else { line };
                     if !is_blank(line) && !done.contains(&n) {
                         pending.push((n, line.to_vec()));
                     }
                 });
                 line_no += fastrouter_batch_core::jsonl::blocks::count_lines(&block);
-                for l in pending {
-                    if tx.blocking_send(l).is_err() {
+                for (line_no, bytes) in pending {
+                    let share = bytes.len().clamp(1, READ_AHEAD_BYTES) as u32;
+                    let Ok(room) = runtime.block_on(read_ahead.clone().acquire_many_owned(share)) else {
+                        return Ok(()); // closed: the dispatcher stopped
+                    };
+                    if tx.blocking_send(Queued { line_no, bytes, _room: room }).is_err() {
                         return Ok(());
                     }
                 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use fastrouter_batch_core::jsonl::blocks::{count_lines, for_each_line, is_blank, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
+use fastrouter_batch_core::jsonl::blocks::{count_lines, for_each_line, is_blank, strip_bom, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
 
 use super::lines::not_run_line;
 use super::Ctx;
@@ -17,7 +17,7 @@ use crate::providers::LineRequest;
 use crate::store::{BatchRow, FileRow, Status, Store};
 
 pub async fn finalize(ctx: &Ctx, row: &BatchRow, to: Status) -> Result<(), String> {
-    ctx.writer.flush().await?;
+    ctx.writer.flush(&row.id).await?;
     let (store, row, max_line) = (ctx.store.clone(), row.clone(), ctx.cfg.limits.max_line_bytes as usize);
     tokio::task::spawn_blocking(move || write_files(&store, &row, to, max_line))
         .await
@@ -26,15 +26,22 @@ pub async fn finalize(ctx: &Ctx, row: &BatchRow, to: Status) -> Result<(), Strin
 
 /// Why lines without a result did not run. A batch cancelled before it started (still
 /// validating) ran nothing and lists nothing, like the hosted service: its counts stay 0.
-fn not_run_reason(row: &BatchRow, to: Status) -> Option<(&'static str, &'static str)> {
+/// A completed batch has a result for every line; should one be missing all the same (a
+/// result lost to a storage error, a bug), the line is listed rather than left out.
+fn not_run_reason(store: &Store, row: &BatchRow, to: Status) -> Result<Option<(&'static str, &'static str)>, String> {
     if row.in_progress_at.is_none() {
-        return None;
+        return Ok(None);
     }
-    match to {
+    Ok(match to {
         Status::Expired => Some(("batch_expired", "This request could not be executed before the completion window expired.")),
         Status::Cancelled => Some(("batch_cancelled", "This request was not executed because the batch was cancelled.")),
+        Status::Completed => {
+            let now = store.batch(&row.id).map_err(|e| e.to_string())?;
+            now.filter(|b| b.completed + b.failed < b.total)
+                .map(|_| ("request_not_run", "This request was not executed: its result was lost. Submit it again."))
+        }
         _ => None,
-    }
+    })
 }
 
 fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Result<(), String> {
@@ -45,7 +52,7 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
     store.for_each_result(&row.id, true, |l| out.push(l)).map_err(|e| e.to_string())?;
     store.for_each_result(&row.id, false, |l| err.push(l)).map_err(|e| e.to_string())?;
     let mut unrun = 0;
-    if let Some((code, message)) = not_run_reason(row, to) {
+    if let Some((code, message)) = not_run_reason(store, row, to)? {
         let done: HashSet<u64> = store.done_lines(&row.id).map_err(|e| e.to_string())?.into_iter().collect();
         let input = store.content_path(&row.input_file_id);
         for_each_unrun(&input, max_line, &done, |custom_id| {
@@ -79,6 +86,7 @@ fn for_each_unrun(path: &Path, max_line: usize, done: &HashSet<u64>, mut f: impl
         let mut result = Ok(());
         for_each_line(&block, |i, line| {
             let n = line_no + i as u64 + 1;
+            let line = if n == 1 { strip_bom(line) } else { line };
             if result.is_ok() && !is_blank(line) && !done.contains(&n) {
                 let id = LineRequest::parse(line).map(|r| r.custom_id).unwrap_or_default();
                 result = f(&id);

@@ -103,6 +103,6 @@ impl Scheduler {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        let _ = self.ctx.writer.flush().await;
+        let _ = self.ctx.writer.flush_all().await;
     }
 }

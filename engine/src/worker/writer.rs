@@ -1,6 +1,7 @@
 //! The one task that writes per-line results to SQLite, many to a transaction, so
 //! thousands of lines a second cost a few commits, not thousands.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,12 @@ use crate::store::{ResultRow, Store};
 
 enum Msg {
     Row(ResultRow),
-    /// Answered once every row sent before it is committed.
-    Flush(oneshot::Sender<Result<(), String>>),
+    /// Answered once every row sent before it is committed: with the first failed commit
+    /// of that batch's rows since its last flush (None: of any batch's rows).
+    Flush(Option<String>, oneshot::Sender<Result<(), String>>),
 }
+
+type Flushes = Vec<(Option<String>, oneshot::Sender<Result<(), String>>)>;
 
 #[derive(Clone)]
 pub struct ResultsWriter {
@@ -35,24 +39,35 @@ impl ResultsWriter {
         let _ = self.tx.send(Msg::Row(row));
     }
 
-    /// Waits until everything sent so far is durable.
-    pub async fn flush(&self) -> Result<(), String> {
+    /// Waits until everything sent so far is committed; fails if any of `batch_id`'s
+    /// rows could not be (they were lost: the batch must not be finished as if they were).
+    pub async fn flush(&self, batch_id: &str) -> Result<(), String> {
+        self.flush_for(Some(batch_id.to_owned())).await
+    }
+
+    /// `flush` for every batch (at engine stop).
+    pub async fn flush_all(&self) -> Result<(), String> {
+        self.flush_for(None).await
+    }
+
+    async fn flush_for(&self, batch_id: Option<String>) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Flush(tx)).map_err(|_| "the engine is stopping".to_string())?;
+        self.tx.send(Msg::Flush(batch_id, tx)).map_err(|_| "the engine is stopping".to_string())?;
         rx.await.map_err(|_| "the engine is stopping".to_string())?
     }
 }
 
-fn take(m: Msg, rows: &mut Vec<ResultRow>, flushes: &mut Vec<oneshot::Sender<Result<(), String>>>) {
+fn take(m: Msg, rows: &mut Vec<ResultRow>, flushes: &mut Flushes) {
     match m {
         Msg::Row(r) => rows.push(r),
-        Msg::Flush(f) => flushes.push(f),
+        Msg::Flush(batch, f) => flushes.push((batch, f)),
     }
 }
 
 async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    // A failed commit is reported to the next flush even if later commits succeed.
-    let mut lost: Option<String> = None;
+    // A failed commit is reported to the next flush of each batch it held rows of, even
+    // if later commits succeed (and never to another batch's flush).
+    let mut lost: HashMap<String, String> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut rows = Vec::new();
         let mut flushes = Vec::new();
@@ -74,24 +89,28 @@ async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
             Ok(())
         } else {
             let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.insert_results(&rows)).await {
+            let batches: HashSet<String> = rows.iter().map(|r| r.batch_id.clone()).collect();
+            let outcome = match tokio::task::spawn_blocking(move || store.insert_results(&rows)).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(format!("results writer failed: {e}")),
+            };
+            if let Err(e) = &outcome {
+                for id in batches {
+                    lost.entry(id).or_insert_with(|| e.clone());
+                }
             }
+            outcome
         };
         if let Err(e) = result {
             eprintln!("fastrouter-batch engine: could not record results: {e}");
-            lost = Some(e);
         }
-        if !flushes.is_empty() {
-            let answer = match lost.take() {
-                Some(e) => Err(e),
-                None => Ok(()),
+        for (batch, f) in flushes {
+            let answer = match batch {
+                Some(id) => lost.remove(&id),
+                None => lost.drain().next().map(|(_, e)| e),
             };
-            for f in flushes {
-                let _ = f.send(answer.clone());
-            }
+            let _ = f.send(answer.map_or(Ok(()), Err));
         }
     }
 }
