@@ -146,11 +146,17 @@ def test_submit_with_a_wrong_key_exits_2(server, tmp_path):
     assert "sk-wrong" not in r.stderr and "Traceback" not in r.stderr
 
 
-def test_no_api_key_anywhere_exits_1_with_a_clear_message(server, tmp_path):
-    r = cli("status", "fr_batch-x", "--base-url", server.url)
-    assert r.returncode == 1, explain(r)
-    assert "FASTROUTER_API_KEY" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_no_api_key_anywhere_is_a_usage_error_naming_both_ways(server, tmp_path):
+    """No --api-key and no FASTROUTER_API_KEY (or an empty one): exit 2, nothing uploaded."""
+    src = str(requests_file(tmp_path, 2))
+    for args, env in ((("status", "fr_batch-x"), None), (("submit", src), None), (("run", src), None),
+                      (("list",), {"FASTROUTER_API_KEY": ""})):
+        r = cli(*args, "--base-url", server.url, "--no-progress", env=env)
+        assert r.returncode == 2, (args, explain(r))
+        assert "--api-key" in r.stderr and "FASTROUTER_API_KEY" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    client = client_for(server)
+    assert list(client.files.list()) == [] and list(client.batches.list()) == []
 
 
 # --- status, wait, list ------------------------------------------------------------------

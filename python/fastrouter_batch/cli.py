@@ -3,7 +3,8 @@
 Exit codes scripts can rely on: 0 ok; 1 the work failed (a batch failed, expired or was
 cancelled, some lines failed, the server or network failed); 2 usage or validation error
 (bad arguments, an invalid or unreadable file, a request the server refused as wrong).
-Progress goes to stderr; ``--json`` prints machine-readable results on stdout.
+Progress goes to stderr; ``--json`` prints machine-readable results on stdout. A reader
+that stops early (``fastrouter-batch results ID | head``) ends the command quietly, exit 1.
 """
 
 from __future__ import annotations
@@ -13,12 +14,58 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from . import _core
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: How many problems (validation issues, a batch's errors) the human output lists.
+MAX_LISTED = 20
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: its message is printed, exit 2."""
+
+
+def _problem(line: int | None, param: str | None, message: str | None, code: str | None) -> str:
+    """One problem as ``line 2, custom_id: must be a string, not a number [invalid_type]``."""
+    where = ", ".join(x for x in (f"line {line}" if line is not None else None, param) if x)
+    text = f"{where}: {message or ''}".rstrip() if where else (message or "")
+    return f"{text} [{code}]" if code else text
+
+
+def _listing(problems: Sequence[str], total: int, limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` problems, indented, then ``... and N more``."""
+    lines = [f"  {p}" for p in problems[:limit]]
+    if total > len(lines):
+        lines.append(f"  ... and {total - len(lines)} more")
+    return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _report_text(report: Any, name: str, note: str = "") -> str:
+    """An invalid file's report: a header, then every problem (line, field, message, code)."""
+    issues = report.issues
+    where = "" if report.truncated else f" in {_plural(len({i.line for i in issues}), 'line')}"
+    head = f"{name}: {_plural(report.total_issues, 'problem')}{where}{note}:"
+    body = _listing([_problem(i.line, i.path, i.message, i.code) for i in issues], report.total_issues)
+    return f"{head}\n{body}" if body else head
+
+
+def _check_file(path: str) -> Any:
+    """Validates ``path`` as one batch: raises BatchValidationError if it is invalid and
+    UsageError if it holds no requests (the server would fail such a batch)."""
+    report = _core.validate(path)
+    report.raise_for_errors()
+    if report.num_requests == 0:
+        raise UsageError(f"{path} has no requests")
+    return report
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -28,11 +75,16 @@ def _validate(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"fastrouter-batch validate: {e}", file=sys.stderr)
         return EXIT_USAGE
+    empty = report.ok and report.num_requests == 0
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.summary(), file=sys.stderr if not report.ok else sys.stdout)
-    return EXIT_OK if report.ok else EXIT_USAGE
+    elif report.ok and not empty:
+        print(report.summary())
+    elif not report.ok:
+        print(_report_text(report, args.file), file=sys.stderr)
+    if empty:
+        print(f"fastrouter-batch validate: {args.file} has no requests", file=sys.stderr)
+    return EXIT_OK if report.ok and not empty else EXIT_USAGE
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -85,7 +137,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
-    return Client(api_key=args.api_key_client, base_url=args.base_url, max_retries=args.max_retries_client)
+    key = args.api_key_client if args.api_key_client is not None else os.environ.get("FASTROUTER_API_KEY")
+    if not key:
+        raise UsageError("no API key: pass --api-key KEY or set the FASTROUTER_API_KEY environment variable")
+    return Client(api_key=key, base_url=args.base_url, max_retries=args.max_retries_client)
 
 
 def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
@@ -93,6 +148,21 @@ def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
         print(json.dumps(obj.to_dict() if hasattr(obj, "to_dict") else obj, indent=2))
     else:
         print(text)
+
+
+def _batch_errors(b: Any) -> str:
+    """A batch's own errors (why it failed: line, field, code, message), listed; "" if none."""
+    data = list(b.errors or [])
+    return _listing([_problem(e.line, e.param, e.message, e.code) for e in data], len(data))
+
+
+def _emit_batch(args: argparse.Namespace, b: Any, errors_to: Any) -> None:
+    """The batch as JSON, or its one-line summary followed by its errors (to ``errors_to``)."""
+    _emit(args, b, _batch_line(b))
+    if not args.json:
+        errors = _batch_errors(b)
+        if errors:
+            print(errors, file=errors_to)
 
 
 def _batch_line(b: Any) -> str:
@@ -106,15 +176,37 @@ def _batch_exit(b: Any) -> int:
     return EXIT_OK if b.status == "completed" and not failed else EXIT_FAILED
 
 
+def _metadata(pairs: Sequence[str] | None) -> dict[str, str]:
+    metadata = {}
+    for kv in pairs or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--metadata expects KEY=VALUE, got {kv!r}")
+        metadata[key] = value
+    return metadata
+
+
 def _submit(args: argparse.Namespace) -> int:
+    metadata = _metadata(args.metadata)
     client = _client(args)
-    metadata = dict(kv.split("=", 1) for kv in args.metadata or [])
+    # Checked here, as `run` does: an invalid or empty file is reported and nothing is uploaded.
+    try:
+        report = _check_file(args.file)
+    except _core.BatchValidationError as e:
+        note = ", nothing uploaded"
+        if {"too_many_requests", "file_too_large"} & set(e.report.issue_counts):
+            note += " (`fastrouter-batch run` splits a file over the limits into several batches)"
+        print(f"fastrouter-batch submit: {_report_text(e.report, args.file, note)}", file=sys.stderr)
+        return EXIT_USAGE
+    url = report.url or "/v1/chat/completions"
+    if args.endpoint is not None and args.endpoint != url:
+        raise UsageError(f"--endpoint {args.endpoint} does not match the requests' url {url}")
     f = client.files.create(args.file)
-    b = client.batches.create(input_file_id=f.id, endpoint=args.endpoint, metadata=metadata or None)
+    b = client.batches.create(input_file_id=f.id, endpoint=url, metadata=metadata or None)
     print(f"submitted {b.id} (file {f.id}, {f.num_rows} requests)", file=sys.stderr)
     if args.wait:
         b = client.batches.wait(b.id, progress=not args.no_progress)
-        _emit(args, b, _batch_line(b))
+        _emit_batch(args, b, sys.stderr)
         return _batch_exit(b)
     _emit(args, b, b.id)
     return EXIT_OK
@@ -122,13 +214,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     b = _client(args).batches.retrieve(args.batch_id)
-    _emit(args, b, _batch_line(b))
+    _emit_batch(args, b, sys.stdout)
     return EXIT_OK
 
 
 def _wait(args: argparse.Namespace) -> int:
     b = _client(args).batches.wait(args.batch_id, timeout=args.timeout, progress=not args.no_progress)
-    _emit(args, b, _batch_line(b))
+    _emit_batch(args, b, sys.stderr)
     return _batch_exit(b)
 
 
@@ -190,24 +282,44 @@ def _write_results(results: Any, fmt: str, output: str | None) -> None:
 
 
 def _results(args: argparse.Namespace) -> int:
+    if args.json and args.format == "csv":
+        raise UsageError("--json prints JSON Lines (the same as --format jsonl): it cannot go with --format csv")
     results = _client(args).batches.results(args.batch_id)
     _write_results(results, args.format, args.output)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.resume and not args.file:
+        raise UsageError("give FILE or --resume MANIFEST")
+    if args.json and not args.output:
+        raise UsageError("--json prints a summary on stdout: give -o OUT for the results")
     client = _client(args)
-    if args.resume:
-        results = client.resume(args.resume, progress=not args.no_progress)
-    else:
-        if not args.file:
-            print("fastrouter-batch run: give FILE or --resume MANIFEST", file=sys.stderr)
-            return EXIT_USAGE
-        results = client.run(args.file, manifest=args.manifest, progress=not args.no_progress)
-    _write_results(results, args.format, args.output)
-    ok = sum(1 for r in results if r.ok)
-    print(f"{ok}/{len(results)} requests succeeded", file=sys.stderr)
-    return EXIT_OK if ok == len(results) else EXIT_FAILED
+    with tempfile.TemporaryDirectory(prefix="fastrouter-batch-cli-") as scratch:
+        # The summary names the batches: they are in the manifest (a scratch one if none was asked for).
+        manifest: str = args.resume or args.manifest or os.path.join(scratch, "run.json")
+        if args.resume:
+            results = client.resume(args.resume, progress=not args.no_progress)
+        else:
+            results = client.run(args.file, manifest=manifest if args.manifest or args.json else None,
+                                 progress=not args.no_progress)
+        _write_results(results, args.format, args.output)
+        ok, total = sum(1 for r in results if r.ok), len(results)
+        if args.json:
+            with open(manifest, encoding="utf-8") as f:
+                parts = json.load(f).get("parts", [])
+            summary = {
+                "batches": [p["batch_id"] for p in parts if p.get("batch_id")],
+                **results.summary(),
+                "output": str(args.output),
+                "format": args.format,
+                "manifest": args.resume or args.manifest,
+            }
+            print(json.dumps(summary, indent=2))
+        else:
+            print(f"{ok}/{total} requests succeeded", file=sys.stderr)
+        del results  # its files may live in the scratch directory
+    return EXIT_OK if ok == total else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,43 +330,62 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--api-key", dest="api_key_client", default=None, help="default: $FASTROUTER_API_KEY")
     api.add_argument("--base-url", default=None, help="default: $FASTROUTER_BASE_URL or the hosted API")
     api.add_argument("--max-retries", dest="max_retries_client", type=int, default=2)
-    api.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     api.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    p = sub.add_parser("submit", parents=[api], help="upload a batch file and start a batch")
+    def json_flag(p: argparse.ArgumentParser, text: str = "print the batch as JSON on stdout") -> None:
+        p.add_argument("--json", action="store_true", help=text)
+
+    p = sub.add_parser("submit", parents=[api], help="validate a batch file, upload it and start a batch",
+                       description="Validates FILE locally (an invalid or empty file is reported and nothing "
+                       "is uploaded, exit 2), uploads it and starts a batch. Prints the batch id, or with "
+                       "--wait the finished batch (and why it failed, if it did).")
     p.add_argument("file")
-    p.add_argument("--endpoint", default="/v1/chat/completions")
-    p.add_argument("--metadata", action="append", metavar="KEY=VALUE")
+    p.add_argument("--endpoint", default=None, help="default: the url of the file's requests")
+    p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="repeatable")
     p.add_argument("--wait", action="store_true", help="wait for the batch to finish")
+    json_flag(p)
     p.set_defaults(run=_submit)
-    p = sub.add_parser("status", parents=[api], help="show a batch")
+    p = sub.add_parser("status", parents=[api], help="show a batch (and why it failed, if it did)")
     p.add_argument("batch_id")
+    json_flag(p)
     p.set_defaults(run=_status)
     p = sub.add_parser("wait", parents=[api], help="wait for a batch to finish, with progress")
     p.add_argument("batch_id")
     p.add_argument("--timeout", type=float, default=None)
+    json_flag(p)
     p.set_defaults(run=_wait)
     p = sub.add_parser("download", parents=[api], help="download a batch's output (and error) file")
     p.add_argument("batch_id")
     p.add_argument("-o", "--output", default=None, help="default: BATCH_ID.output.jsonl")
+    json_flag(p, 'print {"batch": ID, "files": [...]} as JSON on stdout')
     p.set_defaults(run=_download)
-    p = sub.add_parser("results", parents=[api], help="a batch's results, one per request")
+    p = sub.add_parser("results", parents=[api], help="a batch's results, one per request",
+                       description="Prints a finished batch's results, one per request: JSON Lines "
+                       "(one object per line: custom_id, ok, status_code, text, error) or CSV. "
+                       "Exit 1 if any request failed.")
     p.add_argument("batch_id")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    p.add_argument("-o", "--output", default=None)
+    p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
+    json_flag(p, "the same as --format jsonl: one JSON object per result, one per line")
     p.set_defaults(run=_results)
     p = sub.add_parser("cancel", parents=[api], help="cancel a batch (partial results are kept)")
     p.add_argument("batch_id")
+    json_flag(p)
     p.set_defaults(run=_cancel)
     p = sub.add_parser("list", parents=[api], help="list recent batches")
     p.add_argument("--limit", type=int, default=20)
+    json_flag(p, "print the batches as a JSON array on stdout")
     p.set_defaults(run=_list)
-    p = sub.add_parser("run", parents=[api], help="validate, split, submit, wait and collect results")
+    p = sub.add_parser("run", parents=[api], help="validate, split, submit, wait and collect results",
+                       description="Validates FILE, splits it over the limits, submits, waits and writes "
+                       "every request's result (JSON Lines or CSV) to -o OUT or stdout; a summary goes to "
+                       "stderr. With --json the summary is a JSON object on stdout (needs -o).")
     p.add_argument("file", nargs="?")
     p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--manifest", default=None, help="record progress here (resume with --resume)")
     p.add_argument("--resume", default=None, metavar="MANIFEST", help="continue a run from its manifest")
+    json_flag(p, "print a JSON summary on stdout (batches, total, succeeded, failed, ..., output); needs -o")
     p.set_defaults(run=_run)
 
     v = sub.add_parser("validate", help="check a batch file and report every problem")
@@ -279,15 +410,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, as the Python docs
+    recommend (https://docs.python.org/3/library/signal.html#note-on-sigpipe): point stdout
+    at devnull so the final flush cannot fail again, and exit 1 (the output is incomplete)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
-    except _core.BatchValidationError as e:
+        code = int(args.run(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+    except UsageError as e:
         print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except _core.BatchValidationError as e:
+        report, name = getattr(e, "report", None), getattr(args, "file", None)
+        text = _report_text(report, name, ", nothing uploaded") if report is not None and name else str(e)
+        print(f"fastrouter-batch {args.command}: {text}", file=sys.stderr)
+        return EXIT_USAGE
     except _core.APIStatusError as e:
-        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        param = getattr(e, "param", None)
+        extra = f" (field: {param})" if param and param not in str(e) else ""
+        print(f"fastrouter-batch {args.command}: {e}{extra}", file=sys.stderr)
         return EXIT_USAGE if e.status_code < 500 and e.status_code != 429 else EXIT_FAILED
     except _core.FastRouterError as e:
         print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
