@@ -286,3 +286,108 @@ def test_from_dataframe_polars_and_pandas_agree():
 def test_from_dataframe_rejects_other_objects():
     with pytest.raises(TypeError, match="pandas or polars DataFrame"):
         fb.BatchBuilder.from_dataframe(RECORDS, prompt="{text}", model=NANO)
+
+
+# --- missing values, ids, numpy parameters, template mistakes ------------------------------
+
+
+REVIEWS = {"review_id": [10, None], "review": ["good", float("nan")]}
+
+
+def test_from_dataframe_missing_values_name_the_row_and_column():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(REVIEWS)
+    with pytest.raises(ValueError, match=r"row 1: column 'review_id' \(the custom_id\) has a missing value"):
+        fb.BatchBuilder.from_dataframe(df, prompt="Summarise: {review}", model=NANO, custom_id="review_id")
+    with pytest.raises(ValueError, match=r"row 1: column 'review' has a missing value.*prompt"):
+        fb.BatchBuilder.from_dataframe(df, prompt="Summarise: {review}", model=NANO)
+    with pytest.raises(ValueError, match=r"row 1: column 'review' has a missing value.*system"):
+        fb.BatchBuilder.from_dataframe(df, prompt="Hi", system="About {review}", model=NANO)
+    # pandas' own NA, None in an object column, NaT.
+    for column in (pd.array(["a", None], dtype="string"), ["a", None], [pd.Timestamp("2024-01-01"), pd.NaT]):
+        with pytest.raises(ValueError, match=r"row 1: column 'x' has a missing value"):
+            fb.BatchBuilder.from_dataframe(pd.DataFrame({"x": column}), prompt="{x}", model=NANO)
+    with pytest.raises(ValueError, match=r"row 1: column 'pk' \(the custom_id\)"):
+        fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": pd.array([1, None], dtype="Int64"), "t": ["a", "b"]}),
+                                       prompt="{t}", model=NANO, custom_id="pk")
+    # A column the template does not use may have gaps.
+    b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"t": ["a", "b"], "note": [None, 1.0]}), prompt="{t}", model=NANO)
+    assert [messages(x)[0]["content"] for x in lines(b)] == ["a", "b"]
+
+
+def test_from_records_and_polars_missing_values():
+    with pytest.raises(ValueError, match=r"row 0: column 'text' has a missing value \(None\)"):
+        fb.BatchBuilder.from_records([{"text": None}], prompt="{text}", model=NANO)
+    with pytest.raises(ValueError, match=r"row 1: column 'id' \(the custom_id\).*nan"):
+        fb.BatchBuilder.from_records([{"id": "a", "t": 1}, {"id": float("nan"), "t": 2}], prompt="{t}", model=NANO,
+                                     custom_id="id")
+    pl = pytest.importorskip("polars")
+    df = pl.DataFrame({"id": [1, None], "t": ["x", "y"]})
+    with pytest.raises(ValueError, match=r"row 1: column 'id' \(the custom_id\)"):
+        fb.BatchBuilder.from_dataframe(df, prompt="{t}", model=NANO, custom_id="id")
+
+
+def test_from_dataframe_whole_number_ids_stay_whole():
+    pd = pytest.importorskip("pandas")
+    # Dropping the gaps leaves pandas' float column: the ids are still 10 and 12.
+    df = pd.DataFrame({"review_id": [10, None, 12], "review": ["good", "meh", "bad"]}).dropna()
+    assert df["review_id"].dtype.kind == "f"
+    b = fb.BatchBuilder.from_dataframe(df, prompt="Summarise: {review}", model=NANO, custom_id="review_id")
+    assert [x["custom_id"] for x in lines(b)] == ["10", "12"]
+    b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": [10, 11], "t": ["a", "b"]}), prompt="{t}", model=NANO,
+                                       custom_id="pk")
+    assert [x["custom_id"] for x in lines(b)] == ["10", "11"]
+    # Real fractions are left as they are.
+    b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": [1.5, 2.0], "t": ["a", "b"]}), prompt="{t}", model=NANO,
+                                       custom_id="pk")
+    assert [x["custom_id"] for x in lines(b)] == ["1.5", "2.0"]
+
+
+def test_numpy_scalars_as_parameters():
+    np = pytest.importorskip("numpy")
+    b = fb.BatchBuilder.from_records(RECORDS[:1], prompt="{text}", model=NANO, seed=np.int64(1),
+                                     temperature=np.float32(0.5), max_tokens=np.int32(64),
+                                     stop=np.array(["\n", "END"]), logit_bias={"50256": np.int16(-100)})
+    body = lines(b)[0]["body"]
+    assert body["seed"] == 1 and type(body["seed"]) is int
+    assert body["temperature"] == 0.5
+    assert body["max_tokens"] == 64
+    assert body["stop"] == ["\n", "END"]
+    assert body["logit_bias"] == {"50256": -100}
+    assert_valid(b)
+
+
+def test_literal_braces_in_a_template_give_a_clear_error():
+    template = '{"a": 1} {text}'
+    with pytest.raises(KeyError) as info:
+        fb.BatchBuilder.from_records(RECORDS, prompt=template, model=NANO)
+    message = str(info.value)
+    assert template in message
+    assert "'\"a\"'" in message  # the unknown field
+    assert "{{" in message and "}}" in message
+    assert message.startswith("row 0: the prompt template")
+    # Doubled, they are literal.
+    b = fb.BatchBuilder.from_records(RECORDS[:1], prompt='{{"a": 1}} {text}', model=NANO)
+    assert messages(lines(b)[0])[0]["content"] == '{"a": 1} the cat sat'
+
+
+@pytest.mark.parametrize("template", ["{text", "text}", "{} {text}", "{0}"])
+def test_malformed_templates_name_the_template(template):
+    with pytest.raises(ValueError) as info:
+        fb.BatchBuilder.from_records(RECORDS, prompt=template, model=NANO)
+    assert repr(template) in str(info.value)
+    assert "{{" in str(info.value)
+
+
+def test_a_template_that_cannot_format_a_value_names_the_row():
+    with pytest.raises(ValueError, match=r"row 0: the prompt template '\{text:\.2f\}' cannot be filled"):
+        fb.BatchBuilder.from_records(RECORDS, prompt="{text:.2f}", model=NANO)
+
+
+def test_from_dataframe_of_a_series_is_a_clear_type_error():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match=r"pandas or polars DataFrame, got Series \(for a Series, use series.to_frame"):
+        fb.BatchBuilder.from_dataframe(pd.Series(["a", "b"], name="t"), prompt="{t}", model=NANO)
+    pl = pytest.importorskip("polars")
+    with pytest.raises(TypeError, match="pandas or polars DataFrame, got Series"):
+        fb.BatchBuilder.from_dataframe(pl.Series("t", ["a", "b"]), prompt="{t}", model=NANO)

@@ -368,9 +368,13 @@ def test_retry_failed_with_explicit_inputs(flaky, tmp_path, kind):
     failed = results.failed.custom_ids
     assert 0 < len(failed) < 40, results.summary()
 
-    # Another process: no last run to take the requests from.
+    # Another process: the results read back from the run's files, without its requests.
     client = Client(KEY, flaky.url, timeout=10, max_retries=0)
-    with pytest.raises(ValueError, match="inputs"):
+    parts_dir = manifest.with_name(manifest.name + ".parts")
+    results = fb.read_results(*sorted(parts_dir.glob("*.output.jsonl")), *sorted(parts_dir.glob("*.errors.jsonl")),
+                              inputs=src)
+    assert results.failed.custom_ids == failed
+    with pytest.raises(ValueError, match="inputs="):
         client.retry_failed(results, progress=False, timeout=WAIT)
     before = {b.id for b in engine_batches(client)}
 

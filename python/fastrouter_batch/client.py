@@ -8,6 +8,7 @@ this module adds the resources and typed objects. Errors are the ``APIError`` tr
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import shutil
@@ -33,6 +34,10 @@ T = TypeVar("T", bound=APIObject)
 
 
 def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
+    if api_key is not None and not isinstance(api_key, str):
+        raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
+    if base_url is not None and not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
     key = api_key if api_key is not None else os.environ.get("FASTROUTER_API_KEY")
     if not key:
         raise _core.FastRouterError(
@@ -40,6 +45,57 @@ def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
         )
     url = base_url or os.environ.get("FASTROUTER_BASE_URL") or HOSTED_BASE_URL
     return key, url
+
+
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+
+
+def _check_max_retries(max_retries: Any) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise TypeError(f"max_retries must be an int, got {type(max_retries).__name__}")
+    if max_retries < 0:
+        raise ValueError("max_retries must be >= 0")
+
+
+def _id(value: Any, name: str) -> str:
+    """An id argument, checked before it goes into a URL: a non-empty str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _batch_id(batch_or_id: Any) -> Any:
+    """For ``batches.results``: a Batch stays as it is; an id (a str, or an object with a
+    str ``.id`` such as openai's Batch) is checked."""
+    if isinstance(batch_or_id, Batch):
+        return batch_or_id
+    if isinstance(batch_or_id, str):
+        return _id(batch_or_id, "batch_or_id")
+    found = getattr(batch_or_id, "id", None)
+    if isinstance(found, str):
+        return _id(found, "batch_or_id.id")
+    raise TypeError(f"batches.results(): batch_or_id must be a Batch or a batch id (str), got {type(batch_or_id).__name__}")
+
+
+#: The service's page size bounds for ``batches.list`` (what it answers for limit=0).
+MAX_LIST_LIMIT = 100
+
+
+def _check_limit(limit: Any, maximum: int | None) -> None:
+    """A page size the server can read: an int >= 1, checked here because a negative one
+    does not even parse there. The upper bound stays the server's to enforce (it answers
+    a BadRequestError naming ``limit``), as the hosted service may allow more."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int, got {type(limit).__name__}")
+    if limit < 1:
+        raise ValueError(f"limit must be between 1 and {maximum}, got {limit}." if maximum is not None
+                         else f"limit must be at least 1, got {limit}.")
 
 
 def _upload_source(file: FileInput) -> tuple[Any, str]:
@@ -52,6 +108,9 @@ def _upload_source(file: FileInput) -> tuple[Any, str]:
         return file.tobytes(), "batch.jsonl"
     if isinstance(file, (str, os.PathLike)):
         path = Path(file)
+        if path.is_dir():
+            # Before any request: reading a directory fails in a way a retry cannot mend.
+            raise IsADirectoryError(errno.EISDIR, "files.create needs a file, not a directory", str(path))
         return path, path.name
     if hasattr(file, "read"):
         name = getattr(file, "name", None)
@@ -146,27 +205,28 @@ class Files:
         return FileObject(self._t.upload(source, filename=filename, purpose=purpose))
 
     def retrieve(self, file_id: str) -> FileObject:
-        return FileObject(self._t.request("GET", f"/v1/files/{file_id}"))
+        return FileObject(self._t.request("GET", f"/v1/files/{_id(file_id, 'file_id')}"))
 
     def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> SyncPager[FileObject]:
+        _check_limit(limit, None)
         fetch = lambda q: self._t.request("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
         return SyncPager(fetch, FileObject, limit, after)
 
     def delete(self, file_id: str) -> FileDeleted:
-        return FileDeleted(self._t.request("DELETE", f"/v1/files/{file_id}"))
+        return FileDeleted(self._t.request("DELETE", f"/v1/files/{_id(file_id, 'file_id')}"))
 
     def content(self, file_id: str) -> bytes:
         """The whole content, in memory. For big files use ``download`` or ``iter_lines``."""
-        return self._t.content(file_id)
+        return self._t.content(_id(file_id, "file_id"))
 
     def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
         """Streams the content to ``path`` (written aside, then moved into place)."""
-        self._t.download(file_id, Path(path))
+        self._t.download(_id(file_id, "file_id"), Path(path))
         return Path(path)
 
     def iter_lines(self, file_id: str) -> Iterator[str]:
         """The content's lines, streamed (without newlines)."""
-        return iter(self._t.iter_lines(file_id))
+        return iter(self._t.iter_lines(_id(file_id, "file_id")))
 
 
 class Batches:
@@ -184,17 +244,19 @@ class Batches:
     ) -> Batch:
         """Starts a batch. Safe to retry: an idempotency key makes a retried create return
         the same batch instead of a second one."""
-        body, key = _create_request(input_file_id, endpoint, completion_window, metadata, idempotency_key)
+        body, key = _create_request(_id(input_file_id, "input_file_id"), endpoint, completion_window, metadata,
+                                    idempotency_key)
         return Batch(self._t.request("POST", "/v1/batches", body=body, idempotency_key=key))
 
     def retrieve(self, batch_id: str) -> Batch:
-        return Batch(self._t.request("GET", f"/v1/batches/{batch_id}"))
+        return Batch(self._t.request("GET", f"/v1/batches/{_id(batch_id, 'batch_id')}"))
 
     def list(self, *, limit: int | None = None, after: str | None = None) -> SyncPager[Batch]:
+        _check_limit(limit, MAX_LIST_LIMIT)
         return SyncPager(lambda q: self._t.request("GET", "/v1/batches", query=q), Batch, limit, after)
 
     def cancel(self, batch_id: str) -> Batch:
-        return Batch(self._t.request("POST", f"/v1/batches/{batch_id}/cancel"))
+        return Batch(self._t.request("POST", f"/v1/batches/{_id(batch_id, 'batch_id')}/cancel"))
 
     def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
@@ -206,7 +268,7 @@ class Batches:
         """
         from ._wait import wait_all
 
-        return wait_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)[0]
+        return wait_all(self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress)[0]
 
     def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
         """Downloads a finished batch's output and error files and reads them: one
@@ -217,7 +279,7 @@ class Batches:
         """
         from .results import _finished, _read_owned, _result_files
 
-        batch = _finished(batch_or_id, self.retrieve)
+        batch = _finished(_batch_id(batch_or_id), self.retrieve)
         directory = tempfile.mkdtemp(prefix="fastrouter-batch-results-")
         try:
             paths = []
@@ -239,24 +301,25 @@ class AsyncFiles:
         return FileObject(await self._t.aupload(source, filename=filename, purpose=purpose))
 
     async def retrieve(self, file_id: str) -> FileObject:
-        return FileObject(await self._t.arequest("GET", f"/v1/files/{file_id}"))
+        return FileObject(await self._t.arequest("GET", f"/v1/files/{_id(file_id, 'file_id')}"))
 
     def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> AsyncPager[FileObject]:
+        _check_limit(limit, None)
         fetch = lambda q: self._t.arequest("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
         return AsyncPager(fetch, FileObject, limit, after)
 
     async def delete(self, file_id: str) -> FileDeleted:
-        return FileDeleted(await self._t.arequest("DELETE", f"/v1/files/{file_id}"))
+        return FileDeleted(await self._t.arequest("DELETE", f"/v1/files/{_id(file_id, 'file_id')}"))
 
     async def content(self, file_id: str) -> bytes:
-        return await self._t.acontent(file_id)
+        return await self._t.acontent(_id(file_id, "file_id"))
 
     async def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
-        await self._t.adownload(file_id, Path(path))
+        await self._t.adownload(_id(file_id, "file_id"), Path(path))
         return Path(path)
 
     def iter_lines(self, file_id: str) -> AsyncIterator[str]:
-        return self._t.iter_lines(file_id).__aiter__()
+        return self._t.iter_lines(_id(file_id, "file_id")).__aiter__()
 
 
 class AsyncBatches:
@@ -272,17 +335,19 @@ class AsyncBatches:
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
-        body, key = _create_request(input_file_id, endpoint, completion_window, metadata, idempotency_key)
+        body, key = _create_request(_id(input_file_id, "input_file_id"), endpoint, completion_window, metadata,
+                                    idempotency_key)
         return Batch(await self._t.arequest("POST", "/v1/batches", body=body, idempotency_key=key))
 
     async def retrieve(self, batch_id: str) -> Batch:
-        return Batch(await self._t.arequest("GET", f"/v1/batches/{batch_id}"))
+        return Batch(await self._t.arequest("GET", f"/v1/batches/{_id(batch_id, 'batch_id')}"))
 
     def list(self, *, limit: int | None = None, after: str | None = None) -> AsyncPager[Batch]:
+        _check_limit(limit, MAX_LIST_LIMIT)
         return AsyncPager(lambda q: self._t.arequest("GET", "/v1/batches", query=q), Batch, limit, after)
 
     async def cancel(self, batch_id: str) -> Batch:
-        return Batch(await self._t.arequest("POST", f"/v1/batches/{batch_id}/cancel"))
+        return Batch(await self._t.arequest("POST", f"/v1/batches/{_id(batch_id, 'batch_id')}/cancel"))
 
     async def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
@@ -290,13 +355,14 @@ class AsyncBatches:
         """``Client.batches.wait`` for asyncio."""
         from ._wait import await_all
 
-        batches = await await_all(self.retrieve, [batch_id], poll_interval=poll_interval, timeout=timeout, progress=progress)
+        batches = await await_all(self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress)
         return batches[0]
 
     async def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
         """``Client.batches.results`` for asyncio (the files are read off the event loop)."""
         from .results import _finished, _read_owned, _result_files
 
+        batch_or_id = _batch_id(batch_or_id)
         if isinstance(batch_or_id, Batch) and (batch_or_id.output_file_id or batch_or_id.error_file_id):
             batch = batch_or_id
         else:
@@ -327,6 +393,8 @@ class _BaseClient:
         _transport: _core.Transport | None = None,
     ) -> None:
         if _transport is None:
+            _check_timeout(timeout)
+            _check_max_retries(max_retries)
             key, url = _settings(api_key, base_url)
             _transport = _core.Transport(base_url=url, api_key=key, timeout=timeout, max_retries=max_retries)
         self._transport = _transport
@@ -359,6 +427,10 @@ class Client(_BaseClient):
 
     def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> Client:
         """A copy with other settings (sharing connections)."""
+        if timeout is not None:
+            _check_timeout(timeout)
+        if max_retries is not None:
+            _check_max_retries(max_retries)
         return Client(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
 
     def run(
@@ -387,10 +459,7 @@ class Client(_BaseClient):
 
         plan = _run.prepare(requests, endpoint=endpoint, metadata=metadata, manifest=manifest,
                             limits=limits or _run.DEFAULT_LIMITS)
-        batches = _run.submit(self, plan)
-        if not wait:
-            return batches
-        return _run.collect(self, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return _run.execute(self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
     def resume(
         self, manifest: str | os.PathLike[str], *, wait: bool = True, poll_interval: float | None = None,
@@ -401,15 +470,13 @@ class Client(_BaseClient):
         from ._manifest import Manifest
 
         plan = Manifest.load(manifest)
-        batches = _run.submit(self, plan)
-        if not wait:
-            return batches
-        return _run.collect(self, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return _run.execute(self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
     def retry_failed(self, results: Any, *, inputs: Any = None, progress: bool = True, **run_options: Any) -> Any:
         """Resubmits only the failed requests of ``results`` as a new batch and returns their
-        new results. The requests come from ``inputs`` (request file, builder or manifest)
-        or, by default, from this client's last ``run``/``resume``."""
+        new results. The requests come from ``inputs`` (request file, manifest, builder or a
+        list of requests) or, by default, from the ``run``/``resume`` that returned
+        ``results`` (results read from files with ``read_results`` need ``inputs``)."""
         from . import _run
 
         return _run.retry_failed(self, results, inputs=inputs, progress=progress, **run_options)
@@ -431,13 +498,17 @@ class AsyncClient(_BaseClient):
         self.batches = AsyncBatches(self._transport)
 
     def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> AsyncClient:
+        if timeout is not None:
+            _check_timeout(timeout)
+        if max_retries is not None:
+            _check_max_retries(max_retries)
         return AsyncClient(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
 
     # The workflow twins run the sync workflow in a worker thread (its waits release the
     # GIL), so the event loop stays free. Cancelling the await stops nothing already
     # submitted; the manifest still allows resume().
     def _sync_twin(self) -> Client:
-        # One per AsyncClient, so retry_failed() knows this client's last run.
+        # One per AsyncClient, sharing its transport.
         twin = self.__dict__.get("_twin")
         if twin is None:
             twin = self.__dict__["_twin"] = Client(_transport=self._transport)
