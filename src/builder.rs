@@ -75,14 +75,30 @@ impl BatchBuilder {
     /// Adds a chat request; extra keyword arguments (max_tokens, temperature, ...) go in the
     /// body. The provider is the model's prefix unless given.
     #[pyo3(signature = (custom_id, model, messages, *, provider=None, **params))]
-    fn add_chat(&mut self, custom_id: &str, model: &str, messages: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        self.push_body_line(custom_id, model, provider, CHAT_URL, "messages", messages, params)
+    fn add_chat(
+        &mut self,
+        custom_id: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        messages: &Bound<'_, PyAny>,
+        provider: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
+        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, CHAT_URL, "messages", messages, params)
     }
 
     /// Adds an embeddings request for `input` (a string or a list of strings).
     #[pyo3(signature = (custom_id, model, input, *, provider=None, **params))]
-    fn add_embedding(&mut self, custom_id: &str, model: &str, input: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        self.push_body_line(custom_id, model, provider, EMBEDDINGS_URL, "input", input, params)
+    fn add_embedding(
+        &mut self,
+        custom_id: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        input: &Bound<'_, PyAny>,
+        provider: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
+        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, EMBEDDINGS_URL, "input", input, params)
     }
 
     /// Adds a `BatchRequest`, or a raw dict written as it is (validate() checks it).
@@ -178,5 +194,16 @@ impl LineIter {
         self.pos += end + 1;
         // The builder writes only UTF-8 (str pieces and escapes).
         Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+}
+
+/// A str argument, or a TypeError naming it (pyo3's own message does not say which).
+fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
+    match value.cast::<pyo3::types::PyString>() {
+        Ok(s) => s.to_str(),
+        Err(_) => {
+            let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+            Err(pyo3::exceptions::PyTypeError::new_err(format!("{name} must be a str, not {kind}")))
+        }
     }
 }

@@ -44,10 +44,20 @@ fn api_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Secret>> {
     Ok(keys.into_iter().map(Secret::new).collect())
 }
 
-/// What a running server tells about itself.
+/// A running server, and the process it runs in.
 struct Running {
     engine: Engine,
+    pid: u32,
+}
+
+/// What a server told about itself when it last started: still readable once stopped
+/// (to start another on the same `data_dir` with the same key, say).
+#[derive(Clone)]
+struct Info {
     url: String,
+    api_key: Secret,
+    data_dir: PathBuf,
+    resumed: usize,
 }
 
 /// The local engine in this process: `with LocalServer() as server: ...`.
@@ -56,6 +66,9 @@ pub struct LocalServer {
     cfg: EngineConfig,
     provider_name: &'static str,
     running: Mutex<Option<Running>>,
+    last: Mutex<Option<Info>>,
+    /// One `start` at a time (two threads must not start two engines).
+    starting: Mutex<()>,
 }
 
 #[pymethods]
@@ -136,28 +149,49 @@ impl LocalServer {
             concurrency_per_provider: concurrency,
             retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
         };
-        Ok(Self { cfg, provider_name, running: Mutex::new(None) })
+        Ok(Self { cfg, provider_name, running: Mutex::new(None), last: Mutex::new(None), starting: Mutex::new(()) })
     }
 
-    /// Starts serving (a no-op if already running).
+    /// Starts serving (a no-op if already running). A key the engine made up is kept for
+    /// the next start, so a restart on the same `data_dir` sees the same batches.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
+        // Waited for without the GIL (the other start may need it for Ctrl-C checks).
+        let _one_at_a_time = loop {
+            match self.starting.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(Duration::from_millis(5))),
+            }
+        };
         if self.lock().is_some() {
             return Ok(());
         }
-        let engine = gate::block_on(py, Engine::start(self.cfg.clone()))?.map_err(errors::from_engine)?;
-        let url = engine.url();
-        let mut slot = self.lock();
-        if slot.is_none() {
-            *slot = Some(Running { engine, url });
+        let mut cfg = self.cfg.clone();
+        if cfg.api_keys.is_empty() {
+            if let Some(last) = &*self.last_info() {
+                cfg.api_keys.push(last.api_key.clone());
+            }
         }
+        let engine = gate::block_on(py, Engine::start(cfg))?.map_err(errors::from_engine)?;
+        let info = Info {
+            url: engine.url(),
+            api_key: engine.api_key().clone(),
+            data_dir: engine.data_dir().to_path_buf(),
+            resumed: engine.resumed(),
+        };
+        *self.last_info() = Some(info);
+        *self.lock() = Some(Running { engine, pid: std::process::id() });
         Ok(())
     }
 
     /// Stops serving. Unfinished batches resume when a server starts on the same data_dir.
+    /// Interrupted (Ctrl-C), the stop still completes in the background.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let running = self.lock().take();
         if let Some(r) = running {
-            gate::block_on(py, r.engine.stop())?;
+            let rt = crate::runtime::get().map_err(PyErr::from)?;
+            let stopping = rt.spawn(r.engine.stop());
+            gate::block_on(py, stopping)?.map_err(|e| PyRuntimeError::new_err(format!("stopping the engine failed: {e}")))?;
         }
         Ok(())
     }
@@ -179,27 +213,28 @@ impl LocalServer {
         Ok(false)
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:53211`.
+    /// The base URL, e.g. `http://127.0.0.1:53211` (of the last start, once stopped).
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.with_running(|r| r.url.clone())
+        self.with_info(|i| i.url.clone())
     }
 
     /// The accepted key (the generated one when none was given).
     #[getter]
     fn api_key(&self) -> PyResult<String> {
-        self.with_running(|r| r.engine.api_key().expose().to_owned())
+        self.with_info(|i| i.api_key.expose().to_owned())
     }
 
+    /// Where the state lives (a temporary directory is gone once stopped).
     #[getter]
     fn data_dir(&self) -> PyResult<PathBuf> {
-        self.with_running(|r| r.engine.data_dir().to_path_buf())
+        self.with_info(|i| i.data_dir.clone())
     }
 
     /// Unfinished batches picked up from the data directory at start.
     #[getter]
     fn resumed(&self) -> PyResult<usize> {
-        self.with_running(|r| r.engine.resumed())
+        self.with_info(|i| i.resumed)
     }
 
     #[getter]
@@ -213,27 +248,40 @@ impl LocalServer {
     }
 
     fn __repr__(&self) -> String {
-        match &*self.lock() {
-            Some(r) => format!(
+        let running = self.lock().is_some();
+        match (&*self.last_info(), running) {
+            (Some(i), true) => format!(
                 "LocalServer(url={:?}, provider={:?}, data_dir={:?})",
-                r.url,
+                i.url,
                 self.provider_name,
-                r.engine.data_dir().display().to_string()
+                i.data_dir.display().to_string()
             ),
-            None => format!("LocalServer(provider={:?}, not running)", self.provider_name),
+            _ => format!("LocalServer(provider={:?}, not running)", self.provider_name),
         }
     }
 }
 
 impl LocalServer {
+    /// The running server of this process. In a forked child the parent's server is not
+    /// there (its threads stayed in the parent): it is forgotten, never stopped or
+    /// dropped from here, which would wait on tasks that do not exist and remove the
+    /// parent's temporary data directory.
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+        let mut slot = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|r| r.pid != std::process::id()) {
+            std::mem::forget(slot.take());
+        }
+        slot
     }
 
-    fn with_running<T>(&self, f: impl FnOnce(&Running) -> T) -> PyResult<T> {
-        match &*self.lock() {
-            Some(r) => Ok(f(r)),
-            None => Err(PyRuntimeError::new_err("the LocalServer is not running: call start() or use it in a with block")),
+    fn last_info(&self) -> std::sync::MutexGuard<'_, Option<Info>> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_info<T>(&self, f: impl FnOnce(&Info) -> T) -> PyResult<T> {
+        match &*self.last_info() {
+            Some(i) => Ok(f(i)),
+            None => Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block")),
         }
     }
 }
@@ -242,7 +290,9 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         // Garbage-collected while running: stop it in the background.
         if let Some(r) = self.running.get_mut().ok().and_then(Option::take) {
-            if let Ok(rt) = crate::runtime::get() {
+            if r.pid != std::process::id() {
+                std::mem::forget(r); // the parent's (see `lock`)
+            } else if let Ok(rt) = crate::runtime::get() {
                 rt.spawn(r.engine.stop());
             }
         }

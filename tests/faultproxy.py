@@ -23,6 +23,8 @@ Actions:
   bytes of its body, then reset the connection.
 - `Stall(seconds)`: read the request and answer nothing for `seconds` (or until the proxy
   closes), then close the connection.
+- `StallDownload(after, seconds)`: forward, relay the head and `after` bytes of the body,
+  then send nothing for `seconds` (or until the proxy closes) and close.
 
 Everything is bounded: sockets have timeouts and `close()` ends every connection.
 """
@@ -68,6 +70,12 @@ class ResetDownload:
 
 @dataclass
 class Stall:
+    seconds: float
+
+
+@dataclass
+class StallDownload:
+    after: int
     seconds: float
 
 
@@ -322,6 +330,9 @@ class FaultProxy:
                     pass
                 self._respond(conn, seen, action.status, action.body, action.headers)
                 return False
+            if isinstance(action, StallDownload):
+                seen.action = "stall_download"
+                return self._relay(up, conn, seen, action.after, stall=action.seconds)
             cut = action.after if isinstance(action, ResetDownload) else None
             seen.action = "reset_download" if cut is not None else "forward"
             return self._relay(up, conn, seen, cut)
@@ -341,9 +352,11 @@ class FaultProxy:
         lines += [f"{k}: {v}" for k, v in headers.items()]
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
 
-    def _relay(self, up: socket.socket, conn: socket.socket, seen: Seen, cut: int | None) -> bool:
+    def _relay(self, up: socket.socket, conn: socket.socket, seen: Seen, cut: int | None,
+               stall: float | None = None) -> bool:
         """Relays the engine's answer (ends with the engine's close); with `cut`, only the
-        head and `cut` body bytes, then a reset. Returns True when it reset."""
+        head and `cut` body bytes, then a reset (or, with `stall`, silence for that long and
+        a close). Returns True when it reset."""
         upr = _Reader(up)
         head = upr.head()
         if head is None:
@@ -362,6 +375,9 @@ class FaultProxy:
                 return False
             if cut is not None and sent + len(piece) >= cut:
                 conn.sendall(piece[: cut - sent])
+                if stall is not None:
+                    self._closed.wait(stall)
+                    return False
                 time.sleep(0.05)  # let the partial body reach the client before the reset
                 _rst(conn)
                 return True

@@ -15,7 +15,7 @@ import pytest
 import fastrouter_batch as fb
 from engine_helpers import chat_line, to_jsonl
 from fastrouter_batch import AsyncClient, Client, LocalServer
-from faultproxy import FaultProxy, ForwardThenRespond, ResetDownload, ResetUpload, Respond, Stall
+from faultproxy import FaultProxy, ForwardThenRespond, ResetDownload, ResetUpload, Respond, Stall, StallDownload
 from test_client import KEY, assert_no_key, wait_terminal
 
 
@@ -368,3 +368,47 @@ def test_retry_warning_is_logged_without_key(proxy, caplog):
     for m in msgs:
         assert_no_key(m)
     assert json.dumps(msgs)  # plain strings
+
+
+def test_api_key_whitespace_is_trimmed_and_control_characters_refused(server):
+    # A key read from a file keeps its newline: it still works.
+    c = Client(KEY + "\n", server.url, timeout=10, max_retries=0)
+    assert c.batches.list().first_page() is not None
+    secret = "sk-inner\x07secret"
+    with pytest.raises(ValueError, match="control character") as ei:
+        Client(secret, server.url)
+    assert "inner" not in str(ei.value) and "secret" not in str(ei.value)
+
+
+def test_an_answer_whose_body_stalls_is_retried(proxy):
+    # The head arrives, then the body stops: the attempt times out and is retried, like an
+    # answer that never came.
+    proxy.add(StallDownload(after=5, seconds=10), method="GET", path="/v1/files", times=1)
+    t = time.monotonic()
+    page = via(proxy, retries=1, timeout=1.0).files.list().first_page()
+    assert page is not None
+    assert [s.action for s in proxy.matching("GET", "/v1/files")] == ["stall_download", "forward"]
+    assert time.monotonic() - t < 5
+
+
+def test_a_cancelled_download_leaves_no_temporary_file(proxy, big_output, tmp_path):
+    file_id, _ = big_output
+    proxy.add(StallDownload(after=200_000, seconds=10), method="GET", path=f"/v1/files/{file_id}/content", times=1)
+
+    async def main() -> None:
+        ac = AsyncClient(KEY, proxy.url, timeout=30, max_retries=0)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ac.files.download(file_id, tmp_path / "out.jsonl"), 1.0)
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 5
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()) == []  # neither the destination nor a .part file
+
+
+def test_content_of_an_id_that_is_a_path_stays_one_segment(server):
+    c = Client(KEY, server.url, timeout=10, max_retries=0)
+    for bad in ("../batches", "x?y=1", "a/b"):
+        with pytest.raises(fb.NotFoundError):
+            c.files.content(bad)

@@ -634,3 +634,15 @@ def test_read_texts_many_blocks(tmp_path):
     assert p.stat().st_size > 4 * 128 * 1024
     t = fb.read_texts(p)
     assert list(t) == ids and t == texts
+
+
+def test_a_request_file_is_not_taken_for_results(tmp_path):
+    req = json.dumps({"custom_id": "a", "provider": "openai", "method": "POST", "url": "/v1/chat/completions",
+                      "body": {"model": "openai/gpt-4.1-nano", "messages": []}})
+    p = write(tmp_path, "batch.jsonl", req + "\n")
+    for read in (fb.read_results, fb.read_texts):
+        with pytest.raises(ValueError, match=r"batch\.jsonl, line 1: not a result line.*input file"):
+            read(p)
+    p = write(tmp_path, "out.jsonl", ok_line("a") + "\nnot json\n")
+    with pytest.raises(ValueError, match=r"line 2: invalid JSON"):
+        fb.read_results(p)

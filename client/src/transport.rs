@@ -160,15 +160,31 @@ impl Client {
 
     /// Sends `build()` until it gets a 2xx or a final error. `build` is called per attempt
     /// (a streamed upload must reopen its file).
-    async fn send<F, Fut>(&self, what: (&str, &str), mut build: F) -> Result<Response, ClientError>
+    async fn send<F, Fut>(&self, what: (&str, &str), build: F) -> Result<Response, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<RequestBuilder, ClientError>>,
     {
+        self.send_then(what, build, |resp| std::future::ready(Ok(resp))).await
+    }
+
+    /// `send`, then `finish` on the 2xx answer within the same attempt: an answer whose
+    /// body stalls past the timeout or breaks off is retried like one that never came,
+    /// from the one retry budget.
+    async fn send_then<F, Fut, G, GFut, T>(&self, what: (&str, &str), mut build: F, mut finish: G) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<RequestBuilder, ClientError>>,
+        G: FnMut(Response) -> GFut,
+        GFut: std::future::Future<Output = Result<T, ClientError>>,
+    {
         let mut attempt = 0;
         loop {
             let err = match build().await?.send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().is_success() => match finish(resp).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) => e,
+                },
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
@@ -210,25 +226,23 @@ impl Client {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
-        let resp = self
-            .send((method.as_str(), path), || {
-                let mut req = self.request(method.clone(), path).query(query);
-                if let Some(body) = body {
-                    req = req.json(body);
-                }
-                if let Some(key) = idempotency_key {
-                    req = req.header("Idempotency-Key", key);
-                }
-                std::future::ready(Ok(req))
-            })
-            .await?;
-        Self::json(resp).await
+        self.send_then((method.as_str(), path), || {
+            let mut req = self.request(method.clone(), path).query(query);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            std::future::ready(Ok(req))
+        }, Self::json)
+        .await
     }
 
     /// `POST /v1/files`: the upload streamed from disk, retried from the start if it fails.
     pub async fn upload(&self, source: &Upload, filename: &str, purpose: &str) -> Result<Value, ClientError> {
-        let resp = self
-            .send(("POST", "/v1/files"), || async {
+        self
+            .send_then(("POST", "/v1/files"), || async {
                 let form = Form::new(filename, purpose);
                 let (len, body): (u64, reqwest::Body) = match source {
                     Upload::Bytes(b) => {
@@ -247,21 +261,20 @@ impl Client {
                     .header(reqwest::header::CONTENT_TYPE, form.content_type.clone())
                     .header(reqwest::header::CONTENT_LENGTH, len)
                     .body(body))
-            })
-            .await?;
-        Self::json(resp).await
+            }, Self::json)
+            .await
     }
 
     /// The response of `GET /v1/files/{id}/content`, its body not yet read (retried).
     pub async fn open_content(&self, file_id: &str) -> Result<Response, ClientError> {
-        let path = format!("/v1/files/{file_id}/content");
+        let path = content_path(file_id)?;
         self.send(("GET", &path), || std::future::ready(Ok(self.request(Method::GET, &path)))).await
     }
 
     /// One attempt at opening the content: the caller owns the retry budget.
     async fn open_content_once(&self, file_id: &str) -> Result<Response, ClientError> {
         let resp = self
-            .request(Method::GET, &format!("/v1/files/{file_id}/content"))
+            .request(Method::GET, &content_path(file_id)?)
             .send()
             .await
             .map_err(|e| ClientError::from_reqwest(&e))?;
@@ -290,6 +303,9 @@ impl Client {
     pub async fn download(&self, file_id: &str, dest: &Path) -> Result<u64, ClientError> {
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
         let temp = dest.with_file_name(format!(".{name}.part-{:016x}", rand::random::<u64>()));
+        // Removes the temporary file however this ends: an error, or the future dropped
+        // (Ctrl-C through the gate, a cancelled asyncio task).
+        let mut guard = TempFile(Some(temp.clone()));
         let result = self
             .with_download_retries(file_id, || async {
                 let resp = self.open_content_once(file_id).await?;
@@ -301,14 +317,10 @@ impl Client {
                 Ok(written)
             })
             .await;
-        let placed = match result {
-            Ok(n) => tokio::fs::rename(&temp, dest).await.map(|()| n).map_err(|e| io_error(e, Some(dest))),
-            Err(e) => Err(e),
-        };
-        if placed.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
-        placed
+        let n = result?;
+        tokio::fs::rename(&temp, dest).await.map_err(|e| io_error(e, Some(dest)))?;
+        guard.0 = None; // in place: nothing to remove
+        Ok(n)
     }
 
     /// A download is retried whole (status, connection or mid-body failure) within the one
@@ -323,7 +335,7 @@ impl Client {
             match run().await {
                 Err(e) if e.is_retryable() && attempt < self.cfg.retry.max_retries => {
                     let wait = retry::delay(&self.cfg.retry, attempt, e.retry_after());
-                    let path = format!("/v1/files/{file_id}/content");
+                    let path = content_path(file_id).unwrap_or_default();
                     self.tell_retry(("GET", &path), attempt + 1, wait, &e);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -332,6 +344,39 @@ impl Client {
             }
         }
     }
+}
+
+/// Removes the file at its path when dropped, unless the path was taken back.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Percent-encodes one path segment (an id), so an id can never reach another endpoint
+/// (`a/b`) or carry a query (`x?y=1`). "." and ".." (which URLs resolve, even encoded) and
+/// "" are refused.
+pub fn path_segment(id: &str) -> Result<String, ClientError> {
+    if matches!(id, "" | "." | "..") {
+        return Err(ClientError::Config { message: format!("invalid id {id:?}") });
+    }
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+fn content_path(file_id: &str) -> Result<String, ClientError> {
+    Ok(format!("/v1/files/{}/content", path_segment(file_id)?))
 }
 
 async fn copy_body<W: tokio::io::AsyncWrite + Unpin>(
@@ -351,6 +396,18 @@ async fn copy_body<W: tokio::io::AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::normalise_base_url;
+
+    #[test]
+    fn ids_stay_one_path_segment() {
+        use super::path_segment;
+        assert_eq!(path_segment("file-abc_1.2~x").unwrap(), "file-abc_1.2~x");
+        assert_eq!(path_segment("../batches").unwrap(), "..%2Fbatches");
+        assert_eq!(path_segment("x?y=1#z").unwrap(), "x%3Fy%3D1%23z");
+        assert_eq!(path_segment("é").unwrap(), "%C3%A9");
+        for bad in ["", ".", ".."] {
+            assert!(path_segment(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn base_urls() {

@@ -74,12 +74,17 @@ pub fn parse_line(line: &str, ids_only: bool) -> Result<Line<'_>, String> {
     let mut sc = Scanner::new(line);
     let kind = sc.peek().map_err(syntax)?;
     if kind != Kind::Object {
+        // Say "not JSON" for `not json` (whose first letter looks like `null`), and what
+        // the value is only when it is one.
+        sc.skip().map_err(syntax)?;
+        sc.finish().map_err(syntax)?;
         return Err(format!("expected a JSON object, found {}", kind.name()));
     }
     let mut custom_id = None;
     let mut id_kind = None;
     let mut response = Response::default();
     let mut line_error: Option<ErrorFields> = None;
+    let mut result_keys = false;
     sc.object(|s, key| {
         if key.is("custom_id") {
             let k = s.peek()?;
@@ -92,6 +97,7 @@ pub fn parse_line(line: &str, ids_only: bool) -> Result<Line<'_>, String> {
         } else if ids_only {
             s.skip()?;
         } else if key.is("response") {
+            result_keys = true;
             if s.peek()? == Kind::Object {
                 response.present = true;
                 read_response(s, &mut response)?;
@@ -99,6 +105,7 @@ pub fn parse_line(line: &str, ids_only: bool) -> Result<Line<'_>, String> {
                 s.skip()?;
             }
         } else if key.is("error") {
+            result_keys = true;
             match s.peek()? {
                 Kind::Object => {
                     let mut e = ErrorFields::default();
@@ -126,6 +133,9 @@ pub fn parse_line(line: &str, ids_only: bool) -> Result<Line<'_>, String> {
     };
     if ids_only {
         return Ok(Line { custom_id, ok: false, status_code: None, text: None, model: None, usage: None, error: None });
+    }
+    if !result_keys {
+        return Err("not a result line: it has neither \"response\" nor \"error\" (is this the batch's input file?)".into());
     }
     let body = response.body;
     let ok = line_error.is_none()
@@ -892,13 +902,18 @@ mod tests {
         let numeric = r#"{"custom_id":"n","response":null,"error":{"code":1234,"message":"m"}}"#;
         assert_eq!(parse_line(numeric, false).unwrap().error.unwrap().code.as_deref(), Some("1234"));
 
-        let neither = r#"{"custom_id":"n"}"#;
-        assert!(!parse_line(neither, false).unwrap().ok);
+        let both_null = r#"{"custom_id":"n","response":null,"error":null}"#;
+        assert!(!parse_line(both_null, false).unwrap().ok);
+        // A request line (the batch's input file read by mistake) is not a result.
+        let request = r#"{"custom_id":"n","method":"POST","url":"/v1/chat/completions","body":{}}"#;
+        assert!(parse_line(request, false).unwrap_err().contains("is this the batch's input file?"));
     }
 
     #[test]
     fn bad_lines_say_why() {
         assert!(parse_line("[1]", false).unwrap_err().contains("expected a JSON object"));
+        assert!(parse_line("null", false).unwrap_err().contains("expected a JSON object, found null"));
+        assert!(parse_line("not json", false).unwrap_err().contains("invalid JSON"), "{}", parse_line("not json", false).unwrap_err());
         assert!(parse_line(r#"{"custom_id":1}"#, false).unwrap_err().contains("custom_id must be a string"));
         assert_eq!(parse_line(r#"{"response":null}"#, false).unwrap_err(), "no custom_id");
         let truncated = &ok_line("a", r#""x""#)[..60];
