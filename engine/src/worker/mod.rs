@@ -82,9 +82,17 @@ impl Scheduler {
         };
         let (ctx, running, id, shutdown) =
             (self.ctx.clone(), self.running.clone(), id.to_owned(), self.shutdown.clone());
+        let scheduler = self.clone();
         self.tasks.spawn(async move {
             run::run_batch(&ctx, &id, &halt, &shutdown).await;
             running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            // A cancel that came as the task was ending found it still listed and fired
+            // its token too late: run the batch to its cancellation.
+            if let Ok(Some(row)) = ctx.store.batch(&id) {
+                if row.status == crate::store::Status::Cancelling && !shutdown.is_cancelled() {
+                    scheduler.start(&id);
+                }
+            }
         });
     }
 

@@ -17,11 +17,23 @@ use crate::store::{BatchRow, Status};
 /// How many validation problems a failed batch lists in `errors.data`.
 const MAX_LISTED_ERRORS: usize = 1000;
 
+/// Tries after storage trouble (a full disk, a locked database): 1, 2, 4, 8, 16 s apart.
+const STORAGE_TRIES: u32 = 5;
+
 pub async fn run_batch(ctx: &Arc<Ctx>, id: &str, halt: &CancellationToken, shutdown: &CancellationToken) {
-    if let Err(e) = step_until_done(ctx, id, halt, shutdown).await {
-        // Storage trouble: stop here; the batch resumes from its last durable state on
-        // the next start rather than being failed for a problem that may pass.
-        eprintln!("fastrouter-batch engine: batch {id} paused: {e}");
+    for attempt in 0..=STORAGE_TRIES {
+        let Err(e) = step_until_done(ctx, id, halt, shutdown).await else { return };
+        // Storage trouble: never fail the batch for a problem that may pass. Try again a
+        // few times; after that, it resumes from its last durable state on the next start.
+        if attempt == STORAGE_TRIES {
+            eprintln!("fastrouter-batch engine: batch {id} paused until the engine restarts: {e}");
+            return;
+        }
+        eprintln!("fastrouter-batch engine: batch {id}: {e}; trying again");
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)) => {}
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 
