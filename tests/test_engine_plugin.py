@@ -176,3 +176,42 @@ def test_fixtures_are_listed(pytester, clean_env):
         "    A running local engine for one test; stopped (and its data removed) afterwards.",
         "fastrouter_env -- *pytest_plugin.py:*",
     ])
+
+
+MARKER_MISUSE_TESTS = r'''
+import pytest
+
+
+@pytest.mark.fastrouter_server(0.05)
+def test_positional(fastrouter_server):
+    pass
+
+
+@pytest.mark.fastrouter_server(api_key="class-key", completion_window=3600.0)
+class TestClosest:
+    @pytest.mark.fastrouter_server(api_key="test-key")
+    def test_closest_marker_wins_without_merging(self, fastrouter_server):
+        import httpx
+        assert fastrouter_server.api_key == "test-key"
+        h = {"Authorization": f"Bearer {fastrouter_server.api_key}"}
+        f = httpx.post(fastrouter_server.url + "/v1/files", headers=h, files={"file": ("s.jsonl", b"{}\n")},
+                       data={"purpose": "batch"}, timeout=10).json()
+        b = httpx.post(fastrouter_server.url + "/v1/batches", headers=h, timeout=10, json={
+            "input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}).json()
+        assert b["expires_at"] - b["created_at"] == 86400  # the class's option is not merged in
+
+    def test_class_marker(self, fastrouter_server):
+        assert fastrouter_server.api_key == "class-key"
+'''
+
+
+def test_marker_positional_arguments_are_a_usage_error(pytester, clean_env):
+    pytester.makepyfile(test_misuse=MARKER_MISUSE_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=120)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*test_positional ERROR*",
+        "*fastrouter_server takes keyword options only, got positional 0.05*",
+    ])
+    result.stdout.fnmatch_lines(["*the options: provider, latency, fault_rate, *concurrency*"])
+

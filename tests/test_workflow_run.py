@@ -8,7 +8,10 @@ Everything talks to 127.0.0.1; waits are bounded (``timeout=`` on every run).
 
 from __future__ import annotations
 
+import gc
 import json
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -314,6 +317,80 @@ def test_a_file_that_is_not_a_manifest_is_a_clear_value_error(client, tmp_path, 
 def test_resume_of_a_missing_manifest(client, tmp_path):
     with pytest.raises(FileNotFoundError):
         client.resume(tmp_path / "missing.json", progress=False)
+
+
+# --- when waiting ends early: the batches that keep running are named -------------------
+
+
+@pytest.fixture
+def slow():
+    """40 requests take about 2 s here (0.1 s each, one at a time per provider)."""
+    with LocalServer(api_key=KEY, latency=0.1, concurrency=1) as s:
+        yield s
+
+
+@pytest.fixture
+def temp(tmp_path, monkeypatch) -> Path:
+    """Where tempfile makes its folders for this test."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+def test_run_timeout_names_the_batches_that_keep_running(slow, temp):
+    client = Client(KEY, slow.url, timeout=10, max_retries=0)
+    t = time.monotonic()
+    with pytest.raises(fb.WaitTimeout) as info:
+        client.run(chat_lines(40), limits=Limits(max_requests=20), progress=False, timeout=0.3)
+    assert time.monotonic() - t < 1.5
+    error = info.value
+    # Every batch of the run (in input order: checked by their results below).
+    assert sorted(error.batch_ids) == sorted(b.id for b in engine_batches(client))
+    assert len(error.batch_ids) == 2 and all(isinstance(i, str) for i in error.batch_ids)
+    message = str(error)
+    for batch_id in error.batch_ids:
+        assert batch_id in message
+    assert "keeps running" in message and "manifest=" in message
+    gc.collect()
+    assert list(temp.iterdir()) == []  # nothing to resume from: no folder left behind
+
+    # The ids are enough to get every result.
+    for part, batch_id in enumerate(error.batch_ids):
+        assert client.batches.wait(batch_id, progress=False, timeout=WAIT).status == "completed"
+        assert sorted(client.batches.results(batch_id).custom_ids) == ids(40)[20 * part:20 * (part + 1)]
+
+
+def test_run_timeout_with_a_manifest_says_how_to_resume(slow, tmp_path):
+    client = Client(KEY, slow.url, timeout=10, max_retries=0)
+    manifest = tmp_path / "run.json"
+    with pytest.raises(fb.WaitTimeout) as info:
+        client.run(chat_lines(20), manifest=manifest, progress=False, timeout=0.2)
+    assert info.value.batch_ids == [p["batch_id"] for p in load_manifest(manifest)["parts"]]
+    assert f"client.resume({str(manifest)!r})" in str(info.value)
+    assert_all_ok(client.resume(manifest, progress=False, timeout=WAIT), ids(20))
+    assert len(engine_batches(client)) == 1
+
+
+def test_batches_wait_timeout_carries_the_batch_id(slow):
+    client = Client(KEY, slow.url, timeout=10, max_retries=0)
+    batch = client.batches.create(input_file_id=client.files.create(to_jsonl(chat_lines(20))).id)
+    with pytest.raises(fb.WaitTimeout) as info:
+        client.batches.wait(batch.id, progress=False, timeout=0.1)
+    assert info.value.batch_ids == [batch.id]
+
+
+def test_run_without_wait_gives_the_batch_ids_and_their_results(client, temp):
+    requests = chat_lines(6)
+    batches = run(client, requests, wait=False)
+    assert isinstance(batches, list) and [type(b) for b in batches] == [fb.Batch]
+    assert [b.id for b in batches] == [b.id for b in engine_batches(client)]
+    gc.collect()
+    assert list(temp.iterdir()) == []  # the Batch list needs no local file
+    # What the docstring says: wait for each, then read it (inputs= for the order).
+    done = client.batches.wait(batches[0].id, progress=False, timeout=WAIT)
+    assert done.status == "completed"
+    assert_all_ok(client.batches.results(done.id, inputs=requests), ids(6))
 
 
 # --- retry_failed ------------------------------------------------------------------------

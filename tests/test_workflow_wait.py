@@ -8,6 +8,7 @@ Everything talks to 127.0.0.1; every wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -361,3 +362,31 @@ def test_ctrl_c_stops_waiting_not_the_batch(slow, sigint_default, poll_interval)
     done = client.batches.wait(b.id, progress=False, timeout=WAIT)
     assert done.status == "completed"
     assert done.request_counts.completed == 40
+
+
+def test_ctrl_c_during_run_logs_the_batches_that_keep_running(slow, sigint_default, caplog):
+    """Without a manifest the run's temporary folder goes: the warning is the only place
+    left that names the batches still running on the service."""
+    assert threading.current_thread() is threading.main_thread()
+    caplog.set_level(logging.WARNING, logger="fastrouter_batch")
+    client = client_for(slow)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.run([chat_line(f"req-{i}", "anthropic" if i % 2 else "openai") for i in range(40)],
+                       limits=fb.Limits(max_requests=20), progress=False, timeout=WAIT)
+    finally:
+        timer.cancel()
+        timer.join(5)
+    batches = list(client.batches.list(limit=10))
+    assert len(batches) == 2
+    warnings = [r for r in caplog.records if r.name == "fastrouter_batch" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    message = warnings[0].getMessage()
+    for b in batches:
+        assert b.id in message
+        assert b.status not in TERMINAL  # the batches go on
+    assert "interrupted" in message and "manifest=" in message
+    for b in batches:
+        assert client.batches.wait(b.id, progress=False, timeout=WAIT).status == "completed"

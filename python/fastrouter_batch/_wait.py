@@ -23,7 +23,17 @@ MAX_POLL = 30.0
 
 
 class WaitTimeout(FastRouterError, TimeoutError):
-    """``wait(..., timeout=...)`` ran out before the batch finished (the batch goes on)."""
+    """``wait(..., timeout=...)`` ran out before the batch finished (the batch goes on).
+
+    ``batch_ids`` (a list of str) names the batches waited for, which keep running on the
+    service: ``batches.wait``'s one batch, or every batch of a ``run`` (in input order).
+    """
+
+    batch_ids: list[str]
+
+    def __init__(self, *args: object, batch_ids: Sequence[str] = ()) -> None:
+        super().__init__(*args)
+        self.batch_ids = list(batch_ids)
 
 
 class Progress:
@@ -72,9 +82,11 @@ def _next_delay(delay: float, poll_interval: float | None) -> float:
     return poll_interval if poll_interval is not None else min(delay * BACKOFF, MAX_POLL)
 
 
-def _check_timeout(start: float, timeout: float | None, ids: Sequence[str]) -> None:
+def _check_timeout(start: float, timeout: float | None, batches: Sequence[Batch]) -> None:
     if timeout is not None and time.monotonic() - start >= timeout:
-        raise WaitTimeout(f"batch {', '.join(ids)} not finished after {timeout:g} s (it keeps running)")
+        unfinished = [b.id for b in batches if not b.is_terminal]
+        raise WaitTimeout(f"batch {', '.join(unfinished)} not finished after {timeout:g} s (it keeps running)",
+                          batch_ids=[b.id for b in batches])
 
 
 class _Poll:
@@ -91,7 +103,7 @@ class _Poll:
         self.bar.update(batches)
         if all(b.is_terminal for b in batches):
             return True
-        _check_timeout(self.start, self.timeout, [b.id for b in batches if not b.is_terminal])
+        _check_timeout(self.start, self.timeout, batches)
         return False
 
     def next_sleep(self) -> float:

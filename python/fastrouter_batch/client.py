@@ -7,7 +7,6 @@ this module adds the resources and typed objects. Errors are the ``APIError`` tr
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
@@ -374,7 +373,10 @@ class AsyncBatches:
             for path, file_id in _result_files(batch, directory):
                 await self._t.adownload(file_id, path)
                 paths.append(path)
-            return await asyncio.to_thread(_read_owned, paths, inputs, directory)
+            # In a thread of its own, not the loop's default executor (see _run.off_loop).
+            from ._run import off_loop
+
+            return await off_loop(_read_owned, paths, inputs, directory)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
@@ -453,7 +455,20 @@ class Client(_BaseClient):
         batch) into several batches, uploads and triggers them, waits with one progress
         bar, and returns the merged ``BatchResults``. With ``manifest=path`` progress is
         recorded as it happens: ``resume(path)`` continues after a crash without
-        submitting anything twice. ``wait=False`` returns the submitted ``Batch`` list.
+        submitting anything twice.
+
+        ``wait=False`` returns the submitted batches: a list of ``Batch``, one per part in
+        input order, running on the service (``[b.id for b in batches]`` are their ids).
+        Nothing local is kept for them without a manifest: get each one's results with
+        ``client.batches.wait(b.id)`` then ``client.batches.results(b.id, inputs=...)``
+        (the requests as ``inputs`` give their order). With ``manifest=path``,
+        ``client.resume(path)`` waits for them all and returns the merged results in
+        input order.
+
+        When waiting stops early the batches keep running on the service: ``timeout``
+        raises ``WaitTimeout`` whose ``batch_ids`` are this run's batches (in input order,
+        also named in its message); Ctrl-C (``KeyboardInterrupt``) logs them at WARNING to
+        the ``fastrouter_batch`` logger. Pass ``manifest=`` to make a run resumable.
         """
         from . import _run
 
@@ -504,33 +519,49 @@ class AsyncClient(_BaseClient):
             _check_max_retries(max_retries)
         return AsyncClient(_transport=self._transport.with_options(timeout=timeout, max_retries=max_retries))
 
-    # The workflow twins run the sync workflow in a worker thread (its waits release the
-    # GIL), so the event loop stays free. Cancelling the await stops nothing already
-    # submitted; the manifest still allows resume().
-    def _sync_twin(self) -> Client:
-        # One per AsyncClient, sharing its transport.
-        twin = self.__dict__.get("_twin")
-        if twin is None:
-            twin = self.__dict__["_twin"] = Client(_transport=self._transport)
-        return twin
+    # The workflow twins are truly async: they use this client's own async resources and
+    # the async wait, so cancelling the awaiting task (asyncio.wait_for, task.cancel(),
+    # Ctrl-C under asyncio.run) stops at once. Like Ctrl-C in the sync client, that stops
+    # only the waiting: the batches go on (the manifest still allows resume()). The local
+    # work (validating and splitting, reading results) runs in a dedicated thread per call,
+    # never in the loop's default executor.
+    async def run(
+        self,
+        requests: Any,
+        *,
+        endpoint: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        wait: bool = True,
+        manifest: str | os.PathLike[str] | None = None,
+        limits: _core.Limits | None = None,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """``Client.run`` for asyncio. Cancelling the await stops waiting, not the batches
+        (their ids are logged at WARNING to the ``fastrouter_batch`` logger)."""
+        from . import _run
 
-    async def run(self, requests: Any, **options: Any) -> Any:
-        """``Client.run`` for asyncio."""
-        import asyncio
+        return await _run.arun(self, requests, endpoint=endpoint, metadata=metadata, wait=wait, manifest=manifest,
+                               limits=limits, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
-        return await asyncio.to_thread(self._sync_twin().run, requests, **options)
-
-    async def resume(self, manifest: str | os.PathLike[str], **options: Any) -> Any:
+    async def resume(
+        self, manifest: str | os.PathLike[str], *, wait: bool = True, poll_interval: float | None = None,
+        timeout: float | None = None, progress: bool = True,
+    ) -> Any:
         """``Client.resume`` for asyncio."""
-        import asyncio
+        from . import _run
+        from ._manifest import Manifest
 
-        return await asyncio.to_thread(self._sync_twin().resume, manifest, **options)
+        plan = Manifest.load(manifest)
+        return await _run.aexecute(self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout,
+                                   progress=progress)
 
-    async def retry_failed(self, results: Any, **options: Any) -> Any:
+    async def retry_failed(self, results: Any, *, inputs: Any = None, progress: bool = True, **run_options: Any) -> Any:
         """``Client.retry_failed`` for asyncio."""
-        import asyncio
+        from . import _run
 
-        return await asyncio.to_thread(self._sync_twin().retry_failed, results, **options)
+        return await _run.aretry_failed(self, results, inputs=inputs, progress=progress, **run_options)
 
     async def __aenter__(self) -> AsyncClient:
         return self
