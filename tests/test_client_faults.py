@@ -412,3 +412,14 @@ def test_content_of_an_id_that_is_a_path_stays_one_segment(server):
     for bad in ("../batches", "x?y=1", "a/b"):
         with pytest.raises(fb.NotFoundError):
             c.files.content(bad)
+
+
+def test_ids_that_look_like_paths_never_reach_another_endpoint(server):
+    c = Client(KEY, server.url, timeout=10, max_retries=0)
+    for bad in ("../batches", "x?y=1", "a/b", "%2e%2e"):
+        with pytest.raises(fb.NotFoundError):
+            c.files.retrieve(bad)
+        with pytest.raises(fb.NotFoundError):
+            c.batches.retrieve(bad)
+    with pytest.raises(ValueError):
+        c.files.retrieve("..")

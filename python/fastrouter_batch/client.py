@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -65,6 +66,15 @@ def _id(value: Any, name: str) -> str:
     if not value:
         raise ValueError(f"{name} must not be empty")
     return value
+
+
+def _segment(value: Any, name: str) -> str:
+    """An id for a URL path: checked, then percent-encoded, so it stays one path segment
+    (``../batches`` cannot reach another endpoint, ``x?y=1`` cannot add a query)."""
+    value = _id(value, name)
+    if value in (".", ".."):
+        raise ValueError(f"{name} must not be {value!r}")
+    return urllib.parse.quote(value, safe="-_.~")
 
 
 def _batch_id(batch_or_id: Any) -> Any:
@@ -204,7 +214,7 @@ class Files:
         return FileObject(self._t.upload(source, filename=filename, purpose=purpose))
 
     def retrieve(self, file_id: str) -> FileObject:
-        return FileObject(self._t.request("GET", f"/v1/files/{_id(file_id, 'file_id')}"))
+        return FileObject(self._t.request("GET", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
     def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> SyncPager[FileObject]:
         _check_limit(limit, None)
@@ -212,7 +222,7 @@ class Files:
         return SyncPager(fetch, FileObject, limit, after)
 
     def delete(self, file_id: str) -> FileDeleted:
-        return FileDeleted(self._t.request("DELETE", f"/v1/files/{_id(file_id, 'file_id')}"))
+        return FileDeleted(self._t.request("DELETE", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
     def content(self, file_id: str) -> bytes:
         """The whole content, in memory. For big files use ``download`` or ``iter_lines``."""
@@ -248,14 +258,14 @@ class Batches:
         return Batch(self._t.request("POST", "/v1/batches", body=body, idempotency_key=key))
 
     def retrieve(self, batch_id: str) -> Batch:
-        return Batch(self._t.request("GET", f"/v1/batches/{_id(batch_id, 'batch_id')}"))
+        return Batch(self._t.request("GET", f"/v1/batches/{_segment(batch_id, 'batch_id')}"))
 
     def list(self, *, limit: int | None = None, after: str | None = None) -> SyncPager[Batch]:
         _check_limit(limit, MAX_LIST_LIMIT)
         return SyncPager(lambda q: self._t.request("GET", "/v1/batches", query=q), Batch, limit, after)
 
     def cancel(self, batch_id: str) -> Batch:
-        return Batch(self._t.request("POST", f"/v1/batches/{_id(batch_id, 'batch_id')}/cancel"))
+        return Batch(self._t.request("POST", f"/v1/batches/{_segment(batch_id, 'batch_id')}/cancel"))
 
     def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
@@ -300,7 +310,7 @@ class AsyncFiles:
         return FileObject(await self._t.aupload(source, filename=filename, purpose=purpose))
 
     async def retrieve(self, file_id: str) -> FileObject:
-        return FileObject(await self._t.arequest("GET", f"/v1/files/{_id(file_id, 'file_id')}"))
+        return FileObject(await self._t.arequest("GET", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
     def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> AsyncPager[FileObject]:
         _check_limit(limit, None)
@@ -308,7 +318,7 @@ class AsyncFiles:
         return AsyncPager(fetch, FileObject, limit, after)
 
     async def delete(self, file_id: str) -> FileDeleted:
-        return FileDeleted(await self._t.arequest("DELETE", f"/v1/files/{_id(file_id, 'file_id')}"))
+        return FileDeleted(await self._t.arequest("DELETE", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
     async def content(self, file_id: str) -> bytes:
         return await self._t.acontent(_id(file_id, "file_id"))
@@ -339,14 +349,14 @@ class AsyncBatches:
         return Batch(await self._t.arequest("POST", "/v1/batches", body=body, idempotency_key=key))
 
     async def retrieve(self, batch_id: str) -> Batch:
-        return Batch(await self._t.arequest("GET", f"/v1/batches/{_id(batch_id, 'batch_id')}"))
+        return Batch(await self._t.arequest("GET", f"/v1/batches/{_segment(batch_id, 'batch_id')}"))
 
     def list(self, *, limit: int | None = None, after: str | None = None) -> AsyncPager[Batch]:
         _check_limit(limit, MAX_LIST_LIMIT)
         return AsyncPager(lambda q: self._t.arequest("GET", "/v1/batches", query=q), Batch, limit, after)
 
     async def cancel(self, batch_id: str) -> Batch:
-        return Batch(await self._t.arequest("POST", f"/v1/batches/{_id(batch_id, 'batch_id')}/cancel"))
+        return Batch(await self._t.arequest("POST", f"/v1/batches/{_segment(batch_id, 'batch_id')}/cancel"))
 
     async def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
