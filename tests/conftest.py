@@ -1,8 +1,12 @@
-"""Shared fixtures: validating the same bytes as a file on disk and as bytes in memory."""
+"""Shared fixtures: validating the same bytes as a file on disk and as bytes in memory; a
+private folder for `tempfile`, to see what a run leaves behind."""
 
 from __future__ import annotations
 
+import gc
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +29,19 @@ def validate_as(request: pytest.FixtureRequest, tmp_path) -> Callable[..., fb.Va
         return fb.validate(bytes(data), **kwargs)
 
     return run
+
+
+@pytest.fixture
+def temp(tmp_path, monkeypatch) -> Path:
+    """Where `tempfile` makes its folders for this test. Request it after any server
+    fixture, so only what the code under test makes lands here."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+def leftovers(temp: Path) -> list[str]:
+    """What is left in `temp`, once objects that own folders (results) are collected."""
+    gc.collect()
+    return sorted(p.name for p in temp.iterdir())

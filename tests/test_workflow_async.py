@@ -9,16 +9,15 @@ Everything talks to 127.0.0.1; every wait is bounded.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import leftovers
 
 import fastrouter_batch as fb
 from engine_helpers import chat_line
@@ -40,18 +39,7 @@ def slow():
         yield s
 
 
-@pytest.fixture
-def temp(tmp_path, monkeypatch) -> Path:
-    """Where tempfile makes its folders for this test."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    return d
 
-
-def leftovers(temp: Path) -> list[str]:
-    gc.collect()
-    return sorted(p.name for p in temp.iterdir())
 
 
 def engine_batches(server: LocalServer) -> list[fb.Batch]:

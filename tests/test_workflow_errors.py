@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
-import tempfile
 import time
 import types
 from pathlib import Path
 
 import pytest
+from conftest import leftovers
 
 import fastrouter_batch as fb
 from engine_helpers import EMBEDDINGS, chat_line, to_jsonl
@@ -40,18 +40,7 @@ def flaky():
         yield s
 
 
-@pytest.fixture
-def temp(tmp_path, monkeypatch) -> Path:
-    """Where tempfile makes its folders for this test (made after the servers above)."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    return d
 
-
-def leftovers(temp: Path) -> list[str]:
-    gc.collect()
-    return sorted(p.name for p in temp.iterdir())
 
 
 def lines(n: int, prefix: str = "req") -> list[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -329,13 +328,6 @@ def slow():
         yield s
 
 
-@pytest.fixture
-def temp(tmp_path, monkeypatch) -> Path:
-    """Where tempfile makes its folders for this test."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    return d
 
 
 def test_run_timeout_names_the_batches_that_keep_running(slow, temp):
