@@ -109,7 +109,58 @@ class Message(BaseModel):
         return self
 
 
-class Body(BaseModel):
+_RANGES = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+
+
+class SamplingParams(BaseModel):
+    """The sampling parameters fastrouter checks (null is the default for each)."""
+
+    temperature: Any = None
+    top_p: Any = None
+    presence_penalty: Any = None
+    frequency_penalty: Any = None
+    n: Any = None
+    max_completion_tokens: Any = None
+    top_k: Any = None
+    seed: Any = None
+    stop: Any = None
+
+    @field_validator("temperature", "top_p", "presence_penalty", "frequency_penalty")
+    @classmethod
+    def _number(cls, v: Any, info: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _err("invalid_type", f"must be a number, not {_kind(v)}")
+        lo, hi = _RANGES[info.field_name]
+        if not lo <= v <= hi:
+            raise _err("invalid_value", f"must be between {lo} and {hi}, not {v!r}")
+        return v
+
+    @field_validator("n", "max_completion_tokens", "top_k", "seed")
+    @classmethod
+    def _integer(cls, v: Any, info: Any) -> Any:
+        if v is None:
+            return v
+        positive = info.field_name != "seed"
+        expected = "a positive integer" if positive else "an integer"
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _err("invalid_type", f"must be {expected}, not {_kind(v)}")
+        if isinstance(v, float) or (positive and v < 1):
+            raise _err("invalid_value", f"must be {expected}, not {v!r}")
+        return v
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, v: Any) -> Any:
+        if v is None or isinstance(v, str):
+            return v
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise _err("invalid_type", "must be a string or a list of strings")
+        return v
+
+
+class Body(SamplingParams):
     """The request body: a chat body (model, messages) or an embeddings body (model,
     input). Which fields are required depends on the line's url, so that is checked by
     BatchLine; here are the checks that hold whatever the url."""

@@ -269,3 +269,28 @@ fn parallel_and_sequential_agree() {
     // ids "a" (715 lines) and "b" (714 lines) repeat: 714 + 713 duplicates.
     assert_eq!(a.issue_counts[&Code::DuplicateCustomId], 1427);
 }
+
+#[test]
+fn sampling_parameters() {
+    let with = |params: &str| issues(&second(r#""model":"openai/gpt-4.1""#, &format!(r#""model":"openai/gpt-4.1",{params}"#)));
+    // Good values, and null (the default) for each.
+    let good = r#""temperature":0.7,"top_p":1,"presence_penalty":-2,"frequency_penalty":1.5,"n":2,"seed":-7,"max_completion_tokens":50,"stop":["END","\n"]"#;
+    assert!(with(good).is_empty(), "{:?}", with(good));
+    assert!(with(r#""temperature":null,"n":null,"stop":null,"seed":null"#).is_empty());
+    assert!(with(r#""stop":"END""#).is_empty());
+    // Wrong types and values, each by field.
+    for (params, code, path) in [
+        (r#""temperature":"hot""#, "invalid_type", "body.temperature"),
+        (r#""temperature":2.5"#, "invalid_value", "body.temperature"),
+        (r#""top_p":-0.1"#, "invalid_value", "body.top_p"),
+        (r#""frequency_penalty":3"#, "invalid_value", "body.frequency_penalty"),
+        (r#""n":3.5"#, "invalid_value", "body.n"),
+        (r#""n":0"#, "invalid_value", "body.n"),
+        (r#""max_completion_tokens":"10""#, "invalid_type", "body.max_completion_tokens"),
+        (r#""seed":1.5"#, "invalid_value", "body.seed"),
+        (r#""stop":5"#, "invalid_type", "body.stop"),
+        (r#""stop":["a",1]"#, "invalid_type", "body.stop[1]"),
+    ] {
+        assert_eq!(with(params), one(2, code, Some(path)), "{params}");
+    }
+}

@@ -309,12 +309,103 @@ fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
                 }
                 _ => Field::Wrong(s.skip()?),
             };
+        } else if let Some(param) = Param::of(&key) {
+            check_param(s, sink, param)?;
         } else {
             s.skip()?;
         }
         Ok(())
     })?;
     Ok(body)
+}
+
+/// The sampling parameters both providers take, checked so a typo'd value fails here, by
+/// line and field, not at the provider after upload. `null` means "the default" for each.
+#[derive(Clone, Copy)]
+enum Param {
+    /// A number within bounds.
+    Number(&'static str, f64, f64),
+    /// An integer of at least 1.
+    Count(&'static str),
+    /// Any integer.
+    Integer(&'static str),
+    /// A string or a list of strings.
+    Stop,
+}
+
+impl Param {
+    #[inline]
+    fn of(key: &RawStr<'_>) -> Option<Self> {
+        Some(if key.is("temperature") {
+            Param::Number("temperature", 0.0, 2.0)
+        } else if key.is("top_p") {
+            Param::Number("top_p", 0.0, 1.0)
+        } else if key.is("presence_penalty") {
+            Param::Number("presence_penalty", -2.0, 2.0)
+        } else if key.is("frequency_penalty") {
+            Param::Number("frequency_penalty", -2.0, 2.0)
+        } else if key.is("n") {
+            Param::Count("n")
+        } else if key.is("max_completion_tokens") {
+            Param::Count("max_completion_tokens")
+        } else if key.is("top_k") {
+            Param::Count("top_k")
+        } else if key.is("seed") {
+            Param::Integer("seed")
+        } else if key.is("stop") {
+            Param::Stop
+        } else {
+            return None;
+        })
+    }
+}
+
+fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<()> {
+    let kind = s.peek()?;
+    if kind == Kind::Null {
+        return s.literal_null();
+    }
+    match param {
+        Param::Number(name, lo, hi) => {
+            if kind != Kind::Number {
+                return s.skip().map(|k| sink.wrong(format!("body.{name}"), "a number", k));
+            }
+            let text = s.number()?;
+            if !text.parse::<f64>().is_ok_and(|v| (lo..=hi).contains(&v)) {
+                sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be between {lo} and {hi}, not {text}"));
+            }
+        }
+        Param::Count(name) | Param::Integer(name) => {
+            let (expected, ok): (&str, fn(&str) -> bool) = match param {
+                Param::Count(_) => ("a positive integer", |t| t.parse::<u64>().is_ok_and(|v| v > 0)),
+                _ => ("an integer", |t| t.parse::<i64>().is_ok()),
+            };
+            if kind != Kind::Number {
+                return s.skip().map(|k| sink.wrong(format!("body.{name}"), expected, k));
+            }
+            let text = s.number()?;
+            if !ok(text) {
+                sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be {expected}, not {text}"));
+            }
+        }
+        Param::Stop => match kind {
+            Kind::String => {
+                s.string()?;
+            }
+            Kind::Array => s.array(|s, i| {
+                let k = s.skip()?;
+                if k != Kind::String {
+                    sink.wrong(format!("body.stop[{i}]"), "a string", k);
+                }
+                Ok(())
+            })?,
+            _ => {
+                let k = s.skip()?;
+                sink.wrong("body.stop".into(), "a string or a list of strings", k);
+            }
+        },
+    }
+    Ok(())
 }
 
 fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize) -> Scan<()> {

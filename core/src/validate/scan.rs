@@ -379,6 +379,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Reads a `null` (the scanner must stand on it).
+    pub fn literal_null(&mut self) -> Scan<()> {
+        self.skip_ws();
+        self.literal(b"null")
+    }
+
     /// Checks and skips the next value, returning its kind.
     pub fn skip(&mut self) -> Scan<Kind> {
         let kind = self.peek()?;
