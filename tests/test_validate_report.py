@@ -103,7 +103,7 @@ def test_raise_for_errors_lists_first_ten_and_how_many_more():
     assert isinstance(err, fb.FastRouterError)
     assert err.report is report
     lines = str(err).splitlines()
-    assert lines[0] == "25 problems in 26 lines:"
+    assert lines[0] == "25 problems in a file of 26 lines:"
     assert lines[1:11] == ["  " + str(i) for i in report.issues[:10]]
     assert lines[1] == "  line 2: a line must be a JSON object, not an array [not_an_object]"
     assert lines[11:] == ["  ... and 15 more"]
@@ -122,7 +122,7 @@ def test_summary():
     bad = bad_report(4)
     text = bad.summary(max_issues=2).splitlines()
     assert text == [
-        "4 problems in 5 lines:",
+        "4 problems in a file of 5 lines:",
         "  line 2: a line must be a JSON object, not an array [not_an_object]",
         "  line 3: a line must be a JSON object, not an array [not_an_object]",
         "  ... and 2 more",
@@ -130,7 +130,7 @@ def test_summary():
     assert len(bad.summary().splitlines()) == 5  # all four listed, no "more" line
     assert str(bad) == bad.summary()
     single = bad_report(1).summary()
-    assert single.startswith("1 problem in 2 lines:")
+    assert single.startswith("1 problem in a file of 2 lines:")
 
 
 def test_to_dict_round_trips_through_json():

@@ -46,11 +46,13 @@ impl Report {
             );
         }
         let total = self.total_issues();
+        // "in a file of N lines": N counts every line, not the ones with problems.
         let mut out = format!(
-            "{} problem{} in {} lines:",
+            "{} problem{} in a file of {} line{}:",
             total,
             if total == 1 { "" } else { "s" },
-            self.num_lines
+            self.num_lines,
+            if self.num_lines == 1 { "" } else { "s" }
         );
         for issue in self.issues.iter().take(shown) {
             out.push_str("\n  ");
