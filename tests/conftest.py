@@ -4,6 +4,7 @@ private folder for `tempfile`, to see what a run leaves behind."""
 from __future__ import annotations
 
 import gc
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +46,13 @@ def leftovers(temp: Path) -> list[str]:
     """What is left in `temp`, once objects that own folders (results) are collected."""
     gc.collect()
     return sorted(p.name for p in temp.iterdir())
+
+
+@pytest.fixture
+def sigint_default():
+    """SIGINT raises KeyboardInterrupt during the test (whatever handler the runner set)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -19,20 +19,7 @@ import pytest
 
 from engine_helpers import ROOT, chat_line, embedding_line, to_jsonl
 from fastrouter_batch import LocalServer
-from test_cli_workflow import KEY, TIMEOUT, cli, client_for, explain, finished_batch, requests_file
-
-
-@pytest.fixture
-def server():
-    with LocalServer(api_key=KEY) as s:
-        yield s
-
-
-@pytest.fixture
-def failing():
-    """Every request fails (no retries): the batch completes with only an error file."""
-    with LocalServer(api_key=KEY, fault_rate=1.0, max_retries=0) as s:
-        yield s
+from test_cli_workflow import KEY, TIMEOUT, cli, client_for, explain, failing, finished_batch, requests_file, server  # noqa: F401 (fixtures)
 
 
 def nothing_uploaded(server: LocalServer) -> bool:

@@ -96,14 +96,6 @@ def test_cancelling_run_returns_at_once_and_the_batch_goes_on(slow, temp, caplog
     assert_goes_on_and_completes(slow, 40)
 
 
-@pytest.fixture
-def sigint_default():
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
 
 def test_ctrl_c_under_asyncio_run_stops_at_once_and_the_batch_goes_on(slow, sigint_default, tmp_path, caplog):
     assert threading.current_thread() is threading.main_thread()

@@ -326,14 +326,6 @@ def test_async_wait(slow):
 # --- Ctrl-C ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sigint_default():
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
 
 @pytest.mark.parametrize("poll_interval", [None, 5.0])
 def test_ctrl_c_stops_waiting_not_the_batch(slow, sigint_default, poll_interval):
