@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
 import sys
 
 
@@ -21,3 +23,12 @@ def proc_status_mb(key: str) -> float | None:
 def maxrss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def rss_growth(script: str, which: str, path: str) -> float:
+    """Runs `script --rss-child WHICH PATH` in a fresh interpreter and returns the peak RSS
+    growth it printed last, as JSON {"before_mb", "after_mb"}."""
+    out = subprocess.run([sys.executable, script, "--rss-child", which, path],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["after_mb"] - r["before_mb"]

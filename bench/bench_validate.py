@@ -21,16 +21,15 @@ import json
 import os
 import random
 import resource
-import subprocess
 import sys
 
-sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(__file__)))
-from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import _rss  # noqa: E402
+from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 import baseline_pydantic  # noqa: E402
 import gen_batch  # noqa: E402
 
@@ -237,10 +236,7 @@ def rss_child(which: str, path: str) -> None:
 
 
 def rss_growth(which: str, path: str) -> float:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", which, path],
-                         check=True, capture_output=True, text=True).stdout
-    r = json.loads(out.strip().splitlines()[-1])
-    return r["after_mb"] - r["before_mb"]
+    return _rss.rss_growth(os.path.abspath(__file__), which, path)
 
 
 # --- main -------------------------------------------------------------------------------
