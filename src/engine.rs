@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::validation::Limits;
+use crate::serving::Serving;
 use crate::{errors, gate};
 
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
@@ -44,12 +45,6 @@ fn api_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Secret>> {
     Ok(keys.into_iter().map(Secret::new).collect())
 }
 
-/// A running server, and the process it runs in.
-struct Running {
-    engine: Engine,
-    pid: u32,
-}
-
 /// What a server told about itself when it last started: still readable once stopped
 /// (to start another on the same `data_dir` with the same key, say).
 #[derive(Clone)]
@@ -65,7 +60,7 @@ struct Info {
 pub struct LocalServer {
     cfg: EngineConfig,
     provider_name: &'static str,
-    running: Mutex<Option<Running>>,
+    running: Serving<Engine>,
     last: Mutex<Option<Info>>,
     /// One `start` at a time (two threads must not start two engines).
     starting: Mutex<()>,
@@ -149,7 +144,7 @@ impl LocalServer {
             concurrency_per_provider: concurrency,
             retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
         };
-        Ok(Self { cfg, provider_name, running: Mutex::new(None), last: Mutex::new(None), starting: Mutex::new(()) })
+        Ok(Self { cfg, provider_name, running: Serving::default(), last: Mutex::new(None), starting: Mutex::new(()) })
     }
 
     /// Starts serving (a no-op if already running). A key the engine made up is kept for
@@ -163,7 +158,7 @@ impl LocalServer {
                 Err(std::sync::TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(Duration::from_millis(5))),
             }
         };
-        if self.lock().is_some() {
+        if self.running.is_running() {
             return Ok(());
         }
         let mut cfg = self.cfg.clone();
@@ -180,20 +175,14 @@ impl LocalServer {
             resumed: engine.resumed(),
         };
         *self.last_info() = Some(info);
-        *self.lock() = Some(Running { engine, pid: std::process::id() });
+        self.running.set(engine);
         Ok(())
     }
 
     /// Stops serving. Unfinished batches resume when a server starts on the same data_dir.
     /// Interrupted (Ctrl-C), the stop still completes in the background.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let running = self.lock().take();
-        if let Some(r) = running {
-            let rt = crate::runtime::get().map_err(PyErr::from)?;
-            let stopping = rt.spawn(r.engine.stop());
-            gate::block_on(py, stopping)?.map_err(|e| PyRuntimeError::new_err(format!("stopping the engine failed: {e}")))?;
-        }
-        Ok(())
+        self.running.stop(py)
     }
 
     /// Blocks until interrupted (Ctrl-C), serving meanwhile.
@@ -239,7 +228,7 @@ impl LocalServer {
 
     #[getter]
     fn running(&self) -> bool {
-        self.lock().is_some()
+        self.running.is_running()
     }
 
     #[getter]
@@ -248,8 +237,7 @@ impl LocalServer {
     }
 
     fn __repr__(&self) -> String {
-        let running = self.lock().is_some();
-        match (&*self.last_info(), running) {
+        match (&*self.last_info(), self.running.is_running()) {
             (Some(i), true) => format!(
                 "LocalServer(url={:?}, provider={:?}, data_dir={:?})",
                 i.url,
@@ -262,18 +250,6 @@ impl LocalServer {
 }
 
 impl LocalServer {
-    /// The running server of this process. In a forked child the parent's server is not
-    /// there (its threads stayed in the parent): it is forgotten, never stopped or
-    /// dropped from here, which would wait on tasks that do not exist and remove the
-    /// parent's temporary data directory.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
-        let mut slot = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|r| r.pid != std::process::id()) {
-            std::mem::forget(slot.take());
-        }
-        slot
-    }
-
     fn last_info(&self) -> std::sync::MutexGuard<'_, Option<Info>> {
         self.last.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -286,26 +262,13 @@ impl LocalServer {
     }
 }
 
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        // Garbage-collected while running: stop it in the background.
-        if let Some(r) = self.running.get_mut().ok().and_then(Option::take) {
-            if r.pid != std::process::id() {
-                std::mem::forget(r); // the parent's (see `lock`)
-            } else if let Ok(rt) = crate::runtime::get() {
-                rt.spawn(r.engine.stop());
-            }
-        }
-    }
-}
-
 /// A fake upstream provider on loopback speaking the OpenAI and Anthropic wire formats
 /// with simulated answers: point `LocalServer(provider="upstream", ...)` at it.
 #[pyclass(module = "fastrouter_batch._core", frozen)]
 pub struct FakeUpstream {
     cfg: SimulatedConfig,
     port: u16,
-    running: Mutex<Option<CoreFakeUpstream>>,
+    running: Serving<CoreFakeUpstream>,
 }
 
 #[pymethods]
@@ -318,24 +281,20 @@ impl FakeUpstream {
             fault_rate: probability("fault_rate", fault_rate)?,
             embedding_dims: embedding_dims.max(1),
         };
-        Ok(Self { cfg, port, running: Mutex::new(None) })
+        Ok(Self { cfg, port, running: Serving::default() })
     }
 
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        if self.lock().is_some() {
+        if self.running.is_running() {
             return Ok(());
         }
         let up = gate::block_on(py, CoreFakeUpstream::start(self.cfg.clone(), self.port))?.map_err(PyErr::from)?;
-        *self.lock() = Some(up);
+        self.running.set(up);
         Ok(())
     }
 
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let running = self.lock().take();
-        if let Some(up) = running {
-            gate::block_on(py, up.stop())?;
-        }
-        Ok(())
+        self.running.stop(py)
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
@@ -351,32 +310,17 @@ impl FakeUpstream {
 
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.lock()
+        self.running
+            .lock()
             .as_ref()
-            .map(CoreFakeUpstream::url)
+            .map(|(up, _)| up.url())
             .ok_or_else(|| PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block"))
     }
 
     fn __repr__(&self) -> String {
-        match self.lock().as_ref() {
-            Some(up) => format!("FakeUpstream(url={:?})", up.url()),
+        match self.running.lock().as_ref() {
+            Some((up, _)) => format!("FakeUpstream(url={:?})", up.url()),
             None => "FakeUpstream(not running)".to_owned(),
-        }
-    }
-}
-
-impl FakeUpstream {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CoreFakeUpstream>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for FakeUpstream {
-    fn drop(&mut self) {
-        if let Some(up) = self.running.get_mut().ok().and_then(Option::take) {
-            if let Ok(rt) = crate::runtime::get() {
-                rt.spawn(up.stop());
-            }
         }
     }
 }

@@ -11,6 +11,7 @@ mod py_json;
 mod request;
 mod results;
 mod runtime;
+mod serving;
 mod validation;
 
 use pyo3::prelude::*;

@@ -46,6 +46,16 @@ def test_properties_stay_readable_and_a_made_up_key_is_kept(tmp_path):
         assert done.status == "completed" and done.request_counts.completed == 100
 
 
+def wait_child(pid: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        assert time.monotonic() < deadline, "the forked child hung"
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="os.fork")
 def test_a_forked_child_leaves_the_parents_server_alone():
     with LocalServer() as s:
@@ -61,14 +71,25 @@ def test_a_forked_child_leaves_the_parents_server_alone():
                 code = 0 if not s.running else 2
             finally:
                 os._exit(code)
-        deadline = time.monotonic() + 30
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            assert time.monotonic() < deadline, "the forked child hung"
-            time.sleep(0.05)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert wait_child(pid) == 0
         assert data_dir.exists()  # the child did not remove the parent's temporary dir
         assert s.running
         fb.Client(s.api_key, s.url, max_retries=0).files.list().first_page()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.fork")
+def test_a_forked_child_leaves_the_parents_fake_upstream_alone():
+    from fastrouter_batch.testing import FakeUpstream
+
+    with FakeUpstream() as up:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(20)
+                up.stop()
+                code = 0
+            finally:
+                os._exit(code)
+        assert wait_child(pid) == 0
+        assert up.url.startswith("http://127.0.0.1:")
