@@ -83,8 +83,7 @@ impl BatchBuilder {
         provider: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
-        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, CHAT_URL, "messages", messages, params)
+        self.push_args(CHAT_URL, custom_id, model, provider, "messages", messages, params)
     }
 
     /// Adds an embeddings request for `input` (a string or a list of strings).
@@ -97,8 +96,7 @@ impl BatchBuilder {
         provider: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
-        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, EMBEDDINGS_URL, "input", input, params)
+        self.push_args(EMBEDDINGS_URL, custom_id, model, provider, "input", input, params)
     }
 
     /// Adds a `BatchRequest`, or a raw dict written as it is (validate() checks it).
@@ -194,6 +192,24 @@ impl LineIter {
         self.pos += end + 1;
         // The builder writes only UTF-8 (str pieces and escapes).
         Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+}
+
+impl BatchBuilder {
+    /// `add_chat` / `add_embedding` after their str arguments are checked by name.
+    #[allow(clippy::too_many_arguments)]
+    fn push_args(
+        &mut self,
+        url: &str,
+        custom_id: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        provider: Option<&Bound<'_, PyAny>>,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
+        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, url, key, value, params)
     }
 }
 
