@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use fastrouter_batch_core::model::Endpoint;
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::auth::Owner;
 use super::error::{ApiError, ApiResult};
 use super::paging;
+use super::path::BatchId;
 use super::AppState;
 use crate::ids::{new_id, now_ms, now_secs, BATCH_PREFIX};
 use crate::store::{BatchRow, CancelRefused, Status};
@@ -129,7 +130,7 @@ pub async fn create(
     Ok(Json(row.to_json()))
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
     let row = state.store.get_batch(&owner, &id)?.ok_or_else(|| ApiError::not_found("batch", &id))?;
     Ok(Json(row.to_json()))
 }
@@ -144,7 +145,7 @@ pub async fn list(
     Ok(Json(paging::list(page, |b| &b.id, BatchRow::to_json)))
 }
 
-pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
     match state.store.request_cancel(&owner, &id)? {
         Ok(row) => {
             if row.status == Status::Cancelling {

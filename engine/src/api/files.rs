@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use tokio_util::io::ReaderStream;
 use super::auth::Owner;
 use super::error::{ApiError, ApiResult};
 use super::paging;
+use super::path::FileId;
 use super::AppState;
 use crate::ids::{new_id, now_secs, FILE_PREFIX};
 use crate::store::FileRow;
@@ -212,7 +213,7 @@ fn owned_file(state: &AppState, owner: &str, id: &str) -> ApiResult<FileRow> {
     state.store.get_file(owner, id)?.ok_or_else(|| ApiError::not_found("file", id))
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, FileId(id): FileId) -> ApiResult<Json<Value>> {
     Ok(Json(owned_file(&state, &owner, &id)?.to_json()))
 }
 
@@ -226,7 +227,7 @@ pub async fn list(
     Ok(Json(paging::list(page, |f| &f.id, FileRow::to_json)))
 }
 
-pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, FileId(id): FileId) -> ApiResult<Json<Value>> {
     owned_file(&state, &owner, &id)?;
     if let Some(batch) = state.store.batch_using_file(&owner, &id)? {
         return Err(ApiError::conflict("file_in_use", format!("File '{id}' is the input of batch '{batch}', which is still running.")));
@@ -237,7 +238,7 @@ pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, Path(id)
     Ok(Json(json!({"id": id, "object": "file", "deleted": true})))
 }
 
-pub async fn content(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn content(State(state): State<AppState>, Owner(owner): Owner, FileId(id): FileId) -> ApiResult<Response> {
     let row = owned_file(&state, &owner, &id)?;
     let file = tokio::fs::File::open(state.store.content_path(&row.id)).await.map_err(ApiError::internal)?;
     let len = file.metadata().await.map_err(ApiError::internal)?.len();

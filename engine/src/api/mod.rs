@@ -5,6 +5,7 @@ mod batches;
 pub mod error;
 mod files;
 mod paging;
+mod path;
 
 use std::collections::HashSet;
 use std::sync::Arc;
