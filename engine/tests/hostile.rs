@@ -62,3 +62,157 @@ async fn every_rejection_is_the_contracts_json_error() {
     assert_error(&r, 413, "request_too_large");
     engine.stop().await;
 }
+
+const BOUNDARY: &str = "----hostile-boundary-5e2a";
+
+/// A multipart body from raw parts: each `(headers, value)` becomes one part.
+fn raw_multipart(parts: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (headers, value) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn part(name: &str, value: &[u8]) -> (String, Vec<u8>) {
+    (format!("Content-Disposition: form-data; name=\"{name}\""), value.to_vec())
+}
+
+fn file_part(filename: &str, data: &[u8]) -> (String, Vec<u8>) {
+    (format!("Content-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/jsonl"), data.to_vec())
+}
+
+async fn post_multipart(api: &Api, body: Vec<u8>) -> Resp {
+    // A fresh connection each time: refused uploads close theirs.
+    let fresh = Api { client: reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap(), ..api.clone() };
+    fresh.post_raw("/v1/files", &format!("multipart/form-data; boundary={BOUNDARY}"), body).await
+}
+
+/// An answer that quotes at most a short prefix of what was sent.
+fn assert_short(r: &Resp, sent: &str) {
+    assert!(r.bytes.len() < 1024, "{} bytes answered: {}", r.bytes.len(), &r.text()[..300.min(r.text().len())]);
+    let message = r.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains(&sent[..200]), "the message quotes 200 characters of the input: {message}");
+}
+
+/// Every part but `file` is bounded: a 5 MB `purpose`, an unknown part over the bound, too
+/// many parts, a second `file`, an endless part header or preamble, an overlong filename:
+/// each a JSON 400, quoting at most a short prefix, and nothing kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_parts_other_than_file_are_bounded() {
+    let dir = tempdir();
+    let engine = start(config(dir.path())).await;
+    let api = Api::new(&engine);
+    let data = jsonl(&chat_lines(2));
+    let huge = "p".repeat(5 << 20);
+
+    let r = post_multipart(&api, raw_multipart(&[part("purpose", huge.as_bytes()), file_part("a.jsonl", &data)])).await;
+    assert_error(&r, 400, "invalid_purpose");
+    assert_eq!(r.json["error"]["param"], "purpose");
+    assert_short(&r, &huge);
+    // The same after the file.
+    let r = post_multipart(&api, raw_multipart(&[file_part("a.jsonl", &data), part("purpose", huge.as_bytes())])).await;
+    assert_error(&r, 400, "invalid_purpose");
+    assert_short(&r, &huge);
+
+    // A short wrong purpose is quoted whole; a long one only by its start.
+    let r = post_multipart(&api, raw_multipart(&[part("purpose", b"fine-tune"), file_part("a.jsonl", &data)])).await;
+    assert_error(&r, 400, "invalid_purpose");
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("'fine-tune'"), "{}", r.text());
+    let long = "q".repeat(3000);
+    let r = post_multipart(&api, raw_multipart(&[part("purpose", long.as_bytes()), file_part("a.jsonl", &data)])).await;
+    assert_error(&r, 400, "invalid_purpose");
+    assert_short(&r, &long);
+
+    // Unknown parts are still ignored when small, refused when large.
+    let r = post_multipart(&api, raw_multipart(&[part("note", b"hello"), part("purpose", b"batch"), file_part("a.jsonl", &data)])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let kept = r.json["id"].as_str().unwrap().to_owned();
+    let r = post_multipart(&api, raw_multipart(&[part("note", huge.as_bytes()), file_part("a.jsonl", &data)])).await;
+    assert_error(&r, 400, "part_too_large");
+    assert_short(&r, &huge);
+    let long_name = "n".repeat(100_000);
+    let r = post_multipart(&api, raw_multipart(&[part(&long_name, huge.as_bytes()), file_part("a.jsonl", &data)])).await;
+    assert_error(&r, 400, "part_too_large");
+    assert_short(&r, &long_name);
+
+    let many: Vec<_> = (0..40).map(|i| part(&format!("x{i}"), b"1")).chain([file_part("a.jsonl", &data)]).collect();
+    let r = post_multipart(&api, raw_multipart(&many)).await;
+    assert_error(&r, 400, "too_many_parts");
+    let r = post_multipart(&api, raw_multipart(&[file_part("a.jsonl", &data), file_part("b.jsonl", &data)])).await;
+    assert_error(&r, 400, "invalid_upload");
+    assert_eq!(r.json["error"]["param"], "file");
+    let r = post_multipart(&api, raw_multipart(&[file_part(&long_name, &data)])).await;
+    assert_error(&r, 400, "invalid_filename");
+    assert_short(&r, &long_name);
+
+    // A part header that never ends, and a body that never reaches its boundary.
+    let mut endless_header = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"; x=\"").into_bytes();
+    endless_header.extend(std::iter::repeat_n(b'h', 8 << 20));
+    // Both are cut off at a bound (not read whole, then found incomplete).
+    for body in [endless_header, vec![b'z'; 8 << 20]] {
+        let r = post_multipart(&api, body).await;
+        assert_error(&r, 400, "invalid_upload");
+        assert!(r.bytes.len() < 1024, "{}", r.text());
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("without a boundary or the end of a part's headers"), "{message}");
+    }
+
+    // Only the one good upload was kept.
+    let listed = api.get("/v1/files").await.json;
+    let ids: Vec<_> = listed["data"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, vec![kept.clone()]);
+    let on_disk: Vec<_> = std::fs::read_dir(dir.path().join("files")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(on_disk, vec![std::ffi::OsString::from(format!("{kept}.jsonl"))]);
+    engine.stop().await;
+}
+
+/// Error messages quote what the caller sent by a short prefix only, whatever field it came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_messages_quote_only_a_short_prefix() {
+    let dir = tempdir();
+    let engine = start(config(dir.path())).await;
+    let api = Api::new(&engine);
+    let long = "x".repeat(60_000);
+    let r = api.get(&format!("/v1/files/{long}")).await;
+    assert_error(&r, 404, "not_found");
+    assert_short(&r, &long);
+    let r = api.get(&format!("/v1/{long}")).await;
+    assert_error(&r, 404, "unknown_url");
+    assert_short(&r, &long);
+    let r = api.request(reqwest::Method::PUT, &format!("/v1/batches/{long}")).await;
+    assert_error(&r, 405, "method_not_allowed");
+    assert_short(&r, &long);
+    let big = "y".repeat(500_000);
+    let create = |body: serde_json::Value| {
+        let api = api.clone();
+        async move { api.post_json("/v1/batches", &body).await }
+    };
+    let r = create(json!({"input_file_id": big, "endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
+    assert_error(&r, 404, "not_found");
+    assert_short(&r, &big);
+    let r = create(json!({"input_file_id": "f", "endpoint": big, "completion_window": "24h"})).await;
+    assert_error(&r, 400, "invalid_endpoint");
+    assert_short(&r, &big);
+    let r = create(json!({"input_file_id": "f", "endpoint": "/v1/chat/completions", "completion_window": big})).await;
+    assert_error(&r, 400, "invalid_completion_window");
+    assert_short(&r, &big);
+    let r = create(json!({"input_file_id": [big], "endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
+    assert_error(&r, 400, "invalid_type");
+    assert_short(&r, &big);
+    let r = create(json!({"input_file_id": "f", "endpoint": "/v1/chat/completions", "completion_window": "24h",
+        "metadata": {big.clone(): "v"}}))
+    .await;
+    assert_error(&r, 400, "invalid_metadata");
+    assert_short(&r, &big);
+    let r = api.post_raw("/v1/batches", "application/json", json!(big).to_string().into_bytes()).await;
+    assert_error(&r, 400, "invalid_json");
+    assert_short(&r, &big);
+    let r = api.get(&format!("/v1/batches?limit=x{}", &long[..30_000])).await;
+    assert_error(&r, 400, "invalid_query");
+    assert_short(&r, &long);
+    engine.stop().await;
+}

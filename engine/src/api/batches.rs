@@ -9,7 +9,7 @@ use fastrouter_batch_core::model::Endpoint;
 use serde_json::{Map, Value};
 
 use super::auth::Owner;
-use super::error::{ApiError, ApiResult};
+use super::error::{detail, quote, ApiError, ApiResult};
 use super::paging;
 use super::path::BatchId;
 use super::AppState;
@@ -27,7 +27,7 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &'static str, required: 
             Err(ApiError::bad_request("missing_required_parameter", format!("Missing required parameter: '{name}'.")).with_param(name))
         }
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ApiError::bad_request("invalid_type", format!("'{name}' must be a string, got {other}.")).with_param(name)),
+        Some(other) => Err(ApiError::bad_request("invalid_type", format!("'{name}' must be a string, got {}.", quote(&other.to_string()))).with_param(name)),
     }
 }
 
@@ -41,19 +41,19 @@ fn metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
             }
             for (k, v) in m {
                 if k.chars().count() > MAX_METADATA_KEY {
-                    return Err(bad(format!("metadata key '{k}' is longer than {MAX_METADATA_KEY} characters.")));
+                    return Err(bad(format!("metadata key '{}' is longer than {MAX_METADATA_KEY} characters.", quote(k))));
                 }
                 match v {
                     Value::String(s) if s.chars().count() <= MAX_METADATA_VALUE => {}
                     Value::String(_) => {
-                        return Err(bad(format!("metadata['{k}'] is longer than {MAX_METADATA_VALUE} characters.")))
+                        return Err(bad(format!("metadata['{}'] is longer than {MAX_METADATA_VALUE} characters.", quote(k))))
                     }
-                    other => return Err(bad(format!("metadata['{k}'] must be a string, got {other}."))),
+                    other => return Err(bad(format!("metadata['{}'] must be a string, got {}.", quote(k), quote(&other.to_string())))),
                 }
             }
             Ok(Some(Value::Object(m.clone())))
         }
-        Some(other) => Err(bad(format!("metadata must be an object of strings, got {other}."))),
+        Some(other) => Err(bad(format!("metadata must be an object of strings, got {}.", quote(&other.to_string())))),
     }
 }
 
@@ -65,13 +65,13 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     let body = body.map_err(ApiError::unreadable_body)?;
     let body: Map<String, Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not a JSON object: {e}.")))?;
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not a JSON object: {}.", detail(&e.to_string()))))?;
     let input_file_id = string_field(&body, "input_file_id", true)?.unwrap_or_default();
     let endpoint = string_field(&body, "endpoint", true)?.unwrap_or_default();
     if Endpoint::from_url(endpoint).is_none() {
         return Err(ApiError::bad_request(
             "invalid_endpoint",
-            format!("endpoint must be '/v1/chat/completions' or '/v1/embeddings', got '{endpoint}'."),
+            format!("endpoint must be '/v1/chat/completions' or '/v1/embeddings', got '{}'.", quote(endpoint)),
         )
         .with_param("endpoint"));
     }
@@ -79,7 +79,7 @@ pub async fn create(
     if window != "24h" {
         return Err(ApiError::bad_request(
             "invalid_completion_window",
-            format!("completion_window must be '24h', got '{window}'."),
+            format!("completion_window must be '24h', got '{}'.", quote(window)),
         )
         .with_param("completion_window"));
     }

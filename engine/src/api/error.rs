@@ -17,6 +17,39 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// How much of a value the caller sent an error message may quote.
+const QUOTE_CHARS: usize = 64;
+/// How much of a parser's message (which may quote the input) an error message may hold.
+const DETAIL_CHARS: usize = 160;
+/// No message is longer, whatever it quotes (a last guard; `quote` keeps them far shorter).
+const MAX_MESSAGE_CHARS: usize = 512;
+
+/// What the caller sent, as an error message may quote it: whole when short, else its
+/// first characters and its size, so a huge value is never echoed back.
+pub fn quote(sent: &str) -> String {
+    quote_up_to(sent, QUOTE_CHARS)
+}
+
+/// A parser's own message about the input, which may quote it: cut like `quote`, longer.
+pub fn detail(message: &str) -> String {
+    quote_up_to(message, DETAIL_CHARS)
+}
+
+fn quote_up_to(sent: &str, chars: usize) -> String {
+    match sent.char_indices().nth(chars) {
+        None => sent.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes)", &sent[..end], sent.len()),
+    }
+}
+
+fn cut(mut message: String) -> String {
+    if let Some((end, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
+}
+
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, kind, code, message: message.into(), param: None }
@@ -42,11 +75,11 @@ impl ApiError {
 
     /// The same answer for a missing id and another key's id, so ids cannot be probed.
     pub fn not_found(what: &str, id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("No {what} with id '{id}'."))
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("No {what} with id '{}'.", quote(id)))
     }
 
     pub fn no_route(method: &str, path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", format!("Unknown request URL: {method} {path}."))
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", format!("Unknown request URL: {} {}.", quote(method), quote(path)))
     }
 
     pub fn wrong_method(method: &str, path: &str) -> Self {
@@ -54,7 +87,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             "method_not_allowed",
-            format!("{method} is not allowed on {path}."),
+            format!("{} is not allowed on {}.", quote(method), quote(path)),
         )
     }
 
@@ -64,7 +97,7 @@ impl ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(status, "invalid_request_error", "request_too_large", "The request body is too large.")
         } else {
-            Self::new(status, "invalid_request_error", "invalid_body", format!("Could not read the request body: {}", e.body_text()))
+            Self::new(status, "invalid_request_error", "invalid_body", format!("Could not read the request body: {}", detail(&e.body_text())))
         }
     }
 
@@ -89,7 +122,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {
-            "message": self.message,
+            "message": cut(self.message),
             "type": self.kind,
             "code": self.code,
             "param": self.param,

@@ -4,8 +4,10 @@ mod auth;
 mod batches;
 pub mod error;
 mod files;
+mod metered;
 mod paging;
 mod path;
+mod upload;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,7 +40,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/files", post(files::upload).get(files::list).layer(DefaultBodyLimit::disable()))
+        .route("/v1/files", post(upload::upload).get(files::list).layer(DefaultBodyLimit::disable()))
         .route("/v1/files/{file_id}", get(files::retrieve).delete(files::delete))
         .route("/v1/files/{file_id}/content", get(files::content))
         .route("/v1/batches", post(batches::create).get(batches::list))

@@ -5,7 +5,7 @@ use axum::extract::Query;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{detail, ApiError, ApiResult};
 use crate::store::Page;
 
 #[derive(Debug, Deserialize)]
@@ -16,7 +16,7 @@ pub struct ListParams {
 }
 
 pub fn params(q: Result<Query<ListParams>, QueryRejection>) -> ApiResult<ListParams> {
-    let Query(mut p) = q.map_err(|e| ApiError::bad_request("invalid_query", format!("Invalid query: {}", e.body_text())))?;
+    let Query(mut p) = q.map_err(|e| ApiError::bad_request("invalid_query", format!("Invalid query: {}", detail(&e.body_text()))))?;
     // `?after=` (the contract's own template) means "from the start".
     p.after = p.after.filter(|a| !a.is_empty());
     p.purpose = p.purpose.filter(|a| !a.is_empty());
