@@ -216,3 +216,72 @@ async fn error_messages_quote_only_a_short_prefix() {
     assert_short(&r, &long);
     engine.stop().await;
 }
+
+/// `POST /v1/batches` with an `Idempotency-Key` header and a raw JSON body.
+async fn create_with_key(api: &Api, key: &[u8], body: &str) -> Resp {
+    let req = api
+        .client
+        .post(format!("{}/v1/batches", api.base))
+        .bearer_auth(api.key.as_deref().unwrap())
+        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes(key).unwrap())
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    Api::send(req).await
+}
+
+/// A reused Idempotency-Key: the same request gets the same batch (even once the input
+/// file is gone); a different request gets 422 `idempotency_key_reused` and makes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_reused_with_another_request_is_a_422() {
+    let dir = tempdir();
+    let engine = start(config(dir.path())).await;
+    let api = Api::new(&engine);
+    let fid = api.upload(&jsonl(&chat_lines(2))).await["id"].as_str().unwrap().to_owned();
+    let other = api.upload(&jsonl(&chat_lines(3))).await["id"].as_str().unwrap().to_owned();
+    let body = format!(
+        r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#
+    );
+    let first = create_with_key(&api, b"k-1", &body).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let id = first.json["id"].as_str().unwrap().to_owned();
+    // The same request written differently (key order, spacing, an explicit null): the same batch.
+    let same = format!(
+        r#"{{"metadata":{{"b":"2","a":"1"}},"completion_window":"24h","endpoint":"/v1/chat/completions","input_file_id":"{fid}","output_expires_after":null}}"#
+    );
+    let again = create_with_key(&api, b"k-1", &same).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json["id"], id.as_str());
+
+    let differents = [
+        format!(r#"{{"input_file_id": "{other}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#),
+        format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "3"}}}}"#),
+        format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h"}}"#),
+        format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/embeddings", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#),
+    ];
+    for different in &differents {
+        let r = create_with_key(&api, b"k-1", different).await;
+        assert_error(&r, 422, "idempotency_key_reused");
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("'k-1'") && message.contains(&id), "{message}");
+    }
+    assert_eq!(api.get("/v1/batches").await.json["data"].as_array().unwrap().len(), 1);
+
+    // Once the batch is done and its input file deleted, the same request still answers it.
+    api.wait_terminal(&id, std::time::Duration::from_secs(10)).await;
+    assert_eq!(api.delete(&format!("/v1/files/{fid}")).await.status, 200);
+    let replay = create_with_key(&api, b"k-1", &body).await;
+    assert_eq!(replay.status, 200, "{}", replay.text());
+    assert_eq!(replay.json["id"], id.as_str());
+    assert_eq!(replay.json["status"], "completed");
+    let r = create_with_key(&api, b"k-1", &differents[0]).await;
+    assert_error(&r, 422, "idempotency_key_reused");
+
+    // Keys that cannot be one: over 255 characters, or not text.
+    let r = create_with_key(&api, "k".repeat(256).as_bytes(), &differents[0]).await;
+    assert_error(&r, 400, "invalid_idempotency_key");
+    assert_short(&r, &"k".repeat(256));
+    let r = create_with_key(&api, b"k-\xff", &differents[0]).await;
+    assert_error(&r, 400, "invalid_idempotency_key");
+    assert_eq!(api.get("/v1/batches").await.json["data"].as_array().unwrap().len(), 1);
+    engine.stop().await;
+}

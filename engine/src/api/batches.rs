@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::auth::Owner;
 use super::error::{detail, quote, ApiError, ApiResult};
+use super::idempotency;
 use super::paging;
 use super::path::BatchId;
 use super::AppState;
@@ -66,6 +67,13 @@ pub async fn create(
     let body = body.map_err(ApiError::unreadable_body)?;
     let body: Map<String, Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not a JSON object: {}.", detail(&e.to_string()))))?;
+    let idempotency = idempotency::key(&headers, &body)?;
+    if let Some(k) = &idempotency {
+        // Before any other check: a replay answers its batch even once its file is gone.
+        if let Some(found) = state.store.batch_by_idempotency_key(&owner, &k.key, &k.hash)? {
+            return Ok(Json(idempotency::replay(found, &k.key)?.to_json()));
+        }
+    }
     let input_file_id = string_field(&body, "input_file_id", true)?.unwrap_or_default();
     let endpoint = string_field(&body, "endpoint", true)?.unwrap_or_default();
     if Endpoint::from_url(endpoint).is_none() {
@@ -95,7 +103,6 @@ pub async fn create(
         )
         .with_param("input_file_id"));
     }
-    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
     let window_ms = state.cfg.completion_window.as_millis() as i64;
     let (created_ms, created_at) = (now_ms(), now_secs());
     let row = BatchRow {
@@ -123,11 +130,14 @@ pub async fn create(
         cancelling_at: None,
         cancelled_at: None,
     };
-    let (row, created) = state.store.insert_batch(&row, idempotency_key)?;
-    if created {
-        state.scheduler.start(&row.id);
+    match state.store.insert_batch(&row, idempotency.as_ref().map(|k| (k.key.as_str(), k.hash.as_str())))? {
+        Ok(row) => {
+            state.scheduler.start(&row.id);
+            Ok(Json(row.to_json()))
+        }
+        // The same key came in twice at once and the other request made the batch.
+        Err(found) => Ok(Json(idempotency::replay(found, idempotency.as_ref().map_or("", |k| &k.key))?.to_json())),
     }
-    Ok(Json(row.to_json()))
 }
 
 pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {

@@ -4,6 +4,7 @@ mod auth;
 mod batches;
 pub mod error;
 mod files;
+mod idempotency;
 mod metered;
 mod paging;
 mod path;

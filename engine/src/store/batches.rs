@@ -175,32 +175,52 @@ pub enum CancelRefused {
 
 const SELECT: &str = "SELECT * FROM batches";
 
+/// What an `Idempotency-Key` found: the batch it made, made from the same request or not.
+#[derive(Debug)]
+pub enum Idempotent {
+    Same(BatchRow),
+    Different(BatchRow),
+}
+
+/// The key's batch, if this owner has one, judged against the request's hash (a batch
+/// recorded without one, by an earlier version, counts as the same request).
+fn by_key(conn: &rusqlite::Connection, owner: &str, key: &str, hash: &str) -> Result<Option<Idempotent>> {
+    let found = conn
+        .query_row(&format!("{SELECT} WHERE owner = ?1 AND idempotency_key = ?2"), params![owner, key], |r| {
+            Ok((BatchRow::from_row(r)?, r.get::<_, Option<String>>("request_hash")?))
+        })
+        .optional()?;
+    Ok(found.map(|(row, stored)| match stored {
+        Some(stored) if stored != hash => Idempotent::Different(row),
+        _ => Idempotent::Same(row),
+    }))
+}
+
 impl Store {
-    /// Records a new batch, unless `idempotency_key` names one this owner already made:
-    /// then that one is returned and `false` says nothing new was made.
-    pub fn insert_batch(&self, b: &BatchRow, idempotency_key: Option<&str>) -> Result<(BatchRow, bool)> {
+    /// The batch an `Idempotency-Key` (with the hash of its request) already made, if any.
+    pub fn batch_by_idempotency_key(&self, owner: &str, key: &str, hash: &str) -> Result<Option<Idempotent>> {
+        by_key(&self.reader(), owner, key, hash)
+    }
+
+    /// Records a new batch, unless `idempotency` (key, request hash) names one this owner
+    /// already made: then that one is returned instead (`Err`), nothing new made.
+    pub fn insert_batch(&self, b: &BatchRow, idempotency: Option<(&str, &str)>) -> Result<std::result::Result<BatchRow, Idempotent>> {
         let mut conn = self.writer();
         let tx = conn.transaction()?;
-        if let Some(key) = idempotency_key {
-            let existing = tx
-                .query_row(
-                    &format!("{SELECT} WHERE owner = ?1 AND idempotency_key = ?2"),
-                    params![b.owner, key],
-                    BatchRow::from_row,
-                )
-                .optional()?;
-            if let Some(existing) = existing {
-                return Ok((existing, false));
+        if let Some((key, hash)) = idempotency {
+            if let Some(existing) = by_key(&tx, &b.owner, key, hash)? {
+                return Ok(Err(existing));
             }
         }
         tx.execute(
-            "INSERT INTO batches (id, owner, idempotency_key, endpoint, input_file_id,
+            "INSERT INTO batches (id, owner, idempotency_key, request_hash, endpoint, input_file_id,
                 completion_window, status, metadata, deadline_ms, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 b.id,
                 b.owner,
-                idempotency_key,
+                idempotency.map(|(key, _)| key),
+                idempotency.map(|(_, hash)| hash),
                 b.endpoint,
                 b.input_file_id,
                 b.completion_window,
@@ -212,7 +232,7 @@ impl Store {
             ],
         )?;
         tx.commit()?;
-        Ok((b.clone(), true))
+        Ok(Ok(b.clone()))
     }
 
     pub fn get_batch(&self, owner: &str, id: &str) -> Result<Option<BatchRow>> {

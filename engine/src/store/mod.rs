@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use batches::{BatchRow, CancelRefused, Page, Status};
+pub use batches::{BatchRow, CancelRefused, Idempotent, Page, Status};
 pub use files::FileRow;
 pub use results::ResultRow;
 
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS batches (
     id TEXT NOT NULL UNIQUE,
     owner TEXT NOT NULL,
     idempotency_key TEXT,
+    request_hash TEXT,
     endpoint TEXT NOT NULL,
     input_file_id TEXT NOT NULL,
     completion_window TEXT NOT NULL,
@@ -131,6 +132,7 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         )?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&writer)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
         let store = Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir, lock };
@@ -203,7 +205,47 @@ impl Store {
     }
 }
 
+/// Brings a data directory made by an earlier version up to the schema above.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_request_hash: bool =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('batches') WHERE name = 'request_hash'", [], |r| r.get(0))?;
+    if !has_request_hash {
+        // Batches made before it have no hash: a reused key then answers them as before.
+        conn.execute_batch("ALTER TABLE batches ADD COLUMN request_hash TEXT")?;
+    }
+    Ok(())
+}
+
 /// A page of a cursor-paginated listing, newest first.
 pub(crate) fn page_bounds(limit: Option<u32>) -> u32 {
     limit.unwrap_or(20).clamp(1, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data directory from before `request_hash` opens; its keyed batches still replay.
+    #[test]
+    fn an_older_database_gains_the_request_hash_column() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = Connection::open(dir.path().join("engine.sqlite3")).unwrap();
+            old.execute_batch(&SCHEMA.replace("    request_hash TEXT,\n", "")).unwrap();
+            old.execute(
+                "INSERT INTO batches (id, owner, idempotency_key, endpoint, input_file_id, completion_window, status,
+                    deadline_ms, created_at) VALUES ('fr_batch-old', 'o', 'k', '/v1/embeddings', 'file-x', '24h', 'completed', 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        match store.batch_by_idempotency_key("o", "k", "any-hash").unwrap() {
+            Some(Idempotent::Same(row)) => assert_eq!(row.id, "fr_batch-old"),
+            other => panic!("{other:?}"),
+        }
+        drop(store);
+        // Opening again (the column now there) is fine too.
+        Store::open(dir.path()).unwrap();
+    }
 }
