@@ -143,6 +143,7 @@ impl LocalServer {
             completion_window: window,
             concurrency_per_provider: concurrency,
             retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
+            ..EngineConfig::default()
         };
         Ok(Self { cfg, provider_name, running: Serving::default(), last: Mutex::new(None), starting: Mutex::new(()) })
     }

@@ -86,6 +86,11 @@ pub struct EngineConfig {
     /// Requests in flight at once, per provider.
     pub concurrency_per_provider: usize,
     pub retry: RetryPolicy,
+    /// HTTP connections served at once; more wait (in the listen backlog) until one ends.
+    pub max_connections: usize,
+    /// A connection whose request head is not complete this long after it was opened (or
+    /// after its last answer) is closed: clients that trickle headers hold no slot for long.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +105,8 @@ impl Default for EngineConfig {
             completion_window: Duration::from_secs(24 * 3600),
             concurrency_per_provider: 64,
             retry: RetryPolicy::default(),
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

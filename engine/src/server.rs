@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::serve::{serve, ConnectionLimits};
 use crate::api::{self, AppState};
 use crate::auth::{generate_key, owner_of};
 use crate::config::{EngineConfig, Secret};
@@ -78,16 +79,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Bind(format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port)))?;
         let addr = listener.local_addr().map_err(|e| EngineError::Bind(e.to_string()))?;
+        let limits = ConnectionLimits { max_connections: cfg.max_connections, header_read_timeout: cfg.header_read_timeout };
         let state = AppState { store: store.clone(), scheduler: scheduler.clone(), cfg: Arc::new(cfg), owners: Arc::new(owners) };
         let stop_serving = CancellationToken::new();
-        let app = api::router(state);
-        let stop = stop_serving.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-            if let Err(e) = serve.await {
-                eprintln!("fastrouter-batch engine: server error: {e}");
-            }
-        });
+        let server = tokio::spawn(serve(listener, api::router(state), limits, stop_serving.clone()));
         let resumed = scheduler.resume_all().map_err(|e| EngineError::Storage(e.to_string()))?;
         Ok(Self { addr, api_key, data_dir, _temp_dir: temp_dir, resumed, stop_serving, server, scheduler, store })
     }

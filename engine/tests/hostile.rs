@@ -285,3 +285,95 @@ async fn idempotency_key_reused_with_another_request_is_a_422() {
     assert_eq!(api.get("/v1/batches").await.json["data"].as_array().unwrap().len(), 1);
     engine.stop().await;
 }
+
+/// Connections the engine holds open, counted from outside its code: sockets in this
+/// process's fd table whose local port is the engine's (its accepted connections; the
+/// test's own client sockets have the engine's port as their remote one).
+fn engine_connections(port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut count = 0;
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local_port = cols[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            // 0A: the listening socket itself.
+            if local_port == Some(port) && cols[3] != "0A" && inodes.contains(cols[9]) {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Clients that trickle their request head: each is closed once the header-read timeout
+/// passes, the engine never holds more than `max_connections`, and a normal client gets
+/// its answer meanwhile (it waits for a free slot) and afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempdir();
+    let mut cfg = config(dir.path());
+    cfg.max_connections = 8;
+    cfg.header_read_timeout = std::time::Duration::from_millis(500);
+    let engine = start(cfg).await;
+    let api = Api::new(&engine);
+    let addr = engine.addr();
+    const SLOW: usize = 40;
+    let mut slow = tokio::task::JoinSet::new();
+    for i in 0..SLOW {
+        slow.spawn(async move {
+            let started = std::time::Instant::now();
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(b"GET /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+            let mut buf = [0u8; 256];
+            loop {
+                tokio::select! {
+                    n = tcp.read(&mut buf) => {
+                        // Closed by the engine (0 bytes, a reset, or a 408 it sent first).
+                        if matches!(n, Ok(0) | Err(_)) || std::str::from_utf8(&buf).unwrap_or("").starts_with("HTTP/1.1 4") {
+                            return started.elapsed();
+                        }
+                    }
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                        if tcp.write_all(format!("X-Trickle-{i}: a\r\n").as_bytes()).await.is_err() {
+                            return started.elapsed();
+                        }
+                    }
+                }
+                assert!(started.elapsed() < std::time::Duration::from_secs(30), "slow client {i} still connected after 30 s");
+            }
+        });
+    }
+    // While they trickle: never more than the cap held at once.
+    let mut most = 0;
+    let sampling = std::time::Instant::now();
+    while sampling.elapsed() < std::time::Duration::from_millis(1500) {
+        most = most.max(engine_connections(addr.port()));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(most <= 8, "the engine held {most} connections at once (cap 8)");
+    assert!(most >= 4, "only {most} connections seen: the sampling does not see the engine's sockets");
+    // A normal client is served meanwhile (once a slot frees).
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), api.get("/v1/files")).await.expect("served within 20 s");
+    assert_eq!(r.status, 200);
+    // Every slow client was closed by the engine.
+    while let Some(held) = slow.join_next().await {
+        let held = held.unwrap();
+        assert!(held >= std::time::Duration::from_millis(400), "closed after {held:?}, before the timeout");
+    }
+    // Normal keep-alive use is unaffected: requests in a row on one pooled connection.
+    for _ in 0..20 {
+        assert_eq!(api.get("/v1/batches").await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(engine_connections(addr.port()) <= 2);
+    engine.stop().await;
+}

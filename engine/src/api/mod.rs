@@ -8,6 +8,7 @@ mod idempotency;
 mod metered;
 mod paging;
 mod path;
+pub mod serve;
 mod upload;
 
 use std::collections::HashSet;
