@@ -105,6 +105,14 @@ impl Engine {
         &self.data_dir
     }
 
+    /// Fault injection for tests: while `database` (`files`) is set, writes to the state
+    /// database (to content files: uploads, result files) fail as on a full disk. Uploads
+    /// then answer 507 and batches pause, saying so; clearing both ends it.
+    #[doc(hidden)]
+    pub fn simulate_full_disk(&self, database: bool, files: bool) {
+        self.store.simulate_full_disk(database, files);
+    }
+
     /// How many unfinished batches were picked up at start.
     pub fn resumed(&self) -> usize {
         self.resumed

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use fastrouter_batch_core::model::Endpoint;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::auth::Owner;
 use super::error::{detail, quote, ApiError, ApiResult};
@@ -58,6 +58,19 @@ fn metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
     }
 }
 
+/// The wire form of a batch, telling (in `errors`) when storage trouble holds it up.
+fn batch_json(state: &AppState, row: &BatchRow) -> Value {
+    let mut json = row.to_json();
+    if !row.status.is_terminal() {
+        if let Some(message) = state.scheduler.storage_notice(&row.id) {
+            json["errors"] = json!({"object": "list", "data": [
+                {"code": "storage_unavailable", "line": null, "param": null, "message": message}
+            ]});
+        }
+    }
+    json
+}
+
 pub async fn create(
     State(state): State<AppState>,
     Owner(owner): Owner,
@@ -71,7 +84,7 @@ pub async fn create(
     if let Some(k) = &idempotency {
         // Before any other check: a replay answers its batch even once its file is gone.
         if let Some(found) = state.store.batch_by_idempotency_key(&owner, &k.key, &k.hash)? {
-            return Ok(Json(idempotency::replay(found, &k.key)?.to_json()));
+            return Ok(Json(batch_json(&state, &idempotency::replay(found, &k.key)?)));
         }
     }
     let input_file_id = string_field(&body, "input_file_id", true)?.unwrap_or_default();
@@ -133,16 +146,16 @@ pub async fn create(
     match state.store.insert_batch(&row, idempotency.as_ref().map(|k| (k.key.as_str(), k.hash.as_str())))? {
         Ok(row) => {
             state.scheduler.start(&row.id);
-            Ok(Json(row.to_json()))
+            Ok(Json(batch_json(&state, &row)))
         }
         // The same key came in twice at once and the other request made the batch.
-        Err(found) => Ok(Json(idempotency::replay(found, idempotency.as_ref().map_or("", |k| &k.key))?.to_json())),
+        Err(found) => Ok(Json(batch_json(&state, &idempotency::replay(found, idempotency.as_ref().map_or("", |k| &k.key))?))),
     }
 }
 
 pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
     let row = state.store.get_batch(&owner, &id)?.ok_or_else(|| ApiError::not_found("batch", &id))?;
-    Ok(Json(row.to_json()))
+    Ok(Json(batch_json(&state, &row)))
 }
 
 pub async fn list(
@@ -152,7 +165,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let p = paging::params(q)?;
     let page = state.store.list_batches(&owner, p.after.as_deref(), p.limit)?;
-    Ok(Json(paging::list(page, |b| &b.id, BatchRow::to_json)))
+    Ok(Json(paging::list(page, |b| &b.id, |b| batch_json(&state, b))))
 }
 
 pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
@@ -161,7 +174,7 @@ pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, BatchId(
             if row.status == Status::Cancelling {
                 state.scheduler.cancel(&id);
             }
-            Ok(Json(row.to_json()))
+            Ok(Json(batch_json(&state, &row)))
         }
         Err(CancelRefused::NotFound) => Err(ApiError::not_found("batch", &id)),
         Err(CancelRefused::Finished(status)) => Err(ApiError::conflict(

@@ -134,6 +134,21 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal(e)
+        if e.is_full() {
+            Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "server_error",
+                "insufficient_storage",
+                "The engine's disk is full: nothing was stored. Free some space and send the request again.",
+            )
+        } else {
+            Self::internal(e)
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        crate::store::StoreError::Io(e).into()
     }
 }

@@ -135,11 +135,20 @@ async fn read_small(mut field: Field<'_>, meter: &Meter) -> ApiResult<Option<Vec
     Ok(Some(value))
 }
 
+/// Writes the `file` part to a temporary file; a refused part is drained first.
 async fn receive(state: &AppState, mut field: Field<'_>, meter: &Meter) -> ApiResult<Upload> {
+    let received = write_part(state, &mut field, meter).await;
+    if received.is_err() {
+        // The answer (413, 507...) waits until the client has sent the rest.
+        drain_field(field, meter).await;
+    }
+    received
+}
+
+async fn write_part(state: &AppState, field: &mut Field<'_>, meter: &Meter) -> ApiResult<Upload> {
     let limit = state.cfg.limits.max_bytes;
     let filename = field.file_name().unwrap_or("upload.jsonl").to_owned();
     if filename.len() > MAX_FILENAME_BYTES {
-        drain_field(field, meter).await;
         return Err(ApiError::bad_request(
             "invalid_filename",
             format!("The filename '{}' is longer than {MAX_FILENAME_BYTES} bytes.", quote(&filename)),
@@ -147,7 +156,8 @@ async fn receive(state: &AppState, mut field: Field<'_>, meter: &Meter) -> ApiRe
         .with_param("file"));
     }
     let path = state.store.temp_path("upload");
-    let file = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+    state.store.check_space()?;
+    let file = tokio::fs::File::create(&path).await?;
     let mut upload = Upload { path, bytes: 0, rows: 0, filename };
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut counter = RowCounter::default();
@@ -155,14 +165,14 @@ async fn receive(state: &AppState, mut field: Field<'_>, meter: &Meter) -> ApiRe
         meter.took(chunk.len());
         upload.bytes += chunk.len() as u64;
         if upload.bytes > limit {
-            drain_field(field, meter).await;
             return Err(ApiError::too_large(limit).with_param("file"));
         }
         counter.feed(&chunk);
-        out.write_all(&chunk).await.map_err(ApiError::internal)?;
+        state.store.check_space()?;
+        out.write_all(&chunk).await?;
     }
-    out.flush().await.map_err(ApiError::internal)?;
-    out.into_inner().sync_all().await.map_err(ApiError::internal)?;
+    out.flush().await?;
+    out.into_inner().sync_all().await?;
     upload.rows = counter.finish();
     Ok(upload)
 }
@@ -233,7 +243,7 @@ async fn receive_upload(
         num_rows: upload.rows,
         created_at: now_secs(),
     };
-    tokio::fs::rename(&upload.path, state.store.content_path(&row.id)).await.map_err(ApiError::internal)?;
+    tokio::fs::rename(&upload.path, state.store.content_path(&row.id)).await?;
     if let Err(e) = state.store.insert_file(&row) {
         let _ = std::fs::remove_file(state.store.content_path(&row.id));
         return Err(e.into());

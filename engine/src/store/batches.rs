@@ -205,7 +205,7 @@ impl Store {
     /// Records a new batch, unless `idempotency` (key, request hash) names one this owner
     /// already made: then that one is returned instead (`Err`), nothing new made.
     pub fn insert_batch(&self, b: &BatchRow, idempotency: Option<(&str, &str)>) -> Result<std::result::Result<BatchRow, Idempotent>> {
-        let mut conn = self.writer();
+        let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         if let Some((key, hash)) = idempotency {
             if let Some(existing) = by_key(&tx, &b.owner, key, hash)? {
@@ -282,7 +282,7 @@ impl Store {
             "UPDATE batches SET status = ?1, {col} = ?2 WHERE id = ?3 AND status IN (SELECT value FROM json_each(?4))",
             col = to.entered_at_column()
         );
-        let n = self.writer().execute(
+        let n = self.writer()?.execute(
             &sql,
             params![to.as_str(), now_secs(), id, serde_json::to_string(&from).unwrap_or_default()],
         )?;
@@ -291,7 +291,7 @@ impl Store {
 
     /// validating → in_progress, recording how many requests the file holds.
     pub fn start_progress(&self, id: &str, total: u64) -> Result<bool> {
-        let n = self.writer().execute(
+        let n = self.writer()?.execute(
             "UPDATE batches SET status = 'in_progress', in_progress_at = ?1, total = ?2
              WHERE id = ?3 AND status = 'validating'",
             params![now_secs(), total as i64, id],
@@ -301,7 +301,7 @@ impl Store {
 
     /// validating → failed, with the reasons (`errors.data`).
     pub fn fail_validation(&self, id: &str, errors: &Value) -> Result<bool> {
-        let n = self.writer().execute(
+        let n = self.writer()?.execute(
             "UPDATE batches SET status = 'failed', failed_at = ?1, errors = ?2 WHERE id = ?3 AND status = 'validating'",
             params![now_secs(), errors.to_string(), id],
         )?;
@@ -310,7 +310,7 @@ impl Store {
 
     /// Asks a running batch to stop. Returns the batch as it now is.
     pub fn request_cancel(&self, owner: &str, id: &str) -> Result<std::result::Result<BatchRow, CancelRefused>> {
-        let mut conn = self.writer();
+        let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         let Some(row) = tx
             .query_row(&format!("{SELECT} WHERE id = ?1 AND owner = ?2"), params![id, owner], BatchRow::from_row)
@@ -345,7 +345,7 @@ impl Store {
         error: Option<&FileRow>,
         unrun: u64,
     ) -> Result<bool> {
-        let mut conn = self.writer();
+        let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let n = tx.execute(

@@ -50,7 +50,7 @@ const COLUMNS: &str = "id, owner, filename, purpose, bytes, num_rows, created_at
 
 impl Store {
     pub fn insert_file(&self, f: &FileRow) -> Result<()> {
-        insert_file(&self.writer(), f)
+        insert_file(&*self.writer()?, f)
     }
 
     pub fn get_file(&self, owner: &str, id: &str) -> Result<Option<FileRow>> {
@@ -105,7 +105,7 @@ impl Store {
     /// Forgets the record, then removes the content. Returns false if there was none.
     pub fn delete_file(&self, owner: &str, id: &str) -> Result<bool> {
         let n = self
-            .writer()
+            .writer()?
             .execute("DELETE FROM files WHERE id = ?1 AND owner = ?2", params![id, owner])?;
         if n > 0 {
             let _ = std::fs::remove_file(self.content_path(id));

@@ -9,6 +9,7 @@ mod files;
 mod results;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
@@ -35,6 +36,26 @@ impl std::fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// The disk (or the user's quota) is full: the write may succeed once space is freed.
+    pub fn is_full(&self) -> bool {
+        match self {
+            Self::Sql(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
+            Self::Io(e) => is_full(e),
+            _ => false,
+        }
+    }
+}
+
+fn simulated_full() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (simulated)")
+}
+
+/// ENOSPC or EDQUOT (Linux), whatever `ErrorKind` the standard library files them under.
+pub fn is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -104,6 +125,10 @@ pub struct Store {
     files_dir: PathBuf,
     /// Held (an OS file lock) while the store is open: one engine per data directory.
     lock: std::fs::File,
+    /// Fault injection for tests: while set, database writes / content-file writes fail
+    /// as on a full disk.
+    simulated_full_database: AtomicBool,
+    simulated_full_files: AtomicBool,
 }
 
 impl Store {
@@ -135,7 +160,11 @@ impl Store {
         migrate(&writer)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
-        let store = Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir, lock };
+        let store =
+            Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir, lock,
+            simulated_full_database: AtomicBool::new(false),
+            simulated_full_files: AtomicBool::new(false),
+        };
         store.remove_partial_files()?;
         store.remove_orphan_files()?;
         Ok(store)
@@ -195,9 +224,29 @@ impl Store {
         Ok(())
     }
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
+    /// The connection that writes; every database write goes through here.
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
+        if self.simulated_full_database.load(Ordering::Relaxed) {
+            return Err(StoreError::Io(simulated_full()));
+        }
         // A poisoned lock means a panic mid-call; SQLite rolled the transaction back.
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+        Ok(self.writer.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Fault injection for tests: while `database` (`files`) is set, database writes
+    /// (content-file writes: uploads, result files) fail as on a full disk.
+    pub fn simulate_full_disk(&self, database: bool, files: bool) {
+        self.simulated_full_database.store(database, Ordering::Relaxed);
+        self.simulated_full_files.store(files, Ordering::Relaxed);
+    }
+
+    /// Called before writing content files: fails while a full disk is simulated for
+    /// them, and is a no-op otherwise (the real write then reports any real error).
+    pub fn check_space(&self) -> std::io::Result<()> {
+        if self.simulated_full_files.load(Ordering::Relaxed) {
+            return Err(simulated_full());
+        }
+        Ok(())
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {

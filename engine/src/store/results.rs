@@ -22,7 +22,7 @@ pub struct ResultRow {
 impl Store {
     /// Records results in one transaction and updates the batches' request counts.
     pub fn insert_results(&self, rows: &[ResultRow]) -> Result<()> {
-        let mut conn = self.writer();
+        let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
         {

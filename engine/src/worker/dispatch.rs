@@ -148,6 +148,9 @@ async fn run_provider(
             }
         };
         drop(bytes);
+        // While results cannot be recorded (a full disk), send nothing new: its answer
+        // would have nowhere to go.
+        ctx.health.writer_ready(&stop).await;
         let permit = tokio::select! {
             biased;
             _ = stop.cancelled() => None,

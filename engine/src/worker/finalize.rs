@@ -59,19 +59,33 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
             unrun += 1;
             err.push(&not_run_line(custom_id, code, message).to_string())
         })
-        .map_err(|e| format!("cannot read the input file: {e}"))?;
+        .map_err(|e| match crate::store::is_full(&e) {
+            true => format!("cannot write the error file: {e}"),
+            false => format!("cannot read the input file: {e}"),
+        })?;
     }
     let output = out.register(store, row, "output").map_err(|e| e.to_string())?;
-    let error = err.register(store, row, "error").map_err(|e| e.to_string())?;
-    let finished = store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun).map_err(|e| e.to_string())?;
-    if !finished {
-        // The state moved meanwhile (a cancel beat an expiry, say): these files belong
-        // to no batch. The run loop finalizes again from the new state.
-        for f in output.iter().chain(error.iter()) {
-            let _ = std::fs::remove_file(store.content_path(&f.id));
+    let registered = |error: Option<&FileRow>| output.iter().chain(error).map(|f| store.content_path(&f.id)).collect::<Vec<_>>();
+    let error = match err.register(store, row, "error") {
+        Ok(error) => error,
+        Err(e) => {
+            remove_all(&registered(None));
+            return Err(e.to_string());
         }
+    };
+    let finished = store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun);
+    if !matches!(finished, Ok(true)) {
+        // Not recorded (a full disk), or the state moved meanwhile (a cancel beat an
+        // expiry, say): these files belong to no batch. The run loop finalizes again.
+        remove_all(&registered(error.as_ref()));
     }
-    Ok(())
+    finished.map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn remove_all(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// Calls `f` with the custom_id of each request line that has no result.
@@ -98,7 +112,8 @@ fn for_each_unrun(path: &Path, max_line: usize, done: &HashSet<u64>, mut f: impl
     Ok(())
 }
 
-/// A result file being written aside.
+/// A result file being written aside; removed if dropped before it is moved into place
+/// (a failed finalize must not leave it taking space on a disk that is already full).
 struct Output {
     temp: PathBuf,
     file: BufWriter<File>,
@@ -106,8 +121,16 @@ struct Output {
     bytes: u64,
 }
 
+impl Drop for Output {
+    fn drop(&mut self) {
+        // Once moved into place there is nothing left here to remove.
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
 impl Output {
     fn new(store: &Store, label: &str) -> std::io::Result<Self> {
+        store.check_space()?;
         let temp = store.temp_path(label);
         let file = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
         Ok(Self { temp, file, lines: 0, bytes: 0 })
@@ -122,14 +145,13 @@ impl Output {
     }
 
     /// Moves the file into place under a new file id; an empty file is dropped.
-    fn register(self, store: &Store, row: &BatchRow, label: &str) -> std::io::Result<Option<FileRow>> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+    fn register(mut self, store: &Store, row: &BatchRow, label: &str) -> std::io::Result<Option<FileRow>> {
         if self.lines == 0 {
-            drop(file);
-            std::fs::remove_file(&self.temp)?;
             return Ok(None);
         }
-        file.sync_all()?;
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        store.check_space()?;
         let id = new_id(FILE_PREFIX);
         std::fs::rename(&self.temp, store.content_path(&id))?;
         Ok(Some(FileRow {

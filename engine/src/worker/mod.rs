@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod finalize;
+mod health;
 mod lines;
 mod run;
 mod writer;
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::EngineConfig;
 use crate::providers::Provider;
 use crate::store::Store;
+use health::StorageHealth;
 pub use writer::ResultsWriter;
 
 /// What every batch task shares.
@@ -25,6 +27,7 @@ pub struct Ctx {
     pub provider: Provider,
     pub cfg: EngineConfig,
     pub writer: ResultsWriter,
+    pub health: Arc<StorageHealth>,
     /// Requests in flight per provider, across all batches.
     lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -50,14 +53,17 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(store: Arc<Store>, provider: Provider, cfg: EngineConfig) -> Self {
-        let writer = ResultsWriter::spawn(store.clone());
-        let ctx = Ctx { store, provider, cfg, writer, lanes: Mutex::new(HashMap::new()) };
-        Self {
-            ctx: Arc::new(ctx),
-            running: Arc::default(),
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-        }
+        let shutdown = CancellationToken::new();
+        let health = Arc::new(StorageHealth::default());
+        let writer = ResultsWriter::spawn(store.clone(), health.clone(), shutdown.clone());
+        let ctx = Ctx { store, provider, cfg, writer, health, lanes: Mutex::new(HashMap::new()) };
+        Self { ctx: Arc::new(ctx), running: Arc::default(), shutdown, tasks: TaskTracker::new() }
+    }
+
+    /// Why an unfinished batch is held up by storage trouble (a full disk), if it is: the
+    /// API shows it as a `storage_unavailable` entry of the batch's `errors`.
+    pub fn storage_notice(&self, id: &str) -> Option<String> {
+        self.ctx.health.notice(id)
     }
 
     /// Picks up every batch that was running when the engine last stopped.

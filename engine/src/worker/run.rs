@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{dispatch, End};
 use super::finalize::finalize;
+use super::health::Backoff;
 use super::Ctx;
 use crate::ids::now_ms;
 use crate::store::{BatchRow, Status};
@@ -17,24 +18,20 @@ use crate::store::{BatchRow, Status};
 /// How many validation problems a failed batch lists in `errors.data`.
 const MAX_LISTED_ERRORS: usize = 1000;
 
-/// Tries after storage trouble (a full disk, a locked database): 1, 2, 4, 8, 16 s apart.
-const STORAGE_TRIES: u32 = 5;
-
+/// Runs the batch to its end. Storage trouble (a full disk, a locked database) never fails
+/// a batch, since it may pass: the failed step is tried again with backoff until it works,
+/// the batch showing why meanwhile, or until the engine stops (then it resumes from its
+/// last durable state on the next start).
 pub async fn run_batch(ctx: &Arc<Ctx>, id: &str, halt: &CancellationToken, shutdown: &CancellationToken) {
-    for attempt in 0..=STORAGE_TRIES {
-        let Err(e) = step_until_done(ctx, id, halt, shutdown).await else { return };
-        // Storage trouble: never fail the batch for a problem that may pass. Try again a
-        // few times; after that, it resumes from its last durable state on the next start.
-        if attempt == STORAGE_TRIES {
-            eprintln!("fastrouter-batch engine: batch {id} paused until the engine restarts: {e}");
-            return;
-        }
-        eprintln!("fastrouter-batch engine: batch {id}: {e}; trying again");
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)) => {}
-            _ = shutdown.cancelled() => return,
+    let mut backoff = Backoff::default();
+    loop {
+        let Err(e) = step_until_done(ctx, id, halt, shutdown).await else { break };
+        ctx.health.batch_failed(id, &e);
+        if !backoff.wait(shutdown).await {
+            break;
         }
     }
+    ctx.health.batch_recovered(id);
 }
 
 async fn step_until_done(
@@ -76,6 +73,8 @@ async fn step_until_done(
             Status::Cancelling => finalize(ctx, &row, Status::Cancelled).await?,
             Status::Completed | Status::Failed | Status::Expired | Status::Cancelled => return Ok(()),
         }
+        // That step went through: whatever held the batch up before has passed.
+        ctx.health.batch_recovered(id);
     }
 }
 

@@ -1,18 +1,22 @@
 //! The one task that writes per-line results to SQLite, many to a transaction, so
-//! thousands of lines a second cost a few commits, not thousands.
+//! thousands of lines a second cost a few commits, not thousands. A commit that fails (a
+//! full disk) is tried again with backoff until it succeeds, its rows kept meanwhile;
+//! only an engine stop gives them up (those lines then run again on the next start).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
+use super::health::{Backoff, StorageHealth};
 use crate::store::{ResultRow, Store};
 
 enum Msg {
     Row(ResultRow),
-    /// Answered once every row sent before it is committed: with the first failed commit
-    /// of that batch's rows since its last flush (None: of any batch's rows).
+    /// Answered once every row sent before it is committed: with the error of rows of that
+    /// batch given up since its last flush (None: of any batch's rows).
     Flush(Option<String>, oneshot::Sender<Result<(), String>>),
 }
 
@@ -28,9 +32,10 @@ const MAX_ROWS_PER_COMMIT: usize = 4096;
 const GATHER: Duration = Duration::from_millis(20);
 
 impl ResultsWriter {
-    pub fn spawn(store: Arc<Store>) -> Self {
+    /// Commits until the channel closes; after `stop`, a failed commit is not retried.
+    pub fn spawn(store: Arc<Store>, health: Arc<StorageHealth>, stop: CancellationToken) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, rx, health, stop));
         Self { tx }
     }
 
@@ -40,7 +45,7 @@ impl ResultsWriter {
     }
 
     /// Waits until everything sent so far is committed; fails if any of `batch_id`'s
-    /// rows could not be (they were lost: the batch must not be finished as if they were).
+    /// rows were given up (the batch must not be finished as if they were recorded).
     pub async fn flush(&self, batch_id: &str) -> Result<(), String> {
         self.flush_for(Some(batch_id.to_owned())).await
     }
@@ -64,9 +69,9 @@ fn take(m: Msg, rows: &mut Vec<ResultRow>, flushes: &mut Flushes) {
     }
 }
 
-async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    // A failed commit is reported to the next flush of each batch it held rows of, even
-    // if later commits succeed (and never to another batch's flush).
+async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>, health: Arc<StorageHealth>, stop: CancellationToken) {
+    // Rows given up (at engine stop) are reported to the next flush of each batch they
+    // belonged to (and never to another batch's flush).
     let mut lost: HashMap<String, String> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut rows = Vec::new();
@@ -85,25 +90,15 @@ async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 Err(_) => break,
             }
         }
-        let result = if rows.is_empty() {
-            Ok(())
-        } else {
-            let store = store.clone();
+        if !rows.is_empty() {
             let batches: HashSet<String> = rows.iter().map(|r| r.batch_id.clone()).collect();
-            let outcome = match tokio::task::spawn_blocking(move || store.insert_results(&rows)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(format!("results writer failed: {e}")),
-            };
-            if let Err(e) = &outcome {
+            let count = rows.len();
+            if let Err(e) = commit(&store, rows, &health, &stop).await {
+                eprintln!("fastrouter-batch engine: results of {count} lines not recorded: {e}");
                 for id in batches {
                     lost.entry(id).or_insert_with(|| e.clone());
                 }
             }
-            outcome
-        };
-        if let Err(e) = result {
-            eprintln!("fastrouter-batch engine: could not record results: {e}");
         }
         for (batch, f) in flushes {
             let answer = match batch {
@@ -111,6 +106,30 @@ async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 None => lost.drain().next().map(|(_, e)| e),
             };
             let _ = f.send(answer.map_or(Ok(()), Err));
+        }
+    }
+}
+
+/// Commits `rows`, trying again with backoff while it fails, until it succeeds or the
+/// engine stops (then the rows are given up).
+async fn commit(store: &Arc<Store>, mut rows: Vec<ResultRow>, health: &StorageHealth, stop: &CancellationToken) -> Result<(), String> {
+    let mut backoff = Backoff::default();
+    loop {
+        let s = store.clone();
+        let attempt = tokio::task::spawn_blocking(move || {
+            let outcome = s.insert_results(&rows).map_err(|e| e.to_string());
+            (rows, outcome)
+        });
+        let outcome;
+        (rows, outcome) = attempt.await.map_err(|e| format!("results writer failed: {e}"))?;
+        let Err(e) = outcome else {
+            health.writer_recovered();
+            return Ok(());
+        };
+        health.writer_failed(&e);
+        if stop.is_cancelled() || !backoff.wait(stop).await {
+            health.writer_recovered();
+            return Err(e);
         }
     }
 }
