@@ -110,6 +110,7 @@ def test_huge_parts_other_than_file_are_refused_in_bounded_memory(engine, body, 
         )
         # Peak since the reset (or, where it cannot be reset, since start: a stricter bound).
         growth = status_bytes(engine.pid, "VmHWM") - before
+        print(f"{size // MIB} MiB {code}: engine RSS grew {growth / MIB:.2f} MiB (peak, exact={exact_peak})")
         assert r.status_code == 400, r.text[:300]
         assert r.headers["content-type"] == "application/json"
         assert r.json()["error"]["code"] == code, r.text

@@ -50,12 +50,11 @@ CHILD = textwrap.dedent(
             time.sleep(0.05)
 
     def fill():
-        with open(filler, "wb") as f:
+        with open(filler, "wb", buffering=0) as f:
             for size in (1 << 20, 1 << 12, 1):
                 try:
                     while True:
                         f.write(b"\\0" * size)
-                        f.flush()
                 except OSError as e:
                     assert e.errno == errno.ENOSPC, e
 
