@@ -191,16 +191,19 @@ def test_idempotency_key_returns_the_same_batch(c):
 def test_idempotency_key_reused_with_another_request_is_unprocessable(c):
     f = c.files.create(file=SAMPLE, purpose="batch")
     key = {"Idempotency-Key": f"idem-{time.time_ns()}"}
-    a = c.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key,
-                         metadata={"run": "1"})
+    a = c.batches.create(
+        input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key, metadata={"run": "1"}
+    )
     with pytest.raises(openai.UnprocessableEntityError) as e:
-        c.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key,
-                         metadata={"run": "2"})
+        c.batches.create(
+            input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key, metadata={"run": "2"}
+        )
     assert e.value.status_code == 422
     assert e.value.code == "idempotency_key_reused"
     assert a.id in e.value.message
-    again = c.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key,
-                             metadata={"run": "1"})
+    again = c.batches.create(
+        input_file_id=f.id, endpoint=CHAT, completion_window="24h", extra_headers=key, metadata={"run": "1"}
+    )
     assert again.id == a.id
     wait_batch(c, a.id)
 

@@ -58,8 +58,10 @@ CHILD = textwrap.dedent(
                 except OSError as e:
                     assert e.errno == errno.ENOSPC, e
 
-    with fb.LocalServer(data_dir=os.path.join(root, "data"), api_key="sk-disk", latency=0.01, concurrency=16) as server, \\
-            httpx.Client(base_url=server.url, headers={"Authorization": "Bearer sk-disk"}, timeout=60) as http:
+    data_dir = os.path.join(root, "data")
+    headers = {"Authorization": "Bearer sk-disk"}
+    with fb.LocalServer(data_dir=data_dir, api_key="sk-disk", latency=0.01, concurrency=16) as server, \\
+            httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
         data = open(input_path, "rb").read()
         f = http.post("/v1/files", files={"file": ("in.jsonl", data)}, data={"purpose": "batch"}).json()
         b = http.post("/v1/batches", json={"input_file_id": f["id"], "endpoint": "/v1/chat/completions",
@@ -91,20 +93,22 @@ def namespace_command() -> list[str]:
 
 def test_a_full_filesystem_pauses_the_batch_and_it_continues_when_space_returns(tmp_path):
     cmd = namespace_command()
-    can = shutil.which("unshare") is not None and subprocess.run(
-        [*cmd, "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"], capture_output=True
-    ).returncode == 0
+    probe = [*cmd, "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"]
+    can = shutil.which("unshare") is not None and subprocess.run(probe, capture_output=True).returncode == 0
     if not can:
         if os.geteuid() == 0:
             pytest.fail("running as root yet cannot mount a tmpfs in a private mount namespace (unshare --mount)")
-        pytest.skip("cannot mount a small filesystem here (needs root or user namespaces); "
-                    "engine/tests/storage.rs covers the same with a fault hook")
+        pytest.skip(
+            "cannot mount a small filesystem here (needs root or user namespaces); "
+            "engine/tests/storage.rs covers the same with a fault hook"
+        )
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     source = tmp_path / "in.jsonl"
     source.write_bytes(to_jsonl(chat_line(f"r{i}") for i in range(LINES)))
-    proc = subprocess.run([*cmd, sys.executable, "-c", CHILD, str(mnt), str(source)],
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [*cmd, sys.executable, "-c", CHILD, str(mnt), str(source)], capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -79,8 +79,14 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Bind(format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port)))?;
         let addr = listener.local_addr().map_err(|e| EngineError::Bind(e.to_string()))?;
-        let limits = ConnectionLimits { max_connections: cfg.max_connections, header_read_timeout: cfg.header_read_timeout };
-        let state = AppState { store: store.clone(), scheduler: scheduler.clone(), cfg: Arc::new(cfg), owners: Arc::new(owners) };
+        let limits =
+            ConnectionLimits { max_connections: cfg.max_connections, header_read_timeout: cfg.header_read_timeout };
+        let state = AppState {
+            store: store.clone(),
+            scheduler: scheduler.clone(),
+            cfg: Arc::new(cfg),
+            owners: Arc::new(owners),
+        };
         let stop_serving = CancellationToken::new();
         let server = tokio::spawn(serve(listener, api::router(state), limits, stop_serving.clone()));
         let resumed = scheduler.resume_all().map_err(|e| EngineError::Storage(e.to_string()))?;

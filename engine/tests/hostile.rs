@@ -82,12 +82,18 @@ fn part(name: &str, value: &[u8]) -> (String, Vec<u8>) {
 }
 
 fn file_part(filename: &str, data: &[u8]) -> (String, Vec<u8>) {
-    (format!("Content-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/jsonl"), data.to_vec())
+    (
+        format!(
+            "Content-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/jsonl"
+        ),
+        data.to_vec(),
+    )
 }
 
 async fn post_multipart(api: &Api, body: Vec<u8>) -> Resp {
     // A fresh connection each time: refused uploads close theirs.
-    let fresh = Api { client: reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap(), ..api.clone() };
+    let fresh =
+        Api { client: reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap(), ..api.clone() };
     fresh.post_raw("/v1/files", &format!("multipart/form-data; boundary={BOUNDARY}"), body).await
 }
 
@@ -128,14 +134,19 @@ async fn multipart_parts_other_than_file_are_bounded() {
     assert_short(&r, &long);
 
     // Unknown parts are still ignored when small, refused when large.
-    let r = post_multipart(&api, raw_multipart(&[part("note", b"hello"), part("purpose", b"batch"), file_part("a.jsonl", &data)])).await;
+    let r = post_multipart(
+        &api,
+        raw_multipart(&[part("note", b"hello"), part("purpose", b"batch"), file_part("a.jsonl", &data)]),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let kept = r.json["id"].as_str().unwrap().to_owned();
     let r = post_multipart(&api, raw_multipart(&[part("note", huge.as_bytes()), file_part("a.jsonl", &data)])).await;
     assert_error(&r, 400, "part_too_large");
     assert_short(&r, &huge);
     let long_name = "n".repeat(100_000);
-    let r = post_multipart(&api, raw_multipart(&[part(&long_name, huge.as_bytes()), file_part("a.jsonl", &data)])).await;
+    let r =
+        post_multipart(&api, raw_multipart(&[part(&long_name, huge.as_bytes()), file_part("a.jsonl", &data)])).await;
     assert_error(&r, 400, "part_too_large");
     assert_short(&r, &long_name);
 
@@ -150,7 +161,8 @@ async fn multipart_parts_other_than_file_are_bounded() {
     assert_short(&r, &long_name);
 
     // A part header that never ends, and a body that never reaches its boundary.
-    let mut endless_header = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"; x=\"").into_bytes();
+    let mut endless_header =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"; x=\"").into_bytes();
     endless_header.extend(std::iter::repeat_n(b'h', 8 << 20));
     // Both are cut off at a bound (not read whole, then found incomplete).
     for body in [endless_header, vec![b'z'; 8 << 20]] {
@@ -165,7 +177,8 @@ async fn multipart_parts_other_than_file_are_bounded() {
     let listed = api.get("/v1/files").await.json;
     let ids: Vec<_> = listed["data"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids, vec![kept.clone()]);
-    let on_disk: Vec<_> = std::fs::read_dir(dir.path().join("files")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let on_disk: Vec<_> =
+        std::fs::read_dir(dir.path().join("files")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(on_disk, vec![std::ffi::OsString::from(format!("{kept}.jsonl"))]);
     engine.stop().await;
 }
@@ -200,7 +213,8 @@ async fn error_messages_quote_only_a_short_prefix() {
     let r = create(json!({"input_file_id": "f", "endpoint": "/v1/chat/completions", "completion_window": big})).await;
     assert_error(&r, 400, "invalid_completion_window");
     assert_short(&r, &big);
-    let r = create(json!({"input_file_id": [big], "endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
+    let r =
+        create(json!({"input_file_id": [big], "endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
     assert_error(&r, 400, "invalid_type");
     assert_short(&r, &big);
     let r = create(json!({"input_file_id": "f", "endpoint": "/v1/chat/completions", "completion_window": "24h",
@@ -253,10 +267,16 @@ async fn idempotency_key_reused_with_another_request_is_a_422() {
     assert_eq!(again.json["id"], id.as_str());
 
     let differents = [
-        format!(r#"{{"input_file_id": "{other}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#),
-        format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "3"}}}}"#),
+        format!(
+            r#"{{"input_file_id": "{other}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#
+        ),
+        format!(
+            r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {{"a": "1", "b": "3"}}}}"#
+        ),
         format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/chat/completions", "completion_window": "24h"}}"#),
-        format!(r#"{{"input_file_id": "{fid}", "endpoint": "/v1/embeddings", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#),
+        format!(
+            r#"{{"input_file_id": "{fid}", "endpoint": "/v1/embeddings", "completion_window": "24h", "metadata": {{"a": "1", "b": "2"}}}}"#
+        ),
     ];
     for different in &differents {
         let r = create_with_key(&api, b"k-1", different).await;
@@ -362,7 +382,9 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
     assert!(most <= 8, "the engine held {most} connections at once (cap 8)");
     assert!(most >= 4, "only {most} connections seen: the sampling does not see the engine's sockets");
     // A normal client is served meanwhile (once a slot frees).
-    let r = tokio::time::timeout(std::time::Duration::from_secs(20), api.get("/v1/files")).await.expect("served within 20 s");
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), api.get("/v1/files"))
+        .await
+        .expect("served within 20 s");
     assert_eq!(r.status, 200);
     // Every slow client was closed by the engine.
     while let Some(held) = slow.join_next().await {

@@ -25,10 +25,15 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &'static str, required: 
     match body.get(name) {
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => {
-            Err(ApiError::bad_request("missing_required_parameter", format!("Missing required parameter: '{name}'.")).with_param(name))
+            Err(ApiError::bad_request("missing_required_parameter", format!("Missing required parameter: '{name}'."))
+                .with_param(name))
         }
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ApiError::bad_request("invalid_type", format!("'{name}' must be a string, got {}.", quote(&other.to_string()))).with_param(name)),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_type",
+            format!("'{name}' must be a string, got {}.", quote(&other.to_string())),
+        )
+        .with_param(name)),
     }
 }
 
@@ -38,18 +43,33 @@ fn metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => {
             if m.len() > MAX_METADATA_PAIRS {
-                return Err(bad(format!("metadata holds {} pairs; at most {MAX_METADATA_PAIRS} are allowed.", m.len())));
+                return Err(bad(format!(
+                    "metadata holds {} pairs; at most {MAX_METADATA_PAIRS} are allowed.",
+                    m.len()
+                )));
             }
             for (k, v) in m {
                 if k.chars().count() > MAX_METADATA_KEY {
-                    return Err(bad(format!("metadata key '{}' is longer than {MAX_METADATA_KEY} characters.", quote(k))));
+                    return Err(bad(format!(
+                        "metadata key '{}' is longer than {MAX_METADATA_KEY} characters.",
+                        quote(k)
+                    )));
                 }
                 match v {
                     Value::String(s) if s.chars().count() <= MAX_METADATA_VALUE => {}
                     Value::String(_) => {
-                        return Err(bad(format!("metadata['{}'] is longer than {MAX_METADATA_VALUE} characters.", quote(k))))
+                        return Err(bad(format!(
+                            "metadata['{}'] is longer than {MAX_METADATA_VALUE} characters.",
+                            quote(k)
+                        )))
                     }
-                    other => return Err(bad(format!("metadata['{}'] must be a string, got {}.", quote(k), quote(&other.to_string())))),
+                    other => {
+                        return Err(bad(format!(
+                            "metadata['{}'] must be a string, got {}.",
+                            quote(k),
+                            quote(&other.to_string())
+                        )))
+                    }
                 }
             }
             Ok(Some(Value::Object(m.clone())))
@@ -78,8 +98,12 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = body.map_err(ApiError::unreadable_body)?;
-    let body: Map<String, Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not a JSON object: {}.", detail(&e.to_string()))))?;
+    let body: Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("The request body is not a JSON object: {}.", detail(&e.to_string())),
+        )
+    })?;
     let idempotency = idempotency::key(&headers, &body)?;
     if let Some(k) = &idempotency {
         // Before any other check: a replay answers its batch even once its file is gone.
@@ -112,7 +136,10 @@ pub async fn create(
     if file.purpose != "batch" {
         return Err(ApiError::bad_request(
             "invalid_input_file",
-            format!("File '{input_file_id}' has purpose '{}'; a batch needs a file uploaded with purpose 'batch'.", file.purpose),
+            format!(
+                "File '{input_file_id}' has purpose '{}'; a batch needs a file uploaded with purpose 'batch'.",
+                file.purpose
+            ),
         )
         .with_param("input_file_id"));
     }
@@ -149,11 +176,17 @@ pub async fn create(
             Ok(Json(batch_json(&state, &row)))
         }
         // The same key came in twice at once and the other request made the batch.
-        Err(found) => Ok(Json(batch_json(&state, &idempotency::replay(found, idempotency.as_ref().map_or("", |k| &k.key))?))),
+        Err(found) => {
+            Ok(Json(batch_json(&state, &idempotency::replay(found, idempotency.as_ref().map_or("", |k| &k.key))?)))
+        }
     }
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    BatchId(id): BatchId,
+) -> ApiResult<Json<Value>> {
     let row = state.store.get_batch(&owner, &id)?.ok_or_else(|| ApiError::not_found("batch", &id))?;
     Ok(Json(batch_json(&state, &row)))
 }
@@ -168,7 +201,11 @@ pub async fn list(
     Ok(Json(paging::list(page, |b| &b.id, |b| batch_json(&state, b))))
 }
 
-pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, BatchId(id): BatchId) -> ApiResult<Json<Value>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    BatchId(id): BatchId,
+) -> ApiResult<Json<Value>> {
     match state.store.request_cancel(&owner, &id)? {
         Ok(row) => {
             if row.status == Status::Cancelling {

@@ -75,11 +75,21 @@ impl ApiError {
 
     /// The same answer for a missing id and another key's id, so ids cannot be probed.
     pub fn not_found(what: &str, id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("No {what} with id '{}'.", quote(id)))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            format!("No {what} with id '{}'.", quote(id)),
+        )
     }
 
     pub fn no_route(method: &str, path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", format!("Unknown request URL: {} {}.", quote(method), quote(path)))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            format!("Unknown request URL: {} {}.", quote(method), quote(path)),
+        )
     }
 
     pub fn wrong_method(method: &str, path: &str) -> Self {
@@ -97,7 +107,12 @@ impl ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(status, "invalid_request_error", "request_too_large", "The request body is too large.")
         } else {
-            Self::new(status, "invalid_request_error", "invalid_body", format!("Could not read the request body: {}", detail(&e.body_text())))
+            Self::new(
+                status,
+                "invalid_request_error",
+                "invalid_body",
+                format!("Could not read the request body: {}", detail(&e.body_text())),
+            )
         }
     }
 

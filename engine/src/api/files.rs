@@ -20,7 +20,11 @@ fn owned_file(state: &AppState, owner: &str, id: &str) -> ApiResult<FileRow> {
     state.store.get_file(owner, id)?.ok_or_else(|| ApiError::not_found("file", id))
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, FileId(id): FileId) -> ApiResult<Json<Value>> {
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    FileId(id): FileId,
+) -> ApiResult<Json<Value>> {
     Ok(Json(owned_file(&state, &owner, &id)?.to_json()))
 }
 
@@ -37,7 +41,10 @@ pub async fn list(
 pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, FileId(id): FileId) -> ApiResult<Json<Value>> {
     owned_file(&state, &owner, &id)?;
     if let Some(batch) = state.store.batch_using_file(&owner, &id)? {
-        return Err(ApiError::conflict("file_in_use", format!("File '{id}' is the input of batch '{batch}', which is still running.")));
+        return Err(ApiError::conflict(
+            "file_in_use",
+            format!("File '{id}' is the input of batch '{batch}', which is still running."),
+        ));
     }
     if !state.store.delete_file(&owner, &id)? {
         return Err(ApiError::not_found("file", &id));
@@ -60,4 +67,3 @@ pub async fn content(State(state): State<AppState>, Owner(owner): Owner, FileId(
     )
         .into_response())
 }
-

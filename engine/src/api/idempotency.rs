@@ -22,7 +22,8 @@ pub struct Key {
 /// The request's `Idempotency-Key`, if it sent one (an empty one counts as none).
 pub fn key(headers: &HeaderMap, body: &Map<String, Value>) -> ApiResult<Option<Key>> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let bad = |why: &str| ApiError::bad_request("invalid_idempotency_key", format!("The Idempotency-Key header {why}."));
+    let bad =
+        |why: &str| ApiError::bad_request("invalid_idempotency_key", format!("The Idempotency-Key header {why}."));
     let key = value.to_str().map_err(|_| bad("must be printable ASCII text"))?;
     if key.is_empty() {
         return Ok(None);
@@ -35,7 +36,8 @@ pub fn key(headers: &HeaderMap, body: &Map<String, Value>) -> ApiResult<Option<K
 
 fn hash(body: &Map<String, Value>) -> String {
     let mut canonical = String::new();
-    let top: Map<String, Value> = body.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let top: Map<String, Value> =
+        body.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     write_canonical(&Value::Object(top), &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -119,6 +119,7 @@ impl Stream for Metered {
 /// `body`, metered; the handler keeps the meter.
 pub fn meter(body: Body) -> (Body, Arc<Meter>) {
     let meter = Arc::new(Meter::default());
-    let metered = Metered { inner: body.into_data_stream(), meter: meter.clone(), just_fed: false, dropped: None, ended: false };
+    let metered =
+        Metered { inner: body.into_data_stream(), meter: meter.clone(), just_fed: false, dropped: None, ended: false };
     (Body::from_stream(metered), meter)
 }

@@ -233,7 +233,9 @@ async fn receive_upload(
             .with_param("purpose"))
         }
     };
-    let upload = upload.ok_or_else(|| ApiError::bad_request("missing_file", "The multipart body has no 'file' part.").with_param("file"))?;
+    let upload = upload.ok_or_else(|| {
+        ApiError::bad_request("missing_file", "The multipart body has no 'file' part.").with_param("file")
+    })?;
     let row = FileRow {
         id: new_id(FILE_PREFIX),
         owner,
@@ -263,13 +265,17 @@ async fn take_part(
 ) -> ApiResult<()> {
     if number > MAX_PARTS {
         drain_field(field, meter).await;
-        return Err(ApiError::bad_request("too_many_parts", format!("The multipart body has more than {MAX_PARTS} parts.")));
+        return Err(ApiError::bad_request(
+            "too_many_parts",
+            format!("The multipart body has more than {MAX_PARTS} parts."),
+        ));
     }
     let name = field.name().unwrap_or_default().to_owned();
     match name.as_str() {
         "file" if upload.is_some() => {
             drain_field(field, meter).await;
-            Err(ApiError::bad_request("invalid_upload", "The multipart body has more than one 'file' part.").with_param("file"))
+            Err(ApiError::bad_request("invalid_upload", "The multipart body has more than one 'file' part.")
+                .with_param("file"))
         }
         "file" => {
             *upload = Some(receive(state, field, meter).await?);
@@ -289,7 +295,10 @@ async fn take_part(
             .with_param("purpose")),
             None => Err(ApiError::bad_request(
                 "part_too_large",
-                format!("The multipart part '{}' is larger than {MAX_SMALL_PART} bytes; only 'file' may be large.", quote(&name)),
+                format!(
+                    "The multipart part '{}' is larger than {MAX_SMALL_PART} bytes; only 'file' may be large.",
+                    quote(&name)
+                ),
             )),
         },
     }

@@ -204,7 +204,11 @@ impl Store {
 
     /// Records a new batch, unless `idempotency` (key, request hash) names one this owner
     /// already made: then that one is returned instead (`Err`), nothing new made.
-    pub fn insert_batch(&self, b: &BatchRow, idempotency: Option<(&str, &str)>) -> Result<std::result::Result<BatchRow, Idempotent>> {
+    pub fn insert_batch(
+        &self,
+        b: &BatchRow,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<std::result::Result<BatchRow, Idempotent>> {
         let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         if let Some((key, hash)) = idempotency {
@@ -256,8 +260,9 @@ impl Store {
                AND (?2 IS NULL OR seq < (SELECT seq FROM batches WHERE id = ?2 AND owner = ?1))
              ORDER BY seq DESC LIMIT ?3"
         ))?;
-        let mut items =
-            stmt.query_map(params![owner, after, limit + 1], BatchRow::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut items = stmt
+            .query_map(params![owner, after, limit + 1], BatchRow::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let has_more = items.len() > limit as usize;
         items.truncate(limit as usize);
         Ok(Page { items, has_more })
@@ -282,10 +287,9 @@ impl Store {
             "UPDATE batches SET status = ?1, {col} = ?2 WHERE id = ?3 AND status IN (SELECT value FROM json_each(?4))",
             col = to.entered_at_column()
         );
-        let n = self.writer()?.execute(
-            &sql,
-            params![to.as_str(), now_secs(), id, serde_json::to_string(&from).unwrap_or_default()],
-        )?;
+        let n = self
+            .writer()?
+            .execute(&sql, params![to.as_str(), now_secs(), id, serde_json::to_string(&from).unwrap_or_default()])?;
         Ok(n == 1)
     }
 

@@ -138,7 +138,8 @@ impl Store {
         std::fs::create_dir_all(&files_dir)?;
         // A second engine on the same directory would reclaim the first one's files in
         // progress and run its batches twice: refuse it.
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("engine.lock"))?;
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("engine.lock"))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -153,15 +154,17 @@ impl Store {
         let writer = Connection::open(&db)?;
         // NORMAL in WAL mode: a committed transaction survives a process kill (SIGKILL),
         // only an OS crash may lose the last ones. That is the durability promised.
-        writer.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
-        )?;
+        writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")?;
         writer.execute_batch(SCHEMA)?;
         migrate(&writer)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
-        let store =
-            Self { writer: Mutex::new(writer), reader: Mutex::new(reader), db_path: db, files_dir, lock,
+        let store = Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            db_path: db,
+            files_dir,
+            lock,
             simulated_full_database: AtomicBool::new(false),
             simulated_full_files: AtomicBool::new(false),
         };
@@ -257,7 +260,9 @@ impl Store {
 /// Brings a data directory made by an earlier version up to the schema above.
 fn migrate(conn: &Connection) -> Result<()> {
     let has_request_hash: bool =
-        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('batches') WHERE name = 'request_hash'", [], |r| r.get(0))?;
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('batches') WHERE name = 'request_hash'", [], |r| {
+            r.get(0)
+        })?;
     if !has_request_hash {
         // Batches made before it have no hash: a reused key then answers them as before.
         conn.execute_batch("ALTER TABLE batches ADD COLUMN request_hash TEXT")?;

@@ -53,7 +53,9 @@ impl StorageHealth {
     pub fn writer_failed(&self, why: &str) {
         self.writer.send_if_modified(|now| {
             if now.is_none() {
-                eprintln!("fastrouter-batch engine: cannot record results ({why}); batches pause until storage works again");
+                eprintln!(
+                    "fastrouter-batch engine: cannot record results ({why}); batches pause until storage works again"
+                );
             }
             let changed = now.as_deref() != Some(why);
             *now = Some(why.to_owned());

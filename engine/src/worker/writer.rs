@@ -69,7 +69,12 @@ fn take(m: Msg, rows: &mut Vec<ResultRow>, flushes: &mut Flushes) {
     }
 }
 
-async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>, health: Arc<StorageHealth>, stop: CancellationToken) {
+async fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    health: Arc<StorageHealth>,
+    stop: CancellationToken,
+) {
     // Rows given up (at engine stop) are reported to the next flush of each batch they
     // belonged to (and never to another batch's flush).
     let mut lost: HashMap<String, String> = HashMap::new();
@@ -112,7 +117,12 @@ async fn run(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Msg>, health: Ar
 
 /// Commits `rows`, trying again with backoff while it fails, until it succeeds or the
 /// engine stops (then the rows are given up).
-async fn commit(store: &Arc<Store>, mut rows: Vec<ResultRow>, health: &StorageHealth, stop: &CancellationToken) -> Result<(), String> {
+async fn commit(
+    store: &Arc<Store>,
+    mut rows: Vec<ResultRow>,
+    health: &StorageHealth,
+    stop: &CancellationToken,
+) -> Result<(), String> {
     let mut backoff = Backoff::default();
     loop {
         let s = store.clone();
