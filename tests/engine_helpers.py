@@ -216,6 +216,17 @@ class Serve:
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def stop(self, sig: int | None = None, timeout: float = 10.0) -> None:
+        """Cleanup: `sig` (SIGINT, Ctrl-C, by default) and up to `timeout` s to end, then `kill()`."""
+        try:
+            if self.alive():
+                self.signal(signal.SIGINT if sig is None else sig)
+                self.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            self.kill()
+
     def kill(self) -> None:
         """Cleanup: SIGKILL if still running, reap, close pipes."""
         try:

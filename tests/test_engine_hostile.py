@@ -6,8 +6,6 @@ resident memory grows by less than 16 MiB.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,13 +26,7 @@ def engine(tmp_path) -> Iterator[Serve]:
     try:
         yield s
     finally:
-        if s.alive():
-            s.signal(signal.SIGINT)
-            try:
-                s.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        s.kill()
+        s.stop()
 
 
 def status_bytes(pid: int, field: str) -> int:

@@ -24,6 +24,20 @@ fn files_on_disk(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// An engine on `dir` whose simulated requests take `latency_ms`, `concurrency` at a time.
+async fn simulated_engine(
+    dir: &std::path::Path,
+    latency_ms: u64,
+    concurrency: usize,
+) -> (fastrouter_batch_engine::Engine, Api) {
+    let mut cfg = config(dir);
+    cfg.provider = fastrouter_batch_engine::ProviderMode::Simulated(sim(latency_ms, 0.0));
+    cfg.concurrency_per_provider = concurrency;
+    let engine = start(cfg).await;
+    let api = Api::new(&engine);
+    (engine, api)
+}
+
 async fn assert_507(r: Resp) {
     assert_error(&r, 507, "insufficient_storage");
     assert!(!r.text().contains("os error"), "raw OS message in {}", r.text());
@@ -34,11 +48,7 @@ async fn assert_507(r: Resp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_pauses_a_running_batch_which_continues_when_space_returns() {
     let dir = tempdir();
-    let mut cfg = config(dir.path());
-    cfg.provider = fastrouter_batch_engine::ProviderMode::Simulated(sim(5, 0.0));
-    cfg.concurrency_per_provider = 4;
-    let engine = start(cfg).await;
-    let api = Api::new(&engine);
+    let (engine, api) = simulated_engine(dir.path(), 5, 4).await;
     const N: usize = 3000;
     let (file, batch) = api.submit(&chat_lines(N), "/v1/chat/completions").await;
     let id = batch["id"].as_str().unwrap().to_owned();
@@ -85,11 +95,7 @@ async fn a_full_disk_pauses_a_running_batch_which_continues_when_space_returns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_at_finalizing_holds_the_batch_until_space_returns() {
     let dir = tempdir();
-    let mut cfg = config(dir.path());
-    cfg.provider = fastrouter_batch_engine::ProviderMode::Simulated(sim(10, 0.0));
-    cfg.concurrency_per_provider = 2;
-    let engine = start(cfg).await;
-    let api = Api::new(&engine);
+    let (engine, api) = simulated_engine(dir.path(), 10, 2).await;
     let file = api.upload(&jsonl(&chat_lines(50))).await;
     let fid = file["id"].as_str().unwrap();
     let slow = api.upload(&jsonl(&chat_lines(1000))).await;
