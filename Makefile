@@ -8,12 +8,12 @@ PIP    := $(PY) -m pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build rust-test py-test stubtest bench clean
+.PHONY: demo test build rust-test py-test stubtest bench clean wheel wheel-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "pydantic>=2" orjson "openai>=1.40" httpx tqdm nbclient nbformat ipykernel pandas polars
+	$(PIP) install --quiet --group dev
 	touch $@
 
 build: $(VENV)/.installed
@@ -37,5 +37,20 @@ bench: build
 	$(PY) bench/bench_validate.py
 	$(PY) bench/bench_build.py
 
+# Wheels a PyPI user can install: linked by zig against glibc 2.17 (manylinux2014, so any
+# mainstream Linux since 2014), stripped; plus the sdist. Both land in dist/.
+WHEEL_COMPAT ?= manylinux2014
+
+wheel: $(VENV)/.installed
+	$(PIP) install --quiet --group wheel
+	rm -rf dist
+	$(VENV)/bin/maturin build --release --strip --zig --compatibility $(WHEEL_COMPAT) --out dist
+	$(VENV)/bin/maturin sdist --out dist
+
+# The wheel's tag (auditwheel), stripping, LICENSE and metadata; then a fresh virtualenv
+# installs it and uses it.
+wheel-check: wheel
+	$(PY) .ci/check_wheel.py dist
+
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target dist
