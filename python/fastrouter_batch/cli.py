@@ -116,16 +116,18 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"fastrouter-batch serve: {e}", file=sys.stderr)
         return EXIT_USAGE
-    info = {"url": server.url, "data_dir": str(server.data_dir), "resumed": server.resumed}
-    if not keys:
-        # A key the engine made: the caller has no other way to learn it.
-        info["api_key"] = server.api_key
-    print(json.dumps(info), flush=True)
-    print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     # SIGTERM (docker, systemd, kill) stops as cleanly as Ctrl-C: results in flight are
-    # recorded and a temporary data directory is removed.
+    # recorded and a temporary data directory is removed. Set before the line that tells
+    # the caller the server is up: a SIGTERM right after it must find the handler, and
+    # the stop below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        info = {"url": server.url, "data_dir": str(server.data_dir), "resumed": server.resumed}
+        if not keys:
+            # A key the engine made: the caller has no other way to learn it.
+            info["api_key"] = server.api_key
+        print(json.dumps(info), flush=True)
+        print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
