@@ -80,6 +80,14 @@ impl<'a> RawStr<'a> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+
+    /// False when the text surely holds something besides whitespace; true when it may be
+    /// empty or whitespace once decoded (escapes are not decoded: `\n` counts as blank).
+    /// Stops at the first byte that settles it, so long texts cost nothing.
+    #[inline]
+    pub fn maybe_blank(&self) -> bool {
+        self.raw.iter().all(|b| matches!(b, b' ' | b'\t' | b'\\' | b'n' | b'r' | b't' | b'u' | b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+    }
 }
 
 pub struct Scanner<'a> {
