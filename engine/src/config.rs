@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use fastrouter_batch_core::translate::{Sampling, SamplingTable};
 pub use fastrouter_batch_core::{Limits, RetryPolicy, Secret};
 
 /// Who answers the lines of a batch.
@@ -86,6 +87,9 @@ pub struct EngineConfig {
     /// Requests in flight at once, per provider.
     pub concurrency_per_provider: usize,
     pub retry: RetryPolicy,
+    /// Which Anthropic models take `temperature` / `top_p` / `top_k`: validation refuses, and
+    /// the translation never sends, what a model would answer 400 to.
+    pub anthropic_sampling: SamplingTable,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +104,7 @@ impl Default for EngineConfig {
             completion_window: Duration::from_secs(24 * 3600),
             concurrency_per_provider: 64,
             retry: RetryPolicy::default(),
+            anthropic_sampling: SamplingTable::default(),
         }
     }
 }
