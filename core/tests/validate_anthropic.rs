@@ -84,6 +84,9 @@ fn sampling_follows_the_model_table() {
 fn max_completion_tokens_stands_in_for_max_tokens() {
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "max_completion_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
     assert!(issues(&line("anthropic", body)).is_empty());
+    let body = json!({"model": "anthropic/claude-4.5-sonnet", "max_tokens": null, "max_completion_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert!(issues(&line("anthropic", body)).is_empty(), "null is not given");
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(
         issues(&line("anthropic", body)),

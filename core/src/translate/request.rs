@@ -53,7 +53,7 @@ fn translate(
                 format!("{key} is not an OpenAI chat-completions parameter the Anthropic translation knows; remove it"),
             ),
             Some(p) if p.fate == Fate::Refused && !asks_nothing(key, v) => {
-                out.refuse(path, Code::UnsupportedParameter, format!("not sent to Anthropic: {}", p.rule));
+                out.refuse(path, Code::UnsupportedParameter, format!("{key} cannot go to Anthropic: {}", p.rule));
             }
             Some(_) => {}
         }
@@ -204,7 +204,8 @@ fn response_format(rf: Option<&Value>, out: &mut Refusals) -> Option<Value> {
             out.refuse(
                 "body.response_format",
                 Code::UnsupportedParameter,
-                "Anthropic has no JSON mode without a schema: use {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": ...}}",
+                "response_format json_object cannot go to Anthropic, which has no JSON mode without a schema: \
+                 use {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": ...}}",
             );
             None
         }

@@ -395,6 +395,8 @@ fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
         } else if key.is("max_tokens") {
             body.max_tokens = match s.peek()? {
                 Kind::Number => Field::Got(s.number()?),
+                // null is "not given", as for every parameter.
+                Kind::Null => s.literal_null().map(|()| Field::Missing)?,
                 _ => Field::Wrong(s.skip()?),
             };
         } else if key.is("input") {
