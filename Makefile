@@ -13,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "pydantic>=2" orjson "openai>=1.40" httpx tqdm nbclient nbformat ipykernel pandas polars
+	$(PIP) install --quiet "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "pydantic>=2" orjson "openai>=1.40" "anthropic>=0.60" httpx tqdm nbclient nbformat ipykernel pandas polars
 	touch $@
 
 build: $(VENV)/.installed

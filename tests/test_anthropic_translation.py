@@ -13,13 +13,14 @@ warnings as errors. Lines the translation cannot carry are refused before anythi
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, get_type_hints
 
 import anthropic
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import Api, chat_line, to_jsonl
+from engine_helpers import ROOT, Api, chat_line, to_jsonl
 from sdk_types import SAMPLING, check_anthropic_request, parse_chat_completion
 from test_engine_upstream import RecordingUpstream, anthropic_reply, engine, reply, run, upstream  # noqa: F401
 
@@ -306,3 +307,16 @@ def test_the_model_table_is_extended_by_the_user(upstream):
         fb.validate(to_jsonl([line]), anthropic_sampling={"claude-x": "some"})
     with pytest.raises(TypeError, match="mapping"):
         fb.validate(to_jsonl([line]), anthropic_sampling=["claude-x"])  # type: ignore[arg-type]
+
+
+def test_the_docs_table_lists_every_openai_chat_parameter():
+    """docs/anthropic-translation.md's table is the translator's (a cargo test checks that);
+    here: it covers every parameter of the installed `openai`'s chat-completions request."""
+    from openai.types.chat import completion_create_params
+
+    params = set(get_type_hints(completion_create_params.CompletionCreateParamsNonStreaming))
+    doc = (ROOT / "docs" / "anthropic-translation.md").read_text()
+    table = doc.split("## Parameters")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^\| `([a-z_]+)` \| (?:translated|refused|dropped) \|", table, re.M))
+    assert params - listed == set(), "parameters the translation table does not list"
+    assert "stream" in params and len(params) > 30

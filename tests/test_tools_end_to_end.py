@@ -156,7 +156,7 @@ def test_a_full_tool_round_trip_on_both_providers(server):
         assert parse_chat_completion(direct.body).choices[0].finish_reason == "stop"
         # A new question after the results is a new turn: with auto, the simulator calls again.
         asked = parse_chat_completion(answers[p].body)
-        assert asked.choices[0].finish_reason == "tool_calls"
+        assert asked.choices[0].finish_reason == "tool_calls", answers[p].body
 
 
 def test_the_readme_function_calling_example_runs(capsys):
