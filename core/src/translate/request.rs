@@ -84,10 +84,9 @@ fn translate(
         Some(Value::String(s)) => {
             req.insert("stop_sequences".into(), json!([s]));
         }
+        Some(Value::Array(a)) if a.is_empty() => {}
         Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
-            if !a.is_empty() {
-                req.insert("stop_sequences".into(), Value::Array(a.clone()));
-            }
+            req.insert("stop_sequences".into(), Value::Array(a.clone()));
         }
         Some(_) => out.refuse(
             "body.stop",
@@ -171,11 +170,9 @@ fn max_tokens(body: &Map<String, Value>, out: &mut Refusals) -> Option<Value> {
         }
         (Some(a), _) | (None, Some(a)) => Some(a),
         (None, None) => {
-            if !body.get("max_tokens").is_some_and(|v| !v.is_null())
-                && !body
-                    .get("max_completion_tokens")
-                    .is_some_and(|v| !v.is_null())
-            {
+            let given = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
+            // A value that was given and refused above is not also missing.
+            if !given("max_tokens") && !given("max_completion_tokens") {
                 out.refuse("body.max_tokens", Code::MissingMaxTokens, "anthropic requires max_tokens (or max_completion_tokens) on every chat request");
             }
             None

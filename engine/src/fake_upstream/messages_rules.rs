@@ -11,10 +11,10 @@ pub fn check(body: &Value) -> Result<(), String> {
         .get("model")
         .and_then(Value::as_str)
         .ok_or("model: Field required")?;
-    if !body
+    if body
         .get("max_tokens")
         .and_then(Value::as_u64)
-        .is_some_and(|n| n >= 1)
+        .is_none_or(|n| n == 0)
     {
         return Err("max_tokens: Field required (an integer of at least 1)".into());
     }
