@@ -210,3 +210,9 @@ fn plain_lines_get_what_the_full_translation_says() {
         "the cases must include refused ones ({checked})"
     );
 }
+
+#[test]
+fn a_model_of_another_provider_is_reported_alone() {
+    let body = json!({"model": "openai/gpt-4.1", "max_tokens": 5, "temperature": 0.5, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(issues(&line("anthropic", body)), one("body.model", "provider_model_mismatch"));
+}

@@ -80,17 +80,39 @@ pub const BUILTIN: &[(&str, Sampling)] = &[
 ];
 
 /// The model table: the user's entries first, then the built-in ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SamplingTable {
     entries: Vec<(String, Sampling)>,
+    /// Tells tables apart in the per-thread lookup cache (clones share it: same entries).
+    id: u64,
 }
+
+impl PartialEq for SamplingTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for SamplingTable {}
 
 impl Default for SamplingTable {
     fn default() -> Self {
-        Self {
-            entries: BUILTIN.iter().map(|(p, s)| (normalize(p), *s)).collect(),
-        }
+        Self::new(BUILTIN.iter().map(|(p, s)| (normalize(p), *s)).collect())
     }
+}
+
+/// The last few (table, model) → entry lookups of this thread: a batch file names a
+/// handful of models, so most lines find theirs here.
+struct Recent {
+    slots: [(u64, String, Option<usize>); 4],
+    next: usize,
+}
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::new(Recent {
+        slots: std::array::from_fn(|_| (0, String::new(), None)),
+        next: 0,
+    });
 }
 
 impl SamplingTable {
@@ -105,51 +127,88 @@ impl SamplingTable {
             .map(|(p, s)| (normalize(p.as_ref()), s))
             .collect();
         entries.extend(Self::default().entries);
-        Self { entries }
+        Self::new(entries)
+    }
+
+    fn new(entries: Vec<(String, Sampling)>) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self { entries, id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
     }
 
     /// What `model` takes (`anthropic/` prefix or not), and the pattern that said so
-    /// (`None`: no entry matched, the safe default).
+    /// (`None`: no entry matched, the safe default). The validator asks once per line:
+    /// recent answers are kept per thread, and a miss allocates nothing for names up to
+    /// 128 bytes but the cached name.
     pub fn lookup(&self, model: &str) -> (Sampling, Option<&str>) {
-        let name = normalize(model);
-        self.entries
-            .iter()
-            .find(|(p, _)| glob(p, &name))
-            .map_or((Sampling::None, None), |(p, s)| (*s, Some(p.as_str())))
+        let cached = RECENT.with(|r| {
+            r.borrow().slots.iter().find(|(id, m, _)| *id == self.id && m == model).map(|(_, _, e)| *e)
+        });
+        let entry = cached.unwrap_or_else(|| {
+            let e = self.find(model);
+            RECENT.with(|r| {
+                let mut r = r.borrow_mut();
+                let slot = r.next;
+                r.slots[slot] = (self.id, model.to_owned(), e);
+                r.next = (slot + 1) % 4;
+            });
+            e
+        });
+        entry.map_or((Sampling::None, None), |i| (self.entries[i].1, Some(self.entries[i].0.as_str())))
+    }
+
+    /// The index of the first entry matching `model`.
+    fn find(&self, model: &str) -> Option<usize> {
+        let bare = model.strip_prefix("anthropic/").unwrap_or(model).as_bytes();
+        let mut buf = [0u8; 128];
+        let owned;
+        let name: &[u8] = if bare.len() <= buf.len() {
+            for (d, &b) in buf.iter_mut().zip(bare) {
+                *d = normal(b);
+            }
+            &buf[..bare.len()]
+        } else {
+            owned = bare.iter().map(|&b| normal(b)).collect::<Vec<u8>>();
+            &owned
+        };
+        self.entries.iter().position(|(p, _)| glob(p.as_bytes(), name))
+    }
+}
+
+/// Lower case, `.` read as `-` (ASCII only: model names are ASCII).
+fn normal(b: u8) -> u8 {
+    if b == b'.' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
     }
 }
 
 fn normalize(model: &str) -> String {
     let bare = model.strip_prefix("anthropic/").unwrap_or(model);
-    bare.chars()
-        .map(|c| {
-            if c == '.' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
+    bare.chars().map(|c| if c == '.' { '-' } else { c.to_ascii_lowercase() }).collect()
 }
 
-/// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
+/// `*` matches any run of bytes; everything else matches itself.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let mut parts = pattern.split(|&b| b == b'*').peekable();
     let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let mut parts: Vec<&str> = parts.collect();
-    let Some(last) = parts.pop() else {
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    if parts.peek().is_none() {
         return rest.is_empty();
-    };
-    for part in parts {
-        match rest.find(part) {
+    }
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return rest.len() >= part.len() && rest.ends_with(part);
+        }
+        if part.is_empty() {
+            continue;
+        }
+        match rest.windows(part.len()).position(|w| w == part) {
             Some(i) => rest = &rest[i + part.len()..],
             None => return false,
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    true
 }
 
 /// A line's sampling parameters (numbers as given; `null` already read as absent).
@@ -164,6 +223,9 @@ pub struct Asked {
 /// `temperature: 1` and `top_p: 1` are Anthropic's defaults: they are left out rather than
 /// refused, which changes nothing.
 pub fn resolve(table: &SamplingTable, model: &str, asked: Asked, out: &mut Refusals) -> Asked {
+    if asked == Asked::default() {
+        return asked;
+    }
     if let Some(t) = asked.temperature.filter(|t| !(0.0..=1.0).contains(t)) {
         out.push(Refusal::new(
             "body.temperature",
@@ -229,13 +291,17 @@ mod tests {
 
     #[test]
     fn glob_matches_whole_names() {
-        assert!(glob("claude-3*", "claude-3-5-sonnet-20241022"));
-        assert!(glob("claude-opus-4", "claude-opus-4"));
-        assert!(!glob("claude-opus-4", "claude-opus-4-7"));
-        assert!(glob("a*b*c", "axxbyyc"));
-        assert!(!glob("a*b*c", "axxbyy"));
-        assert!(glob("*", ""));
-        assert!(!glob("ab*ba", "aba"));
+        let g = |p: &str, t: &str| glob(p.as_bytes(), t.as_bytes());
+        assert!(g("claude-3*", "claude-3-5-sonnet-20241022"));
+        assert!(g("claude-opus-4", "claude-opus-4"));
+        assert!(!g("claude-opus-4", "claude-opus-4-7"));
+        assert!(g("a*b*c", "axxbyyc"));
+        assert!(!g("a*b*c", "axxbyy"));
+        assert!(g("*", ""));
+        assert!(g("a**b", "ab"));
+        assert!(g("a**", "a"));
+        assert!(!g("ab*ba", "aba"));
+        assert!(SamplingTable::default().lookup(&format!("claude-3-{}", "x".repeat(200))).0 == Sampling::Both);
     }
 
     #[test]

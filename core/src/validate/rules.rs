@@ -218,7 +218,10 @@ fn walk_line<'a>(
         Field::Wrong(k) => sink.wrong("body".into(), "an object", k),
         Field::Got(b) => {
             let model = text_field(sink, b.model, "body.model", "a model named provider/model");
+            // A model of another provider (reported here) makes the provider's rules moot.
+            let mut model_fits = true;
             if let (Some(m), Some(p)) = (&model, &provider) {
+                model_fits = model::provider_of_model(m) == Some(p.as_ref());
                 match model::provider_of_model(m) {
                     Some(prefix) if prefix == p.as_ref() => {}
                     Some(prefix) => sink.push(
@@ -240,7 +243,7 @@ fn walk_line<'a>(
                 (m, _) => m,
             };
             check_body_fields(sink, endpoint, known_provider, b.messages, max_tokens, b.input);
-            if endpoint == Some(Endpoint::ChatCompletions) {
+            if endpoint == Some(Endpoint::ChatCompletions) && model_fits {
                 let line = Translation { line, deep, tools, asked, model: model.as_deref() };
                 translation_checks(sink, known_provider, &line, sampling);
             }
@@ -334,22 +337,35 @@ struct Translation<'l> {
 /// sampling rules; the others are parsed whole (they are few) and translated.
 fn translation_checks(sink: &mut Sink<'_>, provider: Option<&str>, t: &Translation<'_>, table: &SamplingTable) {
     let anthropic = provider == Some("anthropic");
-    let refusals: Vec<Refusal> = if (anthropic && t.deep) || (!anthropic && t.tools) {
-        // The line is valid JSON (the scanner has walked it whole).
-        let Ok(Value::Object(mut line)) = serde_json::from_str::<Value>(t.line) else { return };
-        let Some(Value::Object(body)) = line.remove("body") else { return };
-        if anthropic {
-            translate::refusals(&body, table)
-        } else {
-            openai_tool_refusals(&body)
-        }
+    if (anthropic && t.deep) || (!anthropic && t.tools) {
+        full_translation_checks(sink, anthropic, t.line, table);
     } else if let (true, Some(model)) = (anthropic, t.model) {
-        let mut out = Refusals::default();
-        sampling::resolve(table, model, t.asked, &mut out);
-        out.into_vec()
-    } else {
-        return;
-    };
+        // Most lines ask for no sampling parameter: nothing to look up.
+        if t.asked != Asked::default() {
+            sampling_checks(sink, model, t.asked, table);
+        }
+    }
+}
+
+#[inline(never)]
+fn sampling_checks(sink: &mut Sink<'_>, model: &str, asked: Asked, table: &SamplingTable) {
+    let mut out = Refusals::default();
+    sampling::resolve(table, model, asked, &mut out);
+    push_refusals(sink, out.into_vec());
+}
+
+/// The line parsed whole and translated (or its tools checked): rare, so kept out of line.
+#[cold]
+#[inline(never)]
+fn full_translation_checks(sink: &mut Sink<'_>, anthropic: bool, line: &str, table: &SamplingTable) {
+    // The line is valid JSON (the scanner has walked it whole).
+    let Ok(Value::Object(mut line)) = serde_json::from_str::<Value>(line) else { return };
+    let Some(Value::Object(body)) = line.remove("body") else { return };
+    let refusals = if anthropic { translate::refusals(&body, table) } else { openai_tool_refusals(&body) };
+    push_refusals(sink, refusals);
+}
+
+fn push_refusals(sink: &mut Sink<'_>, refusals: Vec<Refusal>) {
     for r in refusals {
         if !sink.has_issue_near(&r.path) {
             sink.push(r.path, r.code, r.message);
@@ -363,11 +379,6 @@ fn openai_tool_refusals(body: &Map<String, Value>) -> Vec<Refusal> {
         translate::check_tools(tools, &mut out, &mut Vec::new());
     }
     out.into_vec()
-}
-
-/// Body keys a plain chat line has (anything else makes an Anthropic line `deep`).
-fn plain_key(key: &RawStr<'_>) -> bool {
-    key.is("temperature") || key.is("top_p") || key.is("top_k") || key.is("stop")
 }
 
 fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
@@ -414,16 +425,18 @@ fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
             };
         } else if let Some(param) = Param::of(&key) {
             let value = check_param(s, sink, param)?;
-            if key.is("temperature") {
-                body.asked.temperature = value;
-            } else if key.is("top_p") {
-                body.asked.top_p = value;
-            } else if key.is("top_k") {
-                body.asked.top_k = value;
-            } else if key.is("max_completion_tokens") {
-                body.max_completion_tokens = value.is_some();
+            // Sampling and stop are plain; the rest makes an Anthropic line `deep`.
+            match param {
+                Param::Number("temperature", ..) => body.asked.temperature = value,
+                Param::Number("top_p", ..) => body.asked.top_p = value,
+                Param::Count("top_k") => body.asked.top_k = value,
+                Param::Stop => {}
+                Param::Count("max_completion_tokens") => {
+                    body.max_completion_tokens = value.is_some();
+                    body.deep = true;
+                }
+                _ => body.deep = true,
             }
-            body.deep |= !plain_key(&key);
         } else {
             body.tools |= key.is("tools");
             body.deep = true;

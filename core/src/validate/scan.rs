@@ -82,11 +82,24 @@ impl<'a> RawStr<'a> {
     }
 
     /// False when the text surely holds something besides whitespace; true when it may be
-    /// empty or whitespace once decoded (escapes are not decoded: `\n` counts as blank).
-    /// Stops at the first byte that settles it, so long texts cost nothing.
+    /// empty or whitespace once decoded. Stops at the first byte that settles it: for
+    /// ordinary text, the first one.
     #[inline]
     pub fn maybe_blank(&self) -> bool {
-        self.raw.iter().all(|b| matches!(b, b' ' | b'\t' | b'\\' | b'n' | b'r' | b't' | b'u' | b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+        let mut i = 0;
+        while let Some(&b) = self.raw.get(i) {
+            match b {
+                b' ' | b'\t' => i += 1,
+                b'\\' => match self.raw.get(i + 1) {
+                    Some(b'n' | b'r' | b't') => i += 2,
+                    // A \u escape may be a space: not decoded here, so "maybe".
+                    Some(b'u') => return true,
+                    _ => return false,
+                },
+                _ => return false,
+            }
+        }
+        true
     }
 }
 
