@@ -320,3 +320,15 @@ def test_the_docs_table_lists_every_openai_chat_parameter():
     listed = set(re.findall(r"^\| `([a-z_]+)` \| (?:translated|refused|dropped) \|", table, re.M))
     assert params - listed == set(), "parameters the translation table does not list"
     assert "stream" in params and len(params) > 30
+
+
+def test_the_cli_takes_the_model_table_too(tmp_path):
+    from test_cli_workflow import cli
+
+    path = tmp_path / "new-model.jsonl"
+    path.write_bytes(to_jsonl([chat_line("new", "anthropic", model="anthropic/claude-opus-4-7", temperature=0.4)]))
+    refused = cli("validate", str(path))
+    assert refused.returncode == 2 and "unsupported_parameter" in refused.stdout + refused.stderr, refused
+    assert cli("validate", str(path), "--anthropic-sampling", "claude-opus-4-7*=either").returncode == 0
+    bad = cli("validate", str(path), "--anthropic-sampling", "claude-opus-4-7")
+    assert bad.returncode == 2 and "PATTERN=both|either|none" in bad.stderr, bad
