@@ -86,7 +86,10 @@ fn max_completion_tokens_stands_in_for_max_tokens() {
     assert!(issues(&line("anthropic", body)).is_empty());
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "max_tokens": null, "max_completion_tokens": 5,
         "messages": [{"role": "user", "content": "hi"}]});
-    assert!(issues(&line("anthropic", body)).is_empty(), "null is not given");
+    assert!(
+        issues(&line("anthropic", body)).is_empty(),
+        "null is not given"
+    );
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(
         issues(&line("anthropic", body)),
@@ -214,5 +217,8 @@ fn plain_lines_get_what_the_full_translation_says() {
 #[test]
 fn a_model_of_another_provider_is_reported_alone() {
     let body = json!({"model": "openai/gpt-4.1", "max_tokens": 5, "temperature": 0.5, "messages": [{"role": "user", "content": "hi"}]});
-    assert_eq!(issues(&line("anthropic", body)), one("body.model", "provider_model_mismatch"));
+    assert_eq!(
+        issues(&line("anthropic", body)),
+        one("body.model", "provider_model_mismatch")
+    );
 }

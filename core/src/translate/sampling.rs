@@ -132,7 +132,10 @@ impl SamplingTable {
 
     fn new(entries: Vec<(String, Sampling)>) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Self { entries, id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
+        Self {
+            entries,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// What `model` takes (`anthropic/` prefix or not), and the pattern that said so
@@ -141,7 +144,11 @@ impl SamplingTable {
     /// 128 bytes but the cached name.
     pub fn lookup(&self, model: &str) -> (Sampling, Option<&str>) {
         let cached = RECENT.with(|r| {
-            r.borrow().slots.iter().find(|(id, m, _)| *id == self.id && m == model).map(|(_, _, e)| *e)
+            r.borrow()
+                .slots
+                .iter()
+                .find(|(id, m, _)| *id == self.id && m == model)
+                .map(|(_, _, e)| *e)
         });
         let entry = cached.unwrap_or_else(|| {
             let e = self.find(model);
@@ -153,7 +160,9 @@ impl SamplingTable {
             });
             e
         });
-        entry.map_or((Sampling::None, None), |i| (self.entries[i].1, Some(self.entries[i].0.as_str())))
+        entry.map_or((Sampling::None, None), |i| {
+            (self.entries[i].1, Some(self.entries[i].0.as_str()))
+        })
     }
 
     /// The index of the first entry matching `model`.
@@ -170,7 +179,9 @@ impl SamplingTable {
             owned = bare.iter().map(|&b| normal(b)).collect::<Vec<u8>>();
             &owned
         };
-        self.entries.iter().position(|(p, _)| glob(p.as_bytes(), name))
+        self.entries
+            .iter()
+            .position(|(p, _)| glob(p.as_bytes(), name))
     }
 }
 
@@ -185,14 +196,24 @@ fn normal(b: u8) -> u8 {
 
 fn normalize(model: &str) -> String {
     let bare = model.strip_prefix("anthropic/").unwrap_or(model);
-    bare.chars().map(|c| if c == '.' { '-' } else { c.to_ascii_lowercase() }).collect()
+    bare.chars()
+        .map(|c| {
+            if c == '.' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }
 
 /// `*` matches any run of bytes; everything else matches itself.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let mut parts = pattern.split(|&b| b == b'*').peekable();
     let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     if parts.peek().is_none() {
         return rest.is_empty();
     }
@@ -301,7 +322,12 @@ mod tests {
         assert!(g("a**b", "ab"));
         assert!(g("a**", "a"));
         assert!(!g("ab*ba", "aba"));
-        assert!(SamplingTable::default().lookup(&format!("claude-3-{}", "x".repeat(200))).0 == Sampling::Both);
+        assert!(
+            SamplingTable::default()
+                .lookup(&format!("claude-3-{}", "x".repeat(200)))
+                .0
+                == Sampling::Both
+        );
     }
 
     #[test]

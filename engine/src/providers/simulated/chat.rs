@@ -186,9 +186,10 @@ impl Ask {
         {
             let content = m.get("content").unwrap_or(&Value::Null);
             // Only tool results (no question after them): the model answers with them.
-            let results = content
-                .as_array()
-                .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result") && b.iter().all(|b| b["type"] != "text"));
+            let results = content.as_array().is_some_and(|b| {
+                b.iter().any(|b| b["type"] == "tool_result")
+                    && b.iter().all(|b| b["type"] != "text")
+            });
             let user = m.get("role").and_then(Value::as_str) == Some("user");
             // A fresh turn: tool results here are not a continuation of earlier ones.
             ask.after_tool_results = false;
