@@ -166,3 +166,22 @@ def test_the_readme_function_calling_example_runs(capsys):
     printed = capsys.readouterr().out.splitlines()
     assert [p.split()[0] for p in printed] == ["gpt", "claude"]
     assert all("18°C and sunny in" in p for p in printed), printed
+
+
+def test_simulated_error_bodies_follow_openais_error_schema():
+    """OpenAI's error object requires `param` (null when no parameter is at fault)."""
+    with fb.LocalServer(fault_rate=1.0, max_retries=0) as s:
+        client = openai.OpenAI(base_url=s.url + "/v1", api_key=s.api_key)
+        lines = [chat_line("o", "openai"), chat_line("a", "anthropic")]
+        f = client.files.create(file=("batch.jsonl", to_jsonl(lines)), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+        deadline = time.monotonic() + 30
+        while batch.status != "completed":
+            assert time.monotonic() < deadline, batch
+            time.sleep(0.02)
+            batch = client.batches.retrieve(batch.id)
+        errors = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+    assert len(errors) == 2
+    for e in errors:
+        error = e["response"]["body"]["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["param"] is None, error
