@@ -221,8 +221,9 @@ fn walk_line<'a>(
             // A model of another provider (reported here) makes the provider's rules moot.
             let mut model_fits = true;
             if let (Some(m), Some(p)) = (&model, &provider) {
-                model_fits = model::provider_of_model(m) == Some(p.as_ref());
-                match model::provider_of_model(m) {
+                let prefix = model::provider_of_model(m);
+                model_fits = prefix == Some(p.as_ref());
+                match prefix {
                     Some(prefix) if prefix == p.as_ref() => {}
                     Some(prefix) => sink.push(
                         "body.model".to_owned(),
@@ -335,6 +336,7 @@ struct Translation<'l> {
 /// What the Anthropic translation would refuse (the same refusals, from the same code),
 /// and the tools' shapes on other providers' lines. Plain Anthropic lines need only the
 /// sampling rules; the others are parsed whole (they are few) and translated.
+#[inline]
 fn translation_checks(sink: &mut Sink<'_>, provider: Option<&str>, t: &Translation<'_>, table: &SamplingTable) {
     let anthropic = provider == Some("anthropic");
     if (anthropic && t.deep) || (!anthropic && t.tools) {
