@@ -145,19 +145,35 @@ impl BatchBuilder {
     }
 
     /// Validates what has been built so far.
-    #[pyo3(signature = (*, limits=None, providers=None))]
-    fn validate(&self, py: Python<'_>, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<ValidationReport> {
-        let opts = validation::options(limits.as_ref().map(|l| l.get()), providers);
+    #[pyo3(signature = (*, limits=None, providers=None, anthropic_sampling=None))]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        limits: Option<Bound<'_, Limits>>,
+        providers: Option<Vec<String>>,
+        anthropic_sampling: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ValidationReport> {
+        let sampling = validation::sampling_table(anthropic_sampling)?;
+        let opts = validation::options(limits.as_ref().map(|l| l.get()), providers, sampling);
         validation::run(py, Source::Bytes(self.buf.snapshot()), opts)
     }
 
     /// Writes the file atomically (a temporary sibling renamed into place). With
     /// `validate=True` (the default) an invalid batch raises BatchValidationError and nothing
     /// is written.
-    #[pyo3(signature = (path, *, validate=true, limits=None, providers=None))]
-    fn write(&self, py: Python<'_>, path: PathBuf, validate: bool, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<()> {
+    #[pyo3(signature = (path, *, validate=true, limits=None, providers=None, anthropic_sampling=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        validate: bool,
+        limits: Option<Bound<'_, Limits>>,
+        providers: Option<Vec<String>>,
+        anthropic_sampling: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if validate {
-            let report = Bound::new(py, self.validate(py, limits, providers)?)?;
+            let report = Bound::new(py, self.validate(py, limits, providers, anthropic_sampling)?)?;
             ValidationReport::raise_if_invalid(&report)?;
         }
         let data: Arc<Vec<u8>> = self.buf.snapshot();

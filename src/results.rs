@@ -474,6 +474,27 @@ impl BatchResult {
         Ok(self.body.get_or_init(|| body).clone_ref(py))
     }
 
+    /// The tool calls of a chat answer (`choices[0].message.tool_calls`: a list of
+    /// `{"id", "type": "function", "function": {"name", "arguments"}}`, arguments a JSON
+    /// string, as OpenAI gives them; Anthropic answers are translated to this), or None.
+    #[getter]
+    fn tool_calls(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if !self.rec().ok {
+            return Ok(py.None());
+        }
+        let body = self.body(py)?;
+        let calls = body
+            .bind(py)
+            .get_item("choices")
+            .and_then(|c| c.get_item(0))
+            .and_then(|c| c.get_item("message"))
+            .and_then(|m| m.get_item("tool_calls"));
+        Ok(match calls {
+            Ok(list) if list.cast::<PyList>().is_ok() => list.unbind(),
+            _ => py.None(),
+        })
+    }
+
     /// The first vector of an embeddings body (`data[0].embedding`; base64 ones decoded),
     /// or None.
     #[getter]

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 
 use fastrouter_batch_core::limits::{self, Limits as CoreLimits};
+use fastrouter_batch_core::translate::{Sampling, SamplingTable};
 use fastrouter_batch_core::validate::{self as core_validate, Options, Report};
 
 use crate::{errors, gate};
@@ -309,8 +310,8 @@ impl Source {
     }
 }
 
-pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>) -> Options {
-    let mut opts = Options::default();
+pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>, sampling: SamplingTable) -> Options {
+    let mut opts = Options { sampling, ..Options::default() };
     if let Some(l) = limits {
         opts.limits = l.core();
     }
@@ -318,6 +319,29 @@ pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>) -> Optio
         opts.providers = p;
     }
     opts
+}
+
+/// `anthropic_sampling={"claude-opus-4-7*": "either", ...}`: the model table, these entries
+/// tried first (in order) before the built-in ones.
+pub fn sampling_table(value: Option<&Bound<'_, PyAny>>) -> PyResult<SamplingTable> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(SamplingTable::default()) };
+    let bad = || {
+        pyo3::exceptions::PyTypeError::new_err(
+            "anthropic_sampling must be a mapping of model pattern to 'both', 'either' or 'none'",
+        )
+    };
+    let items = value.call_method0("items").map_err(|_| bad())?;
+    let mut entries = Vec::new();
+    for item in items.try_iter()? {
+        let (pattern, support): (String, String) = item?.extract().map_err(|_| bad())?;
+        let Some(s) = Sampling::parse(&support) else {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "anthropic_sampling[{pattern:?}] must be 'both', 'either' or 'none', not {support:?}"
+            )));
+        };
+        entries.push((pattern, s));
+    }
+    Ok(SamplingTable::with_entries(entries))
 }
 
 /// Validates through the gate (GIL released, Ctrl-C honoured).
@@ -338,8 +362,15 @@ pub fn run(py: Python<'_>, source: Source, opts: Options) -> PyResult<Validation
 
 /// Checks a batch file against the contract and reports every problem.
 #[pyfunction]
-#[pyo3(signature = (source, *, limits=None, providers=None))]
-pub fn validate(py: Python<'_>, source: &Bound<'_, PyAny>, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<ValidationReport> {
+#[pyo3(signature = (source, *, limits=None, providers=None, anthropic_sampling=None))]
+pub fn validate(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    limits: Option<Bound<'_, Limits>>,
+    providers: Option<Vec<String>>,
+    anthropic_sampling: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ValidationReport> {
     let source = Source::extract(source)?;
-    run(py, source, options(limits.as_ref().map(|l| l.get()), providers))
+    let sampling = sampling_table(anthropic_sampling)?;
+    run(py, source, options(limits.as_ref().map(|l| l.get()), providers, sampling))
 }

@@ -456,7 +456,7 @@ def test_permanent_errors_are_not_retried(upstream):
     assert err["bo"]["response"] == {"status_code": 400, "request_id": "req_bad", "body": openai_400}
     assert err["ba"]["response"]["status_code"] == 400
     assert err["ba"]["response"]["body"] == {"error": {
-        "message": "max_tokens: too big", "type": "invalid_request_error", "code": "invalid_request_error"}}
+        "message": "max_tokens: too big", "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}
     assert err["un"]["response"]["status_code"] == 401
     assert err["mi"]["response"]["status_code"] == 404
     assert err["mi"]["response"]["body"]["error"]["code"] == "model_not_found"
@@ -487,7 +487,7 @@ def test_exhausted_retries_land_in_the_error_file(upstream):
     assert err["x500"]["response"]["body"] == UNAVAILABLE
     assert err["x529"]["response"]["status_code"] == 529
     assert err["x529"]["response"]["body"] == {"error": {
-        "message": "Overloaded", "type": "overloaded_error", "code": "overloaded_error"}}
+        "message": "Overloaded", "type": "overloaded_error", "param": None, "code": "overloaded_error"}}
     assert err["xclose"]["response"] is None
     assert err["xclose"]["error"]["code"] == "upstream_unreachable"
     assert err["xclose"]["error"]["message"]

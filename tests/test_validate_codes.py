@@ -84,6 +84,11 @@ CASES = [
      [(2, "empty_input", "body.input")]),
     ("empty_input_string", jsonl(OK_EMBED, replaced(with_id(OK_EMBED, "e2"), '"input":"x"', '"input":""')), None,
      [(2, "empty_input", "body.input")]),
+    ("unsupported_parameter", jsonl(OK_OPENAI, replaced(OK_ANTHROPIC, '"max_tokens":10', '"max_tokens":10,"n":2')), None,
+     [(2, "unsupported_parameter", "body.n")]),
+    ("unsupported_content", jsonl(OK_OPENAI, replaced(OK_ANTHROPIC, '"content":"hi"',
+     '"content":[{"type":"input_audio","input_audio":{"data":"AA","format":"wav"}}]')), None,
+     [(2, "unsupported_content", "body.messages[0].content[0]")]),
 ]
 
 
@@ -109,7 +114,7 @@ def test_every_code_string_is_covered():
         "duplicate_custom_id", "custom_id_format", "unknown_provider", "provider_model_mismatch",
         "method_not_post", "unsupported_url", "url_mismatch", "unsupported_endpoint", "empty_messages",
         "invalid_role", "missing_max_tokens", "empty_input", "too_many_requests", "file_too_large",
-        "line_too_large",
+        "line_too_large", "unsupported_parameter", "unsupported_content",
     }
 
 

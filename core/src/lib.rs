@@ -7,6 +7,7 @@ pub mod model;
 pub mod results;
 pub mod retry;
 pub mod secret;
+pub mod translate;
 pub mod validate;
 
 pub use limits::Limits;

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use fastrouter_batch_core::translate::{Sampling, SamplingTable};
 pub use fastrouter_batch_core::{Limits, RetryPolicy, Secret};
 
 /// Who answers the lines of a batch.
@@ -91,6 +92,9 @@ pub struct EngineConfig {
     /// A connection whose request head is not complete this long after it was opened (or
     /// after its last answer) is closed: clients that trickle headers hold no slot for long.
     pub header_read_timeout: Duration,
+    /// Which Anthropic models take `temperature` / `top_p` / `top_k`: validation refuses, and
+    /// the translation never sends, what a model would answer 400 to.
+    pub anthropic_sampling: SamplingTable,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +111,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
+            anthropic_sampling: SamplingTable::default(),
         }
     }
 }

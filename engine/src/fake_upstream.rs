@@ -1,6 +1,10 @@
 //! A fake upstream provider speaking both wire formats (`/v1/chat/completions`,
 //! `/v1/embeddings` and Anthropic's `/v1/messages`) with the simulator's replies, latency
-//! and faults. The benchmark's "real HTTP provider", and a stand-in for demos.
+//! and faults. The benchmark's "real HTTP provider", and a stand-in for demos. It answers
+//! tools with tool calls and response schemas with fitting JSON, and `/v1/messages`
+//! refuses what Anthropic refuses (`messages_rules`).
+
+mod messages_rules;
 
 use std::net::SocketAddr;
 
@@ -14,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SimulatedConfig;
-use crate::providers::simulated::{anthropic_message, chat_answer, openai_chat, openai_embeddings};
+use crate::providers::simulated::{anthropic_message, answer, chat_answer, openai_chat, openai_embeddings, Ask};
 
 pub struct FakeUpstream {
     addr: SocketAddr,
@@ -62,7 +66,7 @@ async fn delay_or_fault(cfg: &SimulatedConfig, anthropic: bool) -> Option<Respon
         let (status, body) = if anthropic {
             (529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
         } else {
-            (429, json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limited"}}))
+            (429, json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "param": null, "code": "rate_limited"}}))
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return Some((status, [("retry-after-ms", "10")], Json(body)).into_response());
@@ -88,6 +92,9 @@ async fn messages(State(cfg): State<SimulatedConfig>, Json(body): Json<Map<Strin
     if let Some(fault) = delay_or_fault(&cfg, true).await {
         return fault;
     }
-    // Anthropic's request carries `system` apart; the answer echoes the last user turn.
-    Json(anthropic_message(&chat_answer(&body))).into_response()
+    if let Err(message) = messages_rules::check(&Value::Object(body.clone())) {
+        let error = json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
+    Json(anthropic_message(&answer(&Ask::from_anthropic(&body)))).into_response()
 }

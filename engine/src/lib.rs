@@ -12,6 +12,8 @@ pub mod server;
 pub mod store;
 pub mod worker;
 
-pub use config::{EngineConfig, ProviderMode, RetryPolicy, Secret, SimulatedConfig, Upstream, UpstreamConfig};
+pub use config::{
+    EngineConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream, UpstreamConfig,
+};
 pub use fake_upstream::FakeUpstream;
 pub use server::{Engine, EngineError};

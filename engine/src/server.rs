@@ -73,7 +73,7 @@ impl Engine {
         let api_key = cfg.api_keys[0].clone();
         let owners: HashSet<String> = cfg.api_keys.iter().map(|k| owner_of(k.expose())).collect();
         let store = Arc::new(open_store(&data_dir)?);
-        let provider = Provider::new(&cfg.provider).map_err(EngineError::Config)?;
+        let provider = Provider::new(&cfg.provider, &cfg.anthropic_sampling).map_err(EngineError::Config)?;
         let scheduler = Scheduler::new(store.clone(), provider, cfg.clone());
         let listener = tokio::net::TcpListener::bind((cfg.host, cfg.port))
             .await

@@ -64,12 +64,13 @@ async fn both_providers_through_the_fake_upstream() {
         assert_eq!(a["choices"][0]["message"]["role"], "assistant");
         assert_eq!(a["choices"][0]["finish_reason"], "stop", "end_turn → stop");
         assert!(a["id"].as_str().is_some_and(|id| id.starts_with("msg_")), "{a}");
-        // The fake counts only `messages` (the system prompt went to `system`).
-        let prompt = tokens(&format!("question {i}")) + 3;
+        // The fake counts the top-level `system` (where the system message went) and the messages.
+        let prompt = tokens("Be terse.") + 3 + tokens(&format!("question {i}")) + 3;
         let completion = text.split_whitespace().count() as u64;
         assert_eq!(
             a["usage"],
-            json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}),
+            json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                   "prompt_tokens_details": {"cached_tokens": 0}}),
             "{a}"
         );
     }
@@ -140,7 +141,7 @@ async fn upstream_faults_without_retries_keep_the_error_body() {
     assert_eq!(errors["a"]["response"]["status_code"], 529);
     assert_eq!(
         errors["a"]["response"]["body"],
-        json!({"error": {"message": "Overloaded", "type": "overloaded_error", "code": "overloaded_error"}})
+        json!({"error": {"message": "Overloaded", "type": "overloaded_error", "param": null, "code": "overloaded_error"}})
     );
     engine.stop().await;
     fake.stop().await;
@@ -249,8 +250,9 @@ async fn upstream_wire_requests() {
     let mut oai = chat_line("oai", "hello");
     oai["body"]["temperature"] = json!(0.5);
     oai["body"]["stop"] = json!(["X"]);
+    // A Claude 3 model: it takes temperature and top_p together (Claude 4.x would not).
     let mut ant = json!({"custom_id": "ant", "provider": "anthropic", "method": "POST", "url": "/v1/chat/completions",
-        "body": {"model": "anthropic/claude-4.5-sonnet", "max_tokens": 77, "temperature": 0.2, "stop": "END",
+        "body": {"model": "anthropic/claude-3-5-sonnet", "max_tokens": 77, "temperature": 0.2, "stop": "END",
                  "messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello"},
                               {"role": "assistant", "content": "hi"}, {"role": "user", "content": "again"}]}});
     ant["body"]["top_p"] = json!(0.9);
@@ -298,7 +300,7 @@ async fn upstream_wire_requests() {
     assert_eq!(h["x-api-key"], "sk-ant-test");
     assert_eq!(h["anthropic-version"], "2023-06-01");
     assert!(h.get("authorization").is_none(), "the OpenAI-style header must not go to Anthropic");
-    assert_eq!(body["model"], "claude-4.5-sonnet");
+    assert_eq!(body["model"], "claude-3-5-sonnet");
     assert_eq!(body["max_tokens"], 77);
     assert_eq!(body["system"], "Be terse.");
     assert_eq!(body["stop_sequences"], json!(["END"]));
@@ -328,7 +330,7 @@ async fn upstream_wire_requests() {
     assert_eq!(errors["ant_400"]["response"]["status_code"], 400);
     assert_eq!(
         errors["ant_400"]["response"]["body"],
-        json!({"error": {"message": "bad fail400", "type": "invalid_request_error", "code": "invalid_request_error"}})
+        json!({"error": {"message": "bad fail400", "type": "invalid_request_error", "param": null, "code": "invalid_request_error"}})
     );
     engine.stop().await;
     server.abort();

@@ -2,9 +2,9 @@
 
 import os
 import pathlib
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeAlias, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 __version__: str
+
+#: What an Anthropic model takes among temperature, top_p and top_k.
+_SamplingSupport: TypeAlias = Literal["both", "either", "none"]
 
 class FastRouterError(Exception):
     """Base of every error fastrouter_batch raises on purpose."""
@@ -232,7 +235,13 @@ class BatchBuilder:
     def __len__(self) -> int: ...
     def __iter__(self) -> LineIter: ...
     def to_bytes(self) -> bytes: ...
-    def validate(self, *, limits: Limits | None = None, providers: Sequence[str] | None = None) -> ValidationReport: ...
+    def validate(
+        self,
+        *,
+        limits: Limits | None = None,
+        providers: Sequence[str] | None = None,
+        anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
+    ) -> ValidationReport: ...
     def write(
         self,
         path: str | os.PathLike[str],
@@ -240,6 +249,7 @@ class BatchBuilder:
         validate: bool = True,
         limits: Limits | None = None,
         providers: Sequence[str] | None = None,
+        anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
     ) -> None: ...
 
 @final
@@ -252,7 +262,13 @@ def validate(
     *,
     limits: Limits | None = None,
     providers: Sequence[str] | None = None,
-) -> ValidationReport: ...
+    anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
+) -> ValidationReport:
+    """Checks a batch file against the contract and reports every problem.
+
+    ``anthropic_sampling`` extends the table of which Anthropic models take ``temperature``,
+    ``top_p`` and ``top_k`` (``{"claude-opus-4-7*": "either"}``; tried before the built-in
+    entries): lines refused for a model are reported here, before upload."""
 
 @final
 class LocalServer:
@@ -279,6 +295,7 @@ class LocalServer:
         anthropic_api_key: str | None = None,
         embedding_dims: int = 64,
         upstream_timeout: float = 600.0,
+        anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
     ) -> Self: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -406,6 +423,10 @@ class Result:
     def body(self) -> Any:
         """The response body (a dict), read back from the file and parsed on first access;
         None when the request never ran."""
+    @property
+    def tool_calls(self) -> list[dict[str, Any]] | None:
+        """The tool calls of a chat answer (``choices[0].message.tool_calls``: ``{"id", "type",
+        "function": {"name", "arguments"}}``, arguments a JSON string), or None."""
     @property
     def embedding(self) -> list[float] | None:
         """The first vector of an embeddings body (``data[0].embedding``; base64 ones

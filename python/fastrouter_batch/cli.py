@@ -68,11 +68,28 @@ def _check_file(path: str) -> Any:
     return report
 
 
+SAMPLING_HELP = ("an Anthropic model (glob) and the sampling parameters it takes: both, either (temperature or "
+                 "top_p) or none; repeatable, tried before the built-in table (docs/anthropic-translation.md)")
+
+
+def _sampling_table(values: list[str] | None) -> dict[str, str] | None:
+    """``--anthropic-sampling PATTERN=SUPPORT`` (repeatable) as ``anthropic_sampling``."""
+    if not values:
+        return None
+    table = {}
+    for v in values:
+        pattern, sep, support = v.partition("=")
+        if not sep or not pattern or support not in ("both", "either", "none"):
+            raise ValueError(f"--anthropic-sampling takes PATTERN=both|either|none, not {v!r}")
+        table[pattern] = support
+    return table
+
+
 def _validate(args: argparse.Namespace) -> int:
     limits = _core.Limits(max_requests=args.max_requests) if args.max_requests else None
     try:
-        report = _core.validate(args.file, limits=limits)
-    except OSError as e:
+        report = _core.validate(args.file, limits=limits, anthropic_sampling=_sampling_table(args.anthropic_sampling))  # type: ignore[arg-type]
+    except (OSError, ValueError) as e:
         print(f"fastrouter-batch validate: {e}", file=sys.stderr)
         return EXIT_USAGE
     empty = report.ok and report.num_requests == 0
@@ -111,6 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.max_requests:
         options["limits"] = _core.Limits(max_requests=args.max_requests)
     try:
+        options["anthropic_sampling"] = _sampling_table(args.anthropic_sampling)
         server = _core.LocalServer(**options)  # type: ignore[arg-type]
         server.start()
     except (OSError, ValueError) as e:
@@ -394,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--max-requests", type=int, default=None)
+    v.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT",
+                   help=SAMPLING_HELP)
     v.set_defaults(run=_validate)
 
     s = sub.add_parser("serve", help="run the local engine (a FastRouter-compatible Batch API)")
@@ -408,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-retries", type=int, default=5)
     s.add_argument("--completion-window", type=float, default=None, help="seconds before a batch expires (default 24h)")
     s.add_argument("--max-requests", type=int, default=None, help="requests allowed per batch (default 50000)")
+    s.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
     s.set_defaults(run=_serve)
     return parser
 

@@ -8,6 +8,7 @@ use super::issue::{Code, Issue};
 use super::rules;
 use crate::jsonl::blocks::{for_each_line, is_blank, strip_bom};
 use crate::model::Endpoint;
+use crate::translate::SamplingTable;
 
 /// A 128-bit fingerprint of a custom_id, so the merge can detect duplicates without keeping
 /// every id string: two foldhash values under independent random seeds (collisions
@@ -139,7 +140,14 @@ impl Counts {
 }
 
 /// Checks a block; `first` says it starts the file (whose first line may carry a BOM).
-pub fn check_block(block: &[u8], first: bool, max_line: u64, providers: &[String], ids: &IdHasher) -> BlockResult {
+pub fn check_block(
+    block: &[u8],
+    first: bool,
+    max_line: u64,
+    providers: &[String],
+    sampling: &SamplingTable,
+    ids: &IdHasher,
+) -> BlockResult {
     let mut r = BlockResult::default();
     // One SIMD pass over the whole block; lines are checked one by one only if it fails.
     let block_is_utf8 = simdutf8::basic::from_utf8(block).is_ok();
@@ -173,7 +181,7 @@ pub fn check_block(block: &[u8], first: bool, max_line: u64, providers: &[String
                 }
             }
         };
-        let facts = rules::check_line(text, no, providers, &mut r.issues);
+        let facts = rules::check_line(text, no, providers, sampling, &mut r.issues);
         if let Some(id) = &facts.custom_id {
             let start = r.id_text.len() as u32;
             r.id_text.push_str(id);

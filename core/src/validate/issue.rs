@@ -26,6 +26,8 @@ pub enum Code {
     EmptyInput,
     TooManyRequests,
     FileTooLarge,
+    UnsupportedParameter,
+    UnsupportedContent,
 }
 
 impl Code {
@@ -52,6 +54,8 @@ impl Code {
             Code::EmptyInput => "empty_input",
             Code::TooManyRequests => "too_many_requests",
             Code::FileTooLarge => "file_too_large",
+            Code::UnsupportedParameter => "unsupported_parameter",
+            Code::UnsupportedContent => "unsupported_content",
         }
     }
 }

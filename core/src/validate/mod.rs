@@ -19,15 +19,18 @@ use std::sync::{mpsc, Mutex};
 use crate::jsonl::blocks::{for_each_line, is_blank, Block, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
 use crate::limits::Limits;
 use crate::model::DEFAULT_PROVIDERS;
+use crate::translate::SamplingTable;
 use block::{check_block, too_large, BlockResult, IdHasher};
 pub use issue::{Code, Issue};
 pub use report::Report;
 
-/// How to validate: limits and the providers accepted.
+/// How to validate: limits, the providers accepted, and which Anthropic models take which
+/// sampling parameters.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub limits: Limits,
     pub providers: Vec<String>,
+    pub sampling: SamplingTable,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     pub block_size: usize,
@@ -38,6 +41,7 @@ impl Default for Options {
         Self {
             limits: Limits::default(),
             providers: DEFAULT_PROVIDERS.iter().map(|s| s.to_string()).collect(),
+            sampling: SamplingTable::default(),
             threads: 0,
             block_size: DEFAULT_BLOCK_SIZE,
         }
@@ -93,7 +97,7 @@ fn validate_source<R: Read + Send>(
     let max_line = opts.limits.max_line_bytes;
     let check = |chunk: Chunk, first: bool| match chunk {
         Chunk::Lines(data) => {
-            let result = check_block(&data, first, max_line, &opts.providers, &ids);
+            let result = check_block(&data, first, max_line, &opts.providers, &opts.sampling, &ids);
             Checked::Block { data, result }
         }
         Chunk::LongLine { bytes, newline } => Checked::LongLine { bytes, newline },

@@ -2,9 +2,13 @@
 
 use std::borrow::Cow;
 
+use serde_json::{Map, Value};
+
 use super::issue::{quote, Code, Issue};
 use super::scan::{Kind, RawStr, Scan, Scanner};
 use crate::model::{self, Endpoint};
+use crate::translate::sampling::{self, Asked};
+use crate::translate::{self, Refusal, Refusals, SamplingTable};
 
 /// What a line says, for the file-level checks (unique ids, one url, counts).
 #[derive(Debug, Default)]
@@ -41,7 +45,25 @@ struct Body<'a> {
     model: Field<RawStr<'a>>,
     messages: Field<usize>,
     max_tokens: Field<&'a str>,
+    /// A positive `max_completion_tokens` (Anthropic lines take it for `max_tokens`).
+    max_completion_tokens: bool,
     input: Field<bool>, // Got(is_empty)
+    /// The sampling parameters, for Anthropic's model table.
+    asked: Asked,
+    /// More than plain chat (string messages, sampling, stop): an Anthropic line then goes
+    /// through the whole translator; plain ones need only the sampling rules.
+    deep: bool,
+    /// Has `tools`, whose shapes are checked on every provider's lines.
+    tools: bool,
+}
+
+/// What the messages of a body say about the translation (see `Body::deep`).
+#[derive(Default)]
+struct Conversation {
+    deep: bool,
+    /// user and assistant messages
+    turns: usize,
+    last_is_assistant: bool,
 }
 
 /// Collects issues for one line.
@@ -63,6 +85,18 @@ impl Sink<'_> {
         let message = format!("must be {expected}, not {}", got.name());
         self.push(path, Code::InvalidType, message);
     }
+
+    /// Whether this line already has an issue at `path`, inside it or around it (so a
+    /// translation refusal does not repeat what the generic rules said).
+    fn has_issue_near(&self, path: &str) -> bool {
+        let within = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|r| r.is_empty() || r.starts_with(['.', '[']));
+        self.out
+            .iter()
+            .rev()
+            .take_while(|i| i.line == self.line)
+            .filter_map(|i| i.path.as_deref())
+            .any(|p| within(p, path) || within(path, p))
+    }
 }
 
 /// Checks one non-blank, UTF-8 line. Problems go to `out`; the facts the file-level checks
@@ -71,11 +105,12 @@ pub fn check_line<'a>(
     line: &'a str,
     line_no: u64,
     providers: &[String],
+    sampling: &SamplingTable,
     out: &mut Vec<Issue>,
 ) -> LineFacts<'a> {
     let mut sink = Sink { line: line_no, out };
     let mut facts = LineFacts::default();
-    if let Err(e) = walk_line(line, &mut sink, &mut facts, providers) {
+    if let Err(e) = walk_line(line, &mut sink, &mut facts, providers, sampling) {
         // Issues found before the syntax error are kept only if the line is JSON; a
         // broken line gets exactly one issue, naming the column.
         let first = sink.out.iter().rposition(|i| i.line != line_no).map_or(0, |p| p + 1);
@@ -95,6 +130,7 @@ fn walk_line<'a>(
     sink: &mut Sink<'_>,
     facts: &mut LineFacts<'a>,
     providers: &[String],
+    sampling: &SamplingTable,
 ) -> Scan<()> {
     let mut s = Scanner::new(line);
     let kind = s.peek()?;
@@ -182,8 +218,12 @@ fn walk_line<'a>(
         Field::Wrong(k) => sink.wrong("body".into(), "an object", k),
         Field::Got(b) => {
             let model = text_field(sink, b.model, "body.model", "a model named provider/model");
+            // A model of another provider (reported here) makes the provider's rules moot.
+            let mut model_fits = true;
             if let (Some(m), Some(p)) = (&model, &provider) {
-                match model::provider_of_model(m) {
+                let prefix = model::provider_of_model(m);
+                model_fits = prefix == Some(p.as_ref());
+                match prefix {
                     Some(prefix) if prefix == p.as_ref() => {}
                     Some(prefix) => sink.push(
                         "body.model".to_owned(),
@@ -197,7 +237,17 @@ fn walk_line<'a>(
                     ),
                 }
             }
-            check_body_fields(sink, endpoint, known_provider, b.messages, b.max_tokens, b.input);
+            let (deep, tools, asked) = (b.deep, b.tools, b.asked);
+            let max_tokens = match (b.max_tokens, b.max_completion_tokens) {
+                // max_completion_tokens stands in for a missing max_tokens.
+                (Field::Missing, true) => Field::Got("1"),
+                (m, _) => m,
+            };
+            check_body_fields(sink, endpoint, known_provider, b.messages, max_tokens, b.input);
+            if endpoint == Some(Endpoint::ChatCompletions) && model_fits {
+                let line = Translation { line, deep, tools, asked, model: model.as_deref() };
+                translation_checks(sink, known_provider, &line, sampling);
+            }
             facts.model = model;
         }
     }
@@ -274,6 +324,65 @@ fn check_body_fields(
     }
 }
 
+/// A chat line as the translation checks see it.
+struct Translation<'l> {
+    line: &'l str,
+    deep: bool,
+    tools: bool,
+    asked: Asked,
+    model: Option<&'l str>,
+}
+
+/// What the Anthropic translation would refuse (the same refusals, from the same code),
+/// and the tools' shapes on other providers' lines. Plain Anthropic lines need only the
+/// sampling rules; the others are parsed whole (they are few) and translated.
+#[inline]
+fn translation_checks(sink: &mut Sink<'_>, provider: Option<&str>, t: &Translation<'_>, table: &SamplingTable) {
+    let anthropic = provider == Some("anthropic");
+    if (anthropic && t.deep) || (!anthropic && t.tools) {
+        full_translation_checks(sink, anthropic, t.line, table);
+    } else if let (true, Some(model)) = (anthropic, t.model) {
+        // Most lines ask for no sampling parameter: nothing to look up.
+        if t.asked != Asked::default() {
+            sampling_checks(sink, model, t.asked, table);
+        }
+    }
+}
+
+#[inline(never)]
+fn sampling_checks(sink: &mut Sink<'_>, model: &str, asked: Asked, table: &SamplingTable) {
+    let mut out = Refusals::default();
+    sampling::resolve(table, model, asked, &mut out);
+    push_refusals(sink, out.into_vec());
+}
+
+/// The line parsed whole and translated (or its tools checked): rare, so kept out of line.
+#[cold]
+#[inline(never)]
+fn full_translation_checks(sink: &mut Sink<'_>, anthropic: bool, line: &str, table: &SamplingTable) {
+    // The line is valid JSON (the scanner has walked it whole).
+    let Ok(Value::Object(mut line)) = serde_json::from_str::<Value>(line) else { return };
+    let Some(Value::Object(body)) = line.remove("body") else { return };
+    let refusals = if anthropic { translate::refusals(&body, table) } else { openai_tool_refusals(&body) };
+    push_refusals(sink, refusals);
+}
+
+fn push_refusals(sink: &mut Sink<'_>, refusals: Vec<Refusal>) {
+    for r in refusals {
+        if !sink.has_issue_near(&r.path) {
+            sink.push(r.path, r.code, r.message);
+        }
+    }
+}
+
+fn openai_tool_refusals(body: &Map<String, Value>) -> Vec<Refusal> {
+    let mut out = Refusals::default();
+    if let Some(tools) = body.get("tools").filter(|t| !t.is_null()) {
+        translate::check_tools(tools, &mut out, &mut Vec::new());
+    }
+    out.into_vec()
+}
+
 fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
     let mut body = Body::default();
     s.object(|s, key| {
@@ -283,17 +392,24 @@ fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
             body.messages = match s.peek()? {
                 Kind::Array => {
                     let mut n = 0;
+                    let mut conv = Conversation::default();
                     s.array(|s, i| {
                         n = i + 1;
-                        walk_message(s, sink, i)
+                        walk_message(s, sink, i, &mut conv)
                     })?;
+                    body.deep |= conv.deep || conv.turns == 0 || conv.last_is_assistant;
                     Field::Got(n)
                 }
-                _ => Field::Wrong(s.skip()?),
+                _ => {
+                    body.deep = true;
+                    Field::Wrong(s.skip()?)
+                }
             };
         } else if key.is("max_tokens") {
             body.max_tokens = match s.peek()? {
                 Kind::Number => Field::Got(s.number()?),
+                // null is "not given", as for every parameter.
+                Kind::Null => s.literal_null().map(|()| Field::Missing)?,
                 _ => Field::Wrong(s.skip()?),
             };
         } else if key.is("input") {
@@ -310,8 +426,22 @@ fn walk_body<'a>(s: &mut Scanner<'a>, sink: &mut Sink<'_>) -> Scan<Body<'a>> {
                 _ => Field::Wrong(s.skip()?),
             };
         } else if let Some(param) = Param::of(&key) {
-            check_param(s, sink, param)?;
+            let value = check_param(s, sink, param)?;
+            // Sampling and stop are plain; the rest makes an Anthropic line `deep`.
+            match param {
+                Param::Number("temperature", ..) => body.asked.temperature = value,
+                Param::Number("top_p", ..) => body.asked.top_p = value,
+                Param::Count("top_k") => body.asked.top_k = value,
+                Param::Stop => {}
+                Param::Count("max_completion_tokens") => {
+                    body.max_completion_tokens = value.is_some();
+                    body.deep = true;
+                }
+                _ => body.deep = true,
+            }
         } else {
+            body.tools |= key.is("tools");
+            body.deep = true;
             s.skip()?;
         }
         Ok(())
@@ -360,18 +490,21 @@ impl Param {
     }
 }
 
-fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<()> {
+/// Checks a parameter's value; returns it when it is a number of the right kind.
+fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<Option<f64>> {
     let kind = s.peek()?;
     if kind == Kind::Null {
-        return s.literal_null();
+        return s.literal_null().map(|()| None);
     }
+    let mut value = None;
     match param {
         Param::Number(name, lo, hi) => {
             if kind != Kind::Number {
-                return s.skip().map(|k| sink.wrong(format!("body.{name}"), "a number", k));
+                return s.skip().map(|k| sink.wrong(format!("body.{name}"), "a number", k)).map(|()| None);
             }
             let text = s.number()?;
-            if !text.parse::<f64>().is_ok_and(|v| (lo..=hi).contains(&v)) {
+            value = text.parse::<f64>().ok();
+            if !value.is_some_and(|v| (lo..=hi).contains(&v)) {
                 sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be between {lo} and {hi}, not {text}"));
             }
         }
@@ -381,10 +514,12 @@ fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<(
                 _ => ("an integer", |t| t.parse::<i64>().is_ok()),
             };
             if kind != Kind::Number {
-                return s.skip().map(|k| sink.wrong(format!("body.{name}"), expected, k));
+                return s.skip().map(|k| sink.wrong(format!("body.{name}"), expected, k)).map(|()| None);
             }
             let text = s.number()?;
-            if !ok(text) {
+            if ok(text) {
+                value = text.parse::<f64>().ok();
+            } else {
                 sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be {expected}, not {text}"));
             }
         }
@@ -405,14 +540,15 @@ fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<(
             }
         },
     }
-    Ok(())
+    Ok(value)
 }
 
-fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize) -> Scan<()> {
+fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize, conv: &mut Conversation) -> Scan<()> {
     let kind = s.peek()?;
     if kind != Kind::Object {
         s.skip()?;
         sink.wrong(format!("body.messages[{i}]"), "an object with role and content", kind);
+        conv.deep = true;
         return Ok(());
     }
     let mut role: Field<RawStr<'_>> = Field::Missing;
@@ -423,21 +559,25 @@ fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize) -> Scan<()> 
         } else if key.is("content") {
             content = match s.peek()? {
                 Kind::String => {
-                    s.string()?;
+                    // Anthropic rejects blank text: such a line is translated in full.
+                    conv.deep |= s.string()?.maybe_blank();
                     Field::Got(())
                 }
                 Kind::Null => {
                     s.skip()?;
+                    conv.deep = true;
                     Field::Wrong(Kind::Null)
                 }
                 Kind::Array => {
                     s.array(|s, j| walk_part(s, sink, i, j))?;
+                    conv.deep = true;
                     Field::Got(())
                 }
                 _ => Field::Wrong(s.skip()?),
             };
         } else {
             s.skip()?;
+            conv.deep = true;
         }
         Ok(())
     })?;
@@ -463,6 +603,15 @@ fn walk_message(s: &mut Scanner<'_>, sink: &mut Sink<'_>, i: usize) -> Scan<()> 
             Some(r)
         }
     };
+    match role.as_deref() {
+        Some("system" | "developer") => {}
+        Some("user" | "assistant") => conv.turns += 1,
+        _ => conv.deep = true,
+    }
+    conv.last_is_assistant = role.as_deref() == Some("assistant");
+    if matches!(content, Field::Missing) {
+        conv.deep = true;
+    }
     // An assistant turn that only calls tools may have no content.
     let assistant = role.as_deref() == Some("assistant");
     let content_path = || format!("body.messages[{i}].content");

@@ -80,6 +80,27 @@ impl<'a> RawStr<'a> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+
+    /// False when the text surely holds something besides whitespace; true when it may be
+    /// empty or whitespace once decoded. Stops at the first byte that settles it: for
+    /// ordinary text, the first one.
+    #[inline]
+    pub fn maybe_blank(&self) -> bool {
+        let mut i = 0;
+        while let Some(&b) = self.raw.get(i) {
+            match b {
+                b' ' | b'\t' => i += 1,
+                b'\\' => match self.raw.get(i + 1) {
+                    Some(b'n' | b'r' | b't') => i += 2,
+                    // A \u escape may be a space: not decoded here, so "maybe".
+                    Some(b'u') => return true,
+                    _ => return false,
+                },
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 pub struct Scanner<'a> {

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use fastrouter_batch_core::retry;
+use fastrouter_batch_core::translate::SamplingTable;
 
 use crate::config::{ProviderMode, RetryPolicy, UpstreamConfig};
 pub use http::install_crypto;
@@ -60,14 +61,17 @@ pub enum Provider {
 pub struct Upstreams {
     client: reqwest::Client,
     cfg: UpstreamConfig,
+    sampling: SamplingTable,
 }
 
 impl Provider {
-    pub fn new(mode: &ProviderMode) -> Result<Self, String> {
+    /// `sampling` says which Anthropic models take which sampling parameters.
+    pub fn new(mode: &ProviderMode, sampling: &SamplingTable) -> Result<Self, String> {
+        let sampling = sampling.clone();
         Ok(match mode {
-            ProviderMode::Simulated(cfg) => Self::Simulated(simulated::Simulator { cfg: cfg.clone() }),
+            ProviderMode::Simulated(cfg) => Self::Simulated(simulated::Simulator { cfg: cfg.clone(), sampling }),
             ProviderMode::Upstream(cfg) => {
-                Self::Upstream(Upstreams { client: http::client(cfg.timeout)?, cfg: cfg.clone() })
+                Self::Upstream(Upstreams { client: http::client(cfg.timeout)?, cfg: cfg.clone(), sampling })
             }
         })
     }
@@ -76,7 +80,7 @@ impl Provider {
         match self {
             Self::Simulated(sim) => sim.attempt(req).await,
             Self::Upstream(up) if req.provider == "anthropic" => {
-                anthropic::attempt(&up.client, &up.cfg.anthropic, up.cfg.timeout, req).await
+                anthropic::attempt(&up.client, &up.cfg.anthropic, up.cfg.timeout, req, &up.sampling).await
             }
             // Every other provider is reached through an OpenAI-compatible API.
             Self::Upstream(up) => openai::attempt(&up.client, &up.cfg.openai, up.cfg.timeout, req).await,
@@ -116,9 +120,9 @@ impl Provider {
     }
 }
 
-/// An OpenAI-shaped error body.
+/// An OpenAI-shaped error body (`param` is required by OpenAI's schema, null here).
 pub fn error_body(message: &str, kind: &str, code: Value) -> Value {
-    json!({"error": {"message": message, "type": kind, "code": code}})
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
 
 /// `https://api.openai.com/v1` and `https://api.openai.com` name the same upstream: the

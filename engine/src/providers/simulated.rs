@@ -9,20 +9,16 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use fastrouter_batch_core::translate::{self, SamplingTable};
+
 use super::{Attempt, LineRequest};
 use crate::config::SimulatedConfig;
 
-/// What the simulator makes of a chat request, before it is put in a wire shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatAnswer {
-    pub id: String,
-    pub model: String,
-    pub text: String,
-    /// Cut short by `max_tokens`.
-    pub truncated: bool,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
+mod chat;
+mod schema;
+
+pub use chat::{anthropic_message, answer, content_text, openai_chat, Ask, ChatAnswer, Choice, Format, Reply};
+pub use schema::example as schema_example;
 
 fn digest(value: &impl Hash) -> u64 {
     // DefaultHasher::new() has fixed keys: the same request always gets the same reply.
@@ -36,89 +32,9 @@ fn tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(4).max(1)
 }
 
-/// The text of a message's content: a string, or the `text` of its parts.
-pub fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
-}
-
-fn max_tokens(body: &Map<String, Value>) -> Option<u64> {
-    ["max_tokens", "max_completion_tokens"].iter().find_map(|k| body.get(*k).and_then(Value::as_u64))
-}
-
-/// The reply to a chat body: names the model and echoes the start of the last user message.
+/// The answer to an OpenAI chat body.
 pub fn chat_answer(body: &Map<String, Value>) -> ChatAnswer {
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("unknown").to_owned();
-    let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let mut prompt_tokens = 0;
-    let mut last_user = String::new();
-    for m in messages {
-        let text = m.get("content").map(content_text).unwrap_or_default();
-        prompt_tokens += tokens(&text) + 3;
-        if m.get("role").and_then(Value::as_str) == Some("user") {
-            last_user = text;
-        }
-    }
-    let echo: Vec<&str> = last_user.split_whitespace().take(12).collect();
-    let full = format!("Simulated answer from {model}: {}", echo.join(" "));
-    let mut words: Vec<&str> = full.split_whitespace().collect();
-    // One word a token keeps `max_tokens` easy to reason about in tests.
-    let truncated = max_tokens(body).is_some_and(|m| (words.len() as u64) > m);
-    if let Some(m) = max_tokens(body) {
-        words.truncate(m as usize);
-    }
-    let text = words.join(" ");
-    ChatAnswer {
-        id: format!("{:016x}", digest(&Value::Object(body.clone()).to_string())),
-        model,
-        completion_tokens: words.len() as u64,
-        text,
-        truncated,
-        prompt_tokens,
-    }
-}
-
-/// The answer as an OpenAI `chat.completion`.
-pub fn openai_chat(a: &ChatAnswer, created: i64) -> Value {
-    json!({
-        "id": format!("chatcmpl-{}", a.id),
-        "object": "chat.completion",
-        "created": created,
-        "model": a.model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": a.text, "refusal": null},
-            "logprobs": null,
-            "finish_reason": if a.truncated { "length" } else { "stop" },
-        }],
-        "usage": {
-            "prompt_tokens": a.prompt_tokens,
-            "completion_tokens": a.completion_tokens,
-            "total_tokens": a.prompt_tokens + a.completion_tokens,
-        },
-        "system_fingerprint": "fp_simulated",
-    })
-}
-
-/// The answer as an Anthropic `message` (what the fake upstream's `/v1/messages` sends).
-pub fn anthropic_message(a: &ChatAnswer) -> Value {
-    json!({
-        "id": format!("msg_{}", a.id),
-        "type": "message",
-        "role": "assistant",
-        "model": a.model,
-        "content": [{"type": "text", "text": a.text}],
-        "stop_reason": if a.truncated { "max_tokens" } else { "end_turn" },
-        "stop_sequence": null,
-        "usage": {"input_tokens": a.prompt_tokens, "output_tokens": a.completion_tokens},
-    })
+    answer(&Ask::from_openai(body))
 }
 
 /// A deterministic unit vector for one input text.
@@ -167,14 +83,14 @@ pub fn fault(retry_after: Duration) -> Attempt {
     if rand::rng().random_bool(0.5) {
         Attempt::Reply {
             status: 429,
-            body: json!({"error": {"message": "Simulated rate limit", "type": "rate_limit_error", "code": "rate_limited"}}),
+            body: json!({"error": {"message": "Simulated rate limit", "type": "rate_limit_error", "param": null, "code": "rate_limited"}}),
             request_id: None,
             retry_after: Some(retry_after),
         }
     } else {
         Attempt::Reply {
             status: 500,
-            body: json!({"error": {"message": "Simulated server error", "type": "server_error", "code": "server_error"}}),
+            body: json!({"error": {"message": "Simulated server error", "type": "server_error", "param": null, "code": "server_error"}}),
             request_id: None,
             retry_after: None,
         }
@@ -184,6 +100,8 @@ pub fn fault(retry_after: Duration) -> Attempt {
 #[derive(Debug, Clone)]
 pub struct Simulator {
     pub cfg: SimulatedConfig,
+    /// For Anthropic lines, which go through the same translation as upstream.
+    pub sampling: SamplingTable,
 }
 
 impl Simulator {
@@ -196,6 +114,17 @@ impl Simulator {
         }
         let body = if req.url == fastrouter_batch_core::model::EMBEDDINGS_URL {
             openai_embeddings(&req.body, self.cfg.embedding_dims)
+        } else if req.provider == "anthropic" {
+            // Translated there and back, as a real Anthropic line is: offline runs see the
+            // same refusals and the same reply shapes.
+            match translate::to_anthropic(&req.body, &self.sampling) {
+                Ok(request) => {
+                    let mut ask = Ask::from_anthropic(&request);
+                    ask.model = req.body.get("model").and_then(Value::as_str).unwrap_or("unknown").to_owned();
+                    translate::chat_completion(&anthropic_message(&answer(&ask)), &ask.model, crate::ids::now_secs())
+                }
+                Err(refusals) => return super::anthropic::refused(&refusals),
+            }
         } else {
             openai_chat(&chat_answer(&req.body), crate::ids::now_secs())
         };
@@ -223,12 +152,12 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}]}));
         let a = chat_answer(&b);
         assert_eq!(a, chat_answer(&b));
-        assert_eq!(a.text, "Simulated answer from openai/gpt-4.1-nano: What is the capital of France?");
+        assert_eq!(a.text(), Some("Simulated answer from openai/gpt-4.1-nano: What is the capital of France?"));
         assert!(!a.truncated);
         let mut short = b.clone();
         short.insert("max_tokens".into(), json!(3));
         let s = chat_answer(&short);
-        assert_eq!(s.text, "Simulated answer from");
+        assert_eq!(s.text(), Some("Simulated answer from"));
         assert!(s.truncated);
         assert_eq!(openai_chat(&s, 0)["choices"][0]["finish_reason"], "length");
         assert_eq!(anthropic_message(&s)["stop_reason"], "max_tokens");
