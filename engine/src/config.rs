@@ -91,6 +91,9 @@ pub struct EngineConfig {
     /// A connection whose request head is not complete this long after it was opened (or
     /// after its last answer) is closed: clients that trickle headers hold no slot for long.
     pub header_read_timeout: Duration,
+    /// Serve `/metrics` without a key (to a Prometheus that has none). Off by default:
+    /// scraping then needs `Authorization: Bearer <key>` with an accepted key.
+    pub metrics_public: bool,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +110,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
+            metrics_public: false,
         }
     }
 }
