@@ -79,6 +79,17 @@ def test_serve_prints_one_json_line_and_serves_with_the_given_key(serves, tmp_pa
     assert "dashboard: " + s.url + "/" in s.stderr()
 
 
+def test_serve_metrics_need_a_key_unless_public(serves):
+    s = serves("--api-key", "key-a")
+    assert httpx.get(s.url + "/metrics", timeout=10).status_code == 401
+    assert get(s.url, "key-a", "/metrics").status_code == 200
+    public = serves("--api-key", "key-a", "--metrics-public")
+    r = httpx.get(public.url + "/metrics", timeout=10)
+    assert r.status_code == 200
+    assert 'fastrouter_engine_batches{status="completed"} 0' in r.text
+    assert httpx.get(public.url + "/v1/batches", timeout=10).status_code == 401
+
+
 def test_serve_accepts_several_keys(serves):
     s = serves("--api-key", "key-a", "--api-key", "key-b")
     assert get(s.url, "key-a").status_code == 200
