@@ -28,6 +28,12 @@ def value(fams: dict, family: str, sample: str | None = None, **labels: str) -> 
                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
+def counter(fams: dict, family: str, **labels: str) -> float:
+    """A counter family's `_total` samples with `labels`, summed (the parser names the
+    family without `_total`)."""
+    return value(fams, "fastrouter_engine_" + family, f"fastrouter_engine_{family}_total", **labels)
+
+
 def scrape(url: str, key: str | None = KEY) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.get(url + "/metrics", headers=headers, timeout=10)
@@ -59,11 +65,11 @@ def test_metrics_parse_and_count_requests_by_route_template(run):
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert fams["fastrouter_engine_http_requests"].type == "counter"
     requests = "fastrouter_engine_http_requests"
-    total = requests + "_total"
-    assert value(fams, requests, total, route="/v1/batches/{batch_id}", method="GET", status="200") == run["polls"]
-    assert value(fams, requests, total, route="/v1/files", method="POST", status="200") == 1
-    assert value(fams, requests, total, route="/v1/batches", method="POST", status="200") == 1
-    assert value(fams, requests, total, route="/v1/files/{file_id}/content", method="GET", status="200") == 2
+    polled = counter(fams, "http_requests", route="/v1/batches/{batch_id}", method="GET", status="200")
+    assert polled == run["polls"]
+    assert counter(fams, "http_requests", route="/v1/files", method="POST", status="200") == 1
+    assert counter(fams, "http_requests", route="/v1/batches", method="POST", status="200") == 1
+    assert counter(fams, "http_requests", route="/v1/files/{file_id}/content", method="GET", status="200") == 2
     # Bounded label values: templates, never a raw path or an id.
     routes = {s.labels["route"] for s in fams[requests].samples}
     assert routes == {"/v1/files", "/v1/batches", "/v1/batches/{batch_id}", "/v1/files/{file_id}/content"}
@@ -92,8 +98,8 @@ def test_metrics_count_lines_and_failures_by_provider_as_the_result_files_do(run
         bad[provider[line["custom_id"][0]]] += 1
     assert sum(bad.values()) == b["request_counts"]["failed"] > 0, "30% faults with one retry fail some lines"
     for p in ("openai", "anthropic"):
-        processed = value(fams, "fastrouter_engine_lines_processed", "fastrouter_engine_lines_processed_total", provider=p)
-        failed = value(fams, "fastrouter_engine_lines_failed", "fastrouter_engine_lines_failed_total", provider=p)
+        processed = counter(fams, "lines_processed", provider=p)
+        failed = counter(fams, "lines_failed", provider=p)
         assert (processed, failed) == (ok[p] + bad[p], bad[p]), p
 
 
@@ -102,19 +108,17 @@ def test_metrics_time_every_upstream_attempt_and_count_retries(run):
     latency = "fastrouter_engine_upstream_request_duration_seconds"
     assert fams[latency].type == "histogram"
     for p in ("openai", "anthropic"):
-        processed = value(fams, "fastrouter_engine_lines_processed", "fastrouter_engine_lines_processed_total", provider=p)
-        retries = value(fams, "fastrouter_engine_upstream_retries", "fastrouter_engine_upstream_retries_total", provider=p)
-        attempts = value(fams, "fastrouter_engine_upstream_requests", "fastrouter_engine_upstream_requests_total",
-                         provider=p)
+        processed = counter(fams, "lines_processed", provider=p)
+        retries = counter(fams, "upstream_retries", provider=p)
+        attempts = counter(fams, "upstream_requests", provider=p)
         assert retries > 0, p
         assert attempts == processed + retries, p
         # The simulator's faults answer 429 or 500; a line fails when its retry faults too.
-        faults = sum(value(fams, "fastrouter_engine_upstream_requests", "fastrouter_engine_upstream_requests_total",
-                           provider=p, status=s) for s in ("429", "500"))
-        failed = value(fams, "fastrouter_engine_lines_failed", "fastrouter_engine_lines_failed_total", provider=p)
+        faults = sum(counter(fams, "upstream_requests", provider=p, status=s) for s in ("429", "500"))
+        failed = counter(fams, "lines_failed", provider=p)
         assert faults == retries + failed, p
-        buckets = sorted(((float(s.labels["le"]), s.value) for s in fams[latency].samples
-                          if s.name == latency + "_bucket" and s.labels["provider"] == p))
+        buckets = sorted((float(s.labels["le"]), s.value) for s in fams[latency].samples
+                         if s.name == latency + "_bucket" and s.labels["provider"] == p)
         counts = [n for _, n in buckets]
         assert counts == sorted(counts), "buckets are cumulative"
         assert buckets[-1] == (float("inf"), attempts)

@@ -124,7 +124,8 @@ def _serve(args: argparse.Namespace) -> int:
     # the stop below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        info = {"url": server.url, "dashboard": server.dashboard_url, "data_dir": str(server.data_dir), "resumed": server.resumed}
+        info = {"url": server.url, "dashboard": server.dashboard_url, "data_dir": str(server.data_dir),
+                "resumed": server.resumed}
         if not keys:
             # A key the engine made: the caller has no other way to learn it.
             info["api_key"] = server.api_key
@@ -411,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-retries", type=int, default=5)
     s.add_argument("--completion-window", type=float, default=None, help="seconds before a batch expires (default 24h)")
     s.add_argument("--max-requests", type=int, default=None, help="requests allowed per batch (default 50000)")
-    s.add_argument("--metrics-public", action="store_true", help="serve /metrics without a key (default: a key is needed)")
+    s.add_argument("--metrics-public", action="store_true", help="serve /metrics without a key (default: needs one)")
     s.set_defaults(run=_serve)
     return parser
 

@@ -10,7 +10,7 @@
   const FINISHED_AT = ["completed_at", "failed_at", "expired_at", "cancelled_at"];
   // Polled faster while something runs; Server-sent events cannot carry the key in a header.
   const POLL_BUSY_MS = 1000;
-  const POLL_IDLE_MS = 5000;
+  const POLL_IDLE_MS = 3000;
   const PAGE = 100;
 
   const $ = (id) => document.getElementById(id);
@@ -80,14 +80,16 @@
   }
 
   const counts = (b) => b.request_counts || { total: 0, completed: 0, failed: 0 };
+  const problemCount = (b) => ((b.errors && b.errors.data) || []).length;
 
   function statusBadge(status) {
     return el("span", { class: "status s-" + status }, status.replace("_", " "));
   }
 
-  // A bar of completed (green) and failed (red) lines out of the total; `finalizing` and
-  // `validating` say so, since their counts alone would look stuck.
-  function progress(status, c) {
+  // A bar of completed (green) and failed (red) lines out of the total, and the counts in
+  // words (unless `bare`); `validating`, `finalizing` and a failed validation say so, since
+  // their counts alone would look stuck.
+  function progress(status, c, bare, problems) {
     const total = c.total || 0, done = (c.completed || 0) + (c.failed || 0);
     const pct = (n) => (total ? (100 * n) / total : 0);
     const bar = el("div", {
@@ -102,8 +104,10 @@
     ok.style.width = pct(c.completed) + "%";
     bad.style.width = pct(c.failed) + "%";
     bar.append(ok, bad);
+    if (bare) return el("div", { class: "progress" }, bar);
     let text = `${fmtInt(c.completed)} completed · ${fmtInt(c.failed)} failed · ${fmtInt(total)} total`;
     if (status === "validating") text = "validating the input file…";
+    else if (status === "failed" && !total) text = `the input file failed validation: ${fmtInt(problems)} problem${problems === 1 ? "" : "s"}`;
     else if (status === "finalizing") text = "finalizing: writing the result files · " + text;
     else if (status === "cancelling") text = "cancelling · " + text;
     return el("div", { class: "progress" }, bar, el("span", { class: "counts" }, text));
@@ -128,7 +132,7 @@
     if (!rows.length) return el("p", { class: "none" }, empty);
     return el("div", { class: "scroll" }, el("table", {},
       el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c)))))));
+      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { "data-label": head[i] }, c)))))));
   }
 
   // --- views -----------------------------------------------------------------------------
@@ -168,7 +172,7 @@
       el("div", { class: "head" },
         el("a", { class: "id", href: "#/batches/" + encodeURIComponent(b.id) }, b.id),
         statusBadge(b.status)),
-      progress(b.status, c),
+      progress(b.status, c, false, problemCount(b)),
       facts([
         ["Created", time(b.created_at)],
         ["Finished", [time(finishedAt(b)), took ? el("span", { class: "took" }, ` (${took})`) : null]],
@@ -250,7 +254,8 @@
       const left = Math.max(0, c.total - c.completed - c.failed);
       return [
         el("b", {}, p.provider),
-        progress(b.status === "finalizing" ? "finalizing" : "in_progress", c),
+        progress(b.status === "finalizing" ? "finalizing" : "in_progress", c, true),
+        fmtInt(c.total),
         fmtInt(c.completed),
         fmtInt(c.failed),
         finished ? `${fmtInt(left)} not run` : `${fmtInt(left)} to go`,
@@ -292,10 +297,10 @@
     if (!TERMINAL.has(b.status)) times.push(["Expires", time(b.expires_at)]);
     const took = duration(b.created_at, finishedAt(b));
     if (took) times.push(["Took", took]);
-    $("detail").replaceChildren(
+    const sections = [
       el("nav", {}, el("a", { href: "#/" }, "← All batches")),
       el("h1", { class: "title" }, "Batch ", el("code", { id: "batch-id" }, b.id), " ", statusBadge(b.status)),
-      progress(b.status, c),
+      progress(b.status, c, false, problemCount(b)),
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("h2", {}, "Times"), facts(times)),
         el("div", { class: "card" }, el("h2", {}, "Batch"), facts([
@@ -320,11 +325,13 @@
           fileButton("Download input", b.input_file_id, b.id + "_input.jsonl", "input")),
         el("p", { id: "notice", class: "notice", role: "status" }, state.notice)),
       el("section", { id: "providers" }, el("h2", {}, "By provider"),
-        table(["Provider", "Progress", "Completed", "Failed", "Left", "Tokens"], providerRows(b, providers),
+        table(["Provider", "Progress", "Total", "Completed", "Failed", "Left", "Tokens"], providerRows(b, providers),
           b.status === "validating" ? "Known once the input file is validated." : "No requests ran.")),
       upstreamSection(b),
       el("section", { id: "errors" }, el("h2", {}, "Errors"),
-        table(["Line", "Code", "Field", "Message"], errorRows(b), "None.")));
+        table(["Line", "Code", "Field", "Message"], errorRows(b), "None.")),
+    ];
+    $("detail").replaceChildren(...sections.filter(Boolean));
   }
 
   // --- routing and polling ---------------------------------------------------------------
