@@ -18,6 +18,7 @@ use crate::providers::Attempt;
 
 /// Every metric's name starts with this.
 const PREFIX: &str = "fastrouter_engine";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The route label of a request no route matched (its raw path is never a label).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -101,6 +102,11 @@ pub struct Metrics {
     storage_errors: Mutex<BTreeMap<StorageOp, u64>>,
 }
 
+/// Readings by provider as samples.
+fn per_provider(values: &[(String, u64)]) -> impl Iterator<Item = (&str, f64)> {
+    values.iter().map(|(p, n)| (p.as_str(), *n as f64))
+}
+
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -170,119 +176,78 @@ impl Metrics {
 
     /// The exposition: the counters kept here and the readings of `now`.
     pub fn render(&self, now: &Snapshot) -> String {
-        let mut e = Exposition::default();
-        let name = |n: &str| format!("{PREFIX}_{n}");
-
-        e.family(&name("build_info"), "gauge", "The engine's version (always 1).");
-        e.sample(&name("build_info"), &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-
-        {
-            let http = locked(&self.http);
-            let mut routes: Vec<_> = http.iter().collect();
-            routes.sort_by(|a, b| a.0.cmp(b.0));
-            let requests = name("http_requests_total");
-            e.family(&requests, "counter", "HTTP requests answered, by route template, method and status.");
-            for (route, stats) in &routes {
-                for ((method, status), n) in &stats.answers {
-                    let status = status.to_string();
-                    e.sample(&requests, &[("route", route), ("method", method), ("status", &status)], *n as f64);
-                }
-            }
-            let duration = name("http_request_duration_seconds");
-            e.family(
-                &duration,
-                "histogram",
-                "Time to answer an HTTP request (to the response head), by route template.",
-            );
-            for (route, stats) in &routes {
-                e.histogram(&duration, &[("route", route)], &stats.duration);
-            }
-        }
-
-        let batches = name("batches");
-        e.family(&batches, "gauge", "Batches in each status (every key's).");
-        for status in STATUSES {
-            let n = now.batches_by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
-            e.sample(&batches, &[("status", status)], n as f64);
-        }
-
-        {
-            let providers = locked(&self.providers);
-            let mut providers: Vec<_> = providers.iter().collect();
-            providers.sort_by(|a, b| a.0.cmp(b.0));
-            let per_provider =
-                |e: &mut Exposition, metric: &str, kind: &str, help: &str, f: &dyn Fn(&ProviderStats) -> u64| {
-                    let metric = name(metric);
-                    e.family(&metric, kind, help);
-                    for (provider, stats) in &providers {
-                        e.sample(&metric, &[("provider", provider)], f(stats) as f64);
-                    }
-                };
-            per_provider(
-                &mut e,
-                "lines_processed_total",
-                "counter",
-                "Lines that got their result, by provider.",
-                &|p| p.processed,
-            );
-            per_provider(
-                &mut e,
-                "lines_failed_total",
-                "counter",
-                "Lines whose result is a failure (an error answer, or none after the retries), by provider.",
-                &|p| p.failed,
-            );
-            let attempts = name("upstream_requests_total");
-            e.family(
-                &attempts,
-                "counter",
-                "Upstream attempts by provider and outcome: the HTTP status, or the error code when there was no answer.",
-            );
-            for (provider, stats) in &providers {
-                for (answer, n) in &stats.attempts {
-                    let status = match answer {
-                        Answer::Status(s) => s.to_string(),
-                        Answer::Transport(code) => (*code).to_owned(),
-                    };
-                    e.sample(&attempts, &[("provider", provider), ("status", &status)], *n as f64);
-                }
-            }
-            let latency = name("upstream_request_duration_seconds");
-            e.family(&latency, "histogram", "Time each upstream attempt took, by provider.");
-            for (provider, stats) in &providers {
-                e.histogram(&latency, &[("provider", provider)], &stats.latency);
-            }
-            per_provider(
-                &mut e,
-                "upstream_retries_total",
-                "counter",
-                "Upstream attempts tried again, by provider.",
-                &|p| p.retries,
-            );
-        }
-
-        let gauge = |e: &mut Exposition, metric: &str, help: &str, values: &[(String, u64)]| {
-            let metric = name(metric);
-            e.family(&metric, "gauge", help);
-            for (provider, n) in values {
-                e.sample(&metric, &[("provider", provider)], *n as f64);
-            }
-        };
-        gauge(&mut e, "queue_depth", "Lines of running batches without a result yet, by provider.", &now.queue_depth);
-        gauge(&mut e, "upstream_in_flight", "Upstream requests being sent now, by provider.", &now.in_flight);
-
-        let errors = name("storage_errors_total");
-        e.family(&errors, "counter", "Failed writes to the data directory (a full disk, say), by operation.");
-        {
+        let mut e = Exposition::new(PREFIX);
+        e.by_label("build_info", "gauge", "The engine's version (always 1).", "version", [(VERSION, 1.0)]);
+        self.render_http(&mut e);
+        let count = |status: &str| now.batches_by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+        let batches = STATUSES.map(|s| (s, count(s) as f64));
+        e.by_label("batches", "gauge", "Batches in each status (every key's).", "status", batches);
+        self.render_providers(&mut e);
+        let help = "Lines of running batches without a result yet, by provider.";
+        e.by_label("queue_depth", "gauge", help, "provider", per_provider(&now.queue_depth));
+        let help = "Upstream requests being sent now, by provider.";
+        e.by_label("upstream_in_flight", "gauge", help, "provider", per_provider(&now.in_flight));
+        let errors = {
             let counted = locked(&self.storage_errors);
-            for op in StorageOp::ALL {
-                e.sample(&errors, &[("operation", op.label())], counted.get(&op).copied().unwrap_or(0) as f64);
+            StorageOp::ALL.map(|op| (op.label(), counted.get(&op).copied().unwrap_or(0) as f64))
+        };
+        let help = "Failed writes to the data directory (a full disk, say), by operation.";
+        e.by_label("storage_errors_total", "counter", help, "operation", errors);
+        e.family(
+            "storage_paused",
+            "gauge",
+            "1 while results cannot be recorded (batches are paused until storage works).",
+        );
+        e.sample("storage_paused", &[], if now.storage_paused { 1.0 } else { 0.0 });
+        e.finish()
+    }
+
+    fn render_http(&self, e: &mut Exposition) {
+        let http = locked(&self.http);
+        let mut routes: Vec<_> = http.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        e.family("http_requests_total", "counter", "HTTP requests answered, by route template, method and status.");
+        for (route, stats) in &routes {
+            for ((method, status), n) in &stats.answers {
+                let status = status.to_string();
+                let labels = [("route", route.as_str()), ("method", method), ("status", &status)];
+                e.sample("http_requests_total", &labels, *n as f64);
             }
         }
-        let paused = name("storage_paused");
-        e.family(&paused, "gauge", "1 while results cannot be recorded (batches are paused until storage works).");
-        e.sample(&paused, &[], if now.storage_paused { 1.0 } else { 0.0 });
-        e.finish()
+        let help = "Time to answer an HTTP request (to the response head), by route template.";
+        e.family("http_request_duration_seconds", "histogram", help);
+        for (route, stats) in &routes {
+            e.histogram("http_request_duration_seconds", &[("route", route)], &stats.duration);
+        }
+    }
+
+    fn render_providers(&self, e: &mut Exposition) {
+        let providers = locked(&self.providers);
+        let mut providers: Vec<_> = providers.iter().collect();
+        providers.sort_by(|a, b| a.0.cmp(b.0));
+        let each = |f: fn(&ProviderStats) -> u64| providers.iter().map(move |(p, s)| (p.as_str(), f(s) as f64));
+        let help = "Lines that got their result, by provider.";
+        e.by_label("lines_processed_total", "counter", help, "provider", each(|p| p.processed));
+        let help = "Lines whose result is a failure (an error answer, or none after the retries), by provider.";
+        e.by_label("lines_failed_total", "counter", help, "provider", each(|p| p.failed));
+        let help =
+            "Upstream attempts by provider and outcome: the HTTP status, or the error code when there was no answer.";
+        e.family("upstream_requests_total", "counter", help);
+        for (provider, stats) in &providers {
+            for (answer, n) in &stats.attempts {
+                let status = match answer {
+                    Answer::Status(s) => s.to_string(),
+                    Answer::Transport(code) => (*code).to_owned(),
+                };
+                e.sample("upstream_requests_total", &[("provider", provider), ("status", &status)], *n as f64);
+            }
+        }
+        e.family("upstream_request_duration_seconds", "histogram", "Time each upstream attempt took, by provider.");
+        for (provider, stats) in &providers {
+            e.histogram("upstream_request_duration_seconds", &[("provider", provider)], &stats.latency);
+        }
+        let help = "Upstream attempts tried again, by provider.";
+        e.by_label("upstream_retries_total", "counter", help, "provider", each(|p| p.retries));
     }
 }
 

@@ -8,28 +8,49 @@ use super::histogram::Histogram;
 /// The `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-#[derive(Default)]
+/// Metric names are written with the prefix given to `new` (`prefix_name`).
 pub struct Exposition {
+    prefix: &'static str,
     out: String,
 }
 
 impl Exposition {
+    pub fn new(prefix: &'static str) -> Self {
+        Self { prefix, out: String::new() }
+    }
+
     /// Starts a family: its `# HELP` and `# TYPE` lines. Its samples must follow.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {}", help.replace('\\', r"\\").replace('\n', r"\n"));
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        let prefix = self.prefix;
+        let _ = writeln!(self.out, "# HELP {prefix}_{name} {}", help.replace('\\', r"\\").replace('\n', r"\n"));
+        let _ = writeln!(self.out, "# TYPE {prefix}_{name} {kind}");
     }
 
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.out.push_str(name);
+        let _ = write!(self.out, "{}_{name}", self.prefix);
         self.labels(labels, None);
         let _ = writeln!(self.out, " {}", number(value));
+    }
+
+    /// A whole family with one label: a sample per `(label value, value)`.
+    pub fn by_label<'a>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        samples: impl IntoIterator<Item = (&'a str, f64)>,
+    ) {
+        self.family(name, kind, help);
+        for (value_of_label, value) in samples {
+            self.sample(name, &[(label, value_of_label)], value);
+        }
     }
 
     /// A histogram's `_bucket`, `_sum` and `_count` samples.
     pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
         for (bound, n) in h.cumulative() {
-            let _ = write!(self.out, "{name}_bucket");
+            let _ = write!(self.out, "{}_{name}_bucket", self.prefix);
             self.labels(labels, Some(bound));
             let _ = writeln!(self.out, " {n}");
         }
@@ -83,19 +104,21 @@ mod tests {
 
     #[test]
     fn families_samples_and_escaping() {
-        let mut e = Exposition::default();
+        let mut e = Exposition::new("f");
         e.family("x_total", "counter", "Things.\nMore");
         e.sample("x_total", &[("a", "q\"b\\c\nd"), ("s", "200")], 3.0);
         e.sample("y", &[], 0.25);
         let mut h = Histogram::new(&[0.5]);
         h.observe(0.2);
         e.histogram("h_seconds", &[("p", "openai")], &h);
+        e.by_label("g", "gauge", "G.", "k", [("a", 1.0), ("b", 2.0)]);
         assert_eq!(
             e.finish(),
-            "# HELP x_total Things.\\nMore\n# TYPE x_total counter\n\
-             x_total{a=\"q\\\"b\\\\c\\nd\",s=\"200\"} 3\ny 0.25\n\
-             h_seconds_bucket{p=\"openai\",le=\"0.5\"} 1\nh_seconds_bucket{p=\"openai\",le=\"+Inf\"} 1\n\
-             h_seconds_sum{p=\"openai\"} 0.2\nh_seconds_count{p=\"openai\"} 1\n"
+            "# HELP f_x_total Things.\\nMore\n# TYPE f_x_total counter\n\
+             f_x_total{a=\"q\\\"b\\\\c\\nd\",s=\"200\"} 3\nf_y 0.25\n\
+             f_h_seconds_bucket{p=\"openai\",le=\"0.5\"} 1\nf_h_seconds_bucket{p=\"openai\",le=\"+Inf\"} 1\n\
+             f_h_seconds_sum{p=\"openai\"} 0.2\nf_h_seconds_count{p=\"openai\"} 1\n\
+             # HELP f_g G.\n# TYPE f_g gauge\nf_g{k=\"a\"} 1\nf_g{k=\"b\"} 2\n"
         );
     }
 }
