@@ -72,7 +72,8 @@ impl LocalServer {
     #[pyo3(signature = (*, provider="simulated", latency=0.0, fault_rate=0.0, data_dir=None, api_key=None,
         host="127.0.0.1", port=0, limits=None, completion_window=86400.0, concurrency=64, max_retries=5,
         retry_delay=0.5, openai_base_url=None, openai_api_key=None, anthropic_base_url=None,
-        anthropic_api_key=None, embedding_dims=64, upstream_timeout=600.0, anthropic_sampling=None))]
+        anthropic_api_key=None, embedding_dims=64, upstream_timeout=600.0, anthropic_sampling=None,
+        metrics_public=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         provider: &str,
@@ -94,6 +95,7 @@ impl LocalServer {
         embedding_dims: usize,
         upstream_timeout: f64,
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
+        metrics_public: bool,
     ) -> PyResult<Self> {
         let host: IpAddr = host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
         if concurrency == 0 {
@@ -145,6 +147,7 @@ impl LocalServer {
             concurrency_per_provider: concurrency,
             retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
             anthropic_sampling: crate::validation::sampling_table(anthropic_sampling)?,
+            metrics_public,
             ..EngineConfig::default()
         };
         Ok(Self { cfg, provider_name, running: Serving::default(), last: Mutex::new(None), starting: Mutex::new(()) })
@@ -211,6 +214,12 @@ impl LocalServer {
         self.with_info(|i| i.url.clone())
     }
 
+    /// The dashboard's address: the engine's root (it asks for the key in the browser).
+    #[getter]
+    fn dashboard_url(&self) -> PyResult<String> {
+        self.with_info(|i| format!("{}/", i.url))
+    }
+
     /// The accepted key (the generated one when none was given).
     #[getter]
     fn api_key(&self) -> PyResult<String> {
@@ -242,8 +251,9 @@ impl LocalServer {
     fn __repr__(&self) -> String {
         match (&*self.last_info(), self.running.is_running()) {
             (Some(i), true) => format!(
-                "LocalServer(url={:?}, provider={:?}, data_dir={:?})",
+                "LocalServer(url={:?}, dashboard={:?}, provider={:?}, data_dir={:?})",
                 i.url,
+                format!("{}/", i.url),
                 self.provider_name,
                 i.data_dir.display().to_string()
             ),

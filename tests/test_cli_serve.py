@@ -63,7 +63,8 @@ def get(url: str, key: str, path: str = "/v1/batches") -> httpx.Response:
 def test_serve_prints_one_json_line_and_serves_with_the_given_key(serves, tmp_path):
     data_dir = tmp_path / "state"
     s = serves("--port", "0", "--data-dir", str(data_dir), "--api-key", "sk-v1-given")
-    assert set(s.info) == {"url", "data_dir", "resumed"}
+    assert set(s.info) == {"url", "dashboard", "data_dir", "resumed"}
+    assert s.info["dashboard"] == s.info["url"] + "/"
     assert s.info["data_dir"] == str(data_dir)
     assert s.info["resumed"] == 0
     assert s.info["url"].startswith("http://127.0.0.1:")
@@ -75,6 +76,18 @@ def test_serve_prints_one_json_line_and_serves_with_the_given_key(serves, tmp_pa
     assert (data_dir / "engine.sqlite3").is_file()
     assert len(s.stdout_lines) == 1
     assert "serving on " + s.url in s.stderr()
+    assert "dashboard: " + s.url + "/" in s.stderr()
+
+
+def test_serve_metrics_need_a_key_unless_public(serves):
+    s = serves("--api-key", "key-a")
+    assert httpx.get(s.url + "/metrics", timeout=10).status_code == 401
+    assert get(s.url, "key-a", "/metrics").status_code == 200
+    public = serves("--api-key", "key-a", "--metrics-public")
+    r = httpx.get(public.url + "/metrics", timeout=10)
+    assert r.status_code == 200
+    assert 'fastrouter_engine_batches{status="completed"} 0' in r.text
+    assert httpx.get(public.url + "/v1/batches", timeout=10).status_code == 401
 
 
 def test_serve_accepts_several_keys(serves):
@@ -86,7 +99,7 @@ def test_serve_accepts_several_keys(serves):
 
 def test_serve_without_a_key_prints_the_one_it_made(serves):
     s = serves()
-    assert set(s.info) == {"url", "data_dir", "resumed", "api_key"}
+    assert set(s.info) == {"url", "dashboard", "data_dir", "resumed", "api_key"}
     key = s.info["api_key"]
     assert isinstance(key, str) and len(key) >= 20
     assert get(s.url, key).status_code == 200

@@ -95,6 +95,9 @@ pub struct EngineConfig {
     /// Which Anthropic models take `temperature` / `top_p` / `top_k`: validation refuses, and
     /// the translation never sends, what a model would answer 400 to.
     pub anthropic_sampling: SamplingTable,
+    /// Serve `/metrics` without a key (to a Prometheus that has none). Off by default:
+    /// scraping then needs `Authorization: Bearer <key>` with an accepted key.
+    pub metrics_public: bool,
 }
 
 impl Default for EngineConfig {
@@ -112,6 +115,7 @@ impl Default for EngineConfig {
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
             anthropic_sampling: SamplingTable::default(),
+            metrics_public: false,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod fake_upstream;
 pub mod ids;
+pub mod metrics;
 pub mod providers;
 pub mod server;
 pub mod store;

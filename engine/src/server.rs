@@ -14,6 +14,7 @@ use crate::api::serve::{serve, ConnectionLimits};
 use crate::api::{self, AppState};
 use crate::auth::{generate_key, owner_of};
 use crate::config::{EngineConfig, Secret};
+use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::store::Store;
 use crate::worker::Scheduler;
@@ -74,7 +75,8 @@ impl Engine {
         let owners: HashSet<String> = cfg.api_keys.iter().map(|k| owner_of(k.expose())).collect();
         let store = Arc::new(open_store(&data_dir)?);
         let provider = Provider::new(&cfg.provider, &cfg.anthropic_sampling).map_err(EngineError::Config)?;
-        let scheduler = Scheduler::new(store.clone(), provider, cfg.clone());
+        let metrics = Arc::new(Metrics::default());
+        let scheduler = Scheduler::new(store.clone(), provider, cfg.clone(), metrics.clone());
         let listener = tokio::net::TcpListener::bind((cfg.host, cfg.port))
             .await
             .map_err(|e| EngineError::Bind(format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port)))?;
@@ -86,6 +88,7 @@ impl Engine {
             scheduler: scheduler.clone(),
             cfg: Arc::new(cfg),
             owners: Arc::new(owners),
+            metrics,
         };
         let stop_serving = CancellationToken::new();
         let server = tokio::spawn(serve(listener, api::router(state), limits, stop_serving.clone()));

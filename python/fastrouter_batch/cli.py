@@ -127,6 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
         options["completion_window"] = args.completion_window
     if args.max_requests:
         options["limits"] = _core.Limits(max_requests=args.max_requests)
+    if args.metrics_public:
+        options["metrics_public"] = True
     try:
         options["anthropic_sampling"] = _sampling_table(args.anthropic_sampling)
         server = _core.LocalServer(**options)  # type: ignore[arg-type]
@@ -140,12 +142,14 @@ def _serve(args: argparse.Namespace) -> int:
     # the stop below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        info = {"url": server.url, "data_dir": str(server.data_dir), "resumed": server.resumed}
+        info = {"url": server.url, "dashboard": server.dashboard_url, "data_dir": str(server.data_dir),
+                "resumed": server.resumed}
         if not keys:
             # A key the engine made: the caller has no other way to learn it.
             info["api_key"] = server.api_key
         print(json.dumps(info), flush=True)
-        print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop); dashboard: {server.dashboard_url}",
+              file=sys.stderr, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -429,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--completion-window", type=float, default=None, help="seconds before a batch expires (default 24h)")
     s.add_argument("--max-requests", type=int, default=None, help="requests allowed per batch (default 50000)")
     s.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
+    s.add_argument("--metrics-public", action="store_true", help="serve /metrics without a key (default: needs one)")
     s.set_defaults(run=_serve)
     return parser
 

@@ -15,7 +15,7 @@ use super::paging;
 use super::path::BatchId;
 use super::AppState;
 use crate::ids::{new_id, now_ms, now_secs, BATCH_PREFIX};
-use crate::store::{BatchRow, CancelRefused, Status};
+use crate::store::{BatchRow, CancelRefused, Status, Usage};
 
 const MAX_METADATA_PAIRS: usize = 16;
 const MAX_METADATA_KEY: usize = 64;
@@ -169,6 +169,7 @@ pub async fn create(
         expired_at: None,
         cancelling_at: None,
         cancelled_at: None,
+        usage: Usage::default(),
     };
     match state.store.insert_batch(&row, idempotency.as_ref().map(|k| (k.key.as_str(), k.hash.as_str())))? {
         Ok(row) => {

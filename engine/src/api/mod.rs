@@ -2,10 +2,13 @@
 
 mod auth;
 mod batches;
+mod breakdown;
+mod dashboard;
 pub mod error;
 mod files;
 mod idempotency;
 mod metered;
+mod metrics;
 mod paging;
 mod path;
 pub mod serve;
@@ -21,6 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::config::EngineConfig;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::worker::Scheduler;
 use error::ApiError;
@@ -38,6 +42,7 @@ pub struct AppState {
     pub cfg: Arc<EngineConfig>,
     /// Owner ids of the accepted keys.
     pub owners: Arc<HashSet<String>>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -48,11 +53,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches", post(batches::create).get(batches::list))
         .route("/v1/batches/{batch_id}", get(batches::retrieve))
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
+        .route("/v1/batches/{batch_id}/providers", get(breakdown::providers))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics::metrics))
+        .route("/", get(dashboard::index))
+        .route("/ui/app.js", get(dashboard::app_js))
+        .route("/ui/app.css", get(dashboard::app_css))
+        .route("/ui/icon.svg", get(dashboard::icon))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::map_response(with_request_id))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
 }
 

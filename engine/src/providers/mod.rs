@@ -16,6 +16,7 @@ use fastrouter_batch_core::retry;
 use fastrouter_batch_core::translate::SamplingTable;
 
 use crate::config::{ProviderMode, RetryPolicy, UpstreamConfig};
+use crate::metrics::Metrics;
 pub use http::install_crypto;
 
 /// One input line, parsed for dispatch.
@@ -88,14 +89,22 @@ impl Provider {
     }
 
     /// Runs a line to its outcome, retrying transient failures under `policy`. `None` if
-    /// `stop` fired first (the line then counts as not run).
-    pub async fn call(&self, req: &LineRequest, policy: &RetryPolicy, stop: &CancellationToken) -> Option<Outcome> {
+    /// `stop` fired first (the line then counts as not run). Each attempt is timed in `metrics`.
+    pub async fn call(
+        &self,
+        req: &LineRequest,
+        policy: &RetryPolicy,
+        stop: &CancellationToken,
+        metrics: &Metrics,
+    ) -> Option<Outcome> {
         let mut retry = 0;
         loop {
+            let started = std::time::Instant::now();
             let attempt = tokio::select! {
                 a = self.attempt(req) => a,
                 _ = stop.cancelled() => return None,
             };
+            metrics.upstream_attempt(&req.provider, &attempt, started.elapsed());
             let asked = match attempt {
                 Attempt::Reply { status, body, request_id, retry_after } => {
                     if !retry::is_retryable_status(status) || retry >= policy.max_retries {
@@ -110,6 +119,7 @@ impl Provider {
                     None
                 }
             };
+            metrics.upstream_retry(&req.provider);
             let wait = retry::delay(policy, retry, asked);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

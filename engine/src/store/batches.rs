@@ -5,7 +5,10 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::{json, Value};
 
+use std::collections::BTreeMap;
+
 use super::files::{insert_file, FileRow};
+use super::providers::{set_totals, Usage};
 use super::{page_bounds, Result, Store};
 use crate::ids::now_secs;
 
@@ -94,6 +97,8 @@ pub struct BatchRow {
     pub expired_at: Option<i64>,
     pub cancelling_at: Option<i64>,
     pub cancelled_at: Option<i64>,
+    /// Tokens its answers reported so far (summed over its providers).
+    pub usage: Usage,
 }
 
 fn json_column(r: &Row<'_>, name: &str) -> rusqlite::Result<Option<Value>> {
@@ -128,6 +133,7 @@ impl BatchRow {
             expired_at: r.get("expired_at")?,
             cancelling_at: r.get("cancelling_at")?,
             cancelled_at: r.get("cancelled_at")?,
+            usage: Usage::from_columns(r)?,
         })
     }
 
@@ -155,6 +161,7 @@ impl BatchRow {
             "cancelled_at": self.cancelled_at,
             "request_counts": {"total": self.total, "completed": self.completed, "failed": self.failed},
             "metadata": self.metadata,
+            "usage": self.usage.to_json(),
         })
     }
 }
@@ -173,7 +180,13 @@ pub enum CancelRefused {
     Finished(Status),
 }
 
-const SELECT: &str = "SELECT * FROM batches";
+/// Every column, plus the batch's usage: sums over its providers (`Usage::from_columns`).
+const SELECT: &str = "SELECT *,
+    (SELECT SUM(input_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_input,
+    (SELECT SUM(cached_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_cached,
+    (SELECT SUM(output_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_output,
+    (SELECT SUM(reasoning_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_reasoning
+    FROM batches";
 
 /// What an `Idempotency-Key` found: the batch it made, made from the same request or not.
 #[derive(Debug)]
@@ -293,13 +306,20 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// validating → in_progress, recording how many requests the file holds.
-    pub fn start_progress(&self, id: &str, total: u64) -> Result<bool> {
-        let n = self.writer()?.execute(
+    /// validating → in_progress, recording how many requests the file holds, in all and
+    /// per provider.
+    pub fn start_progress(&self, id: &str, total: u64, per_provider: &BTreeMap<String, u64>) -> Result<bool> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction()?;
+        let n = tx.execute(
             "UPDATE batches SET status = 'in_progress', in_progress_at = ?1, total = ?2
              WHERE id = ?3 AND status = 'validating'",
             params![now_secs(), total as i64, id],
         )?;
+        if n == 1 {
+            set_totals(&tx, id, per_provider)?;
+        }
+        tx.commit()?;
         Ok(n == 1)
     }
 

@@ -6,6 +6,7 @@
 
 mod batches;
 mod files;
+mod providers;
 mod results;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use rusqlite::Connection;
 
 pub use batches::{BatchRow, CancelRefused, Idempotent, Page, Status};
 pub use files::FileRow;
+pub use providers::{ProviderCounts, Usage};
 pub use results::ResultRow;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -156,6 +158,7 @@ impl Store {
         // only an OS crash may lose the last ones. That is the durability promised.
         writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")?;
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(providers::SCHEMA)?;
         migrate(&writer)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
+use super::providers::{add_results, Usage};
 use super::{Result, Store};
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,10 @@ pub struct ResultRow {
     pub ok: bool,
     /// The output or error-file line, JSON without its newline.
     pub data: String,
+    /// The line's `provider` (its share of the batch's per-provider counts).
+    pub provider: String,
+    /// Tokens its answer reports.
+    pub usage: Usage,
 }
 
 impl Store {
@@ -25,11 +30,13 @@ impl Store {
         let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
+        let mut recorded = Vec::with_capacity(rows.len());
         {
             let mut insert =
                 tx.prepare_cached("INSERT OR IGNORE INTO results (batch_id, line, ok, data) VALUES (?1, ?2, ?3, ?4)")?;
             for r in rows {
                 if insert.execute(params![r.batch_id, r.line as i64, r.ok, r.data])? == 1 {
+                    recorded.push(r);
                     let c = counts.entry(&r.batch_id).or_default();
                     if r.ok {
                         c.0 += 1;
@@ -44,6 +51,7 @@ impl Store {
                 update.execute(params![ok, failed, id])?;
             }
         }
+        add_results(&tx, recorded.into_iter())?;
         tx.commit()?;
         Ok(())
     }

@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::lines::result_line;
+use super::lines::result_row;
 use super::Ctx;
 use crate::ids::now_ms;
 use crate::providers::{LineRequest, Outcome};
-use crate::store::{BatchRow, ResultRow};
+use crate::store::BatchRow;
 
 /// Bytes of lines read ahead of their provider's capacity, per batch. Bounds the memory a
 /// stalled provider's backlog takes; past it, reading waits (and so do the other providers).
@@ -145,7 +145,7 @@ async fn run_provider(
             Err(e) => {
                 // Validation passed, so only a file changed on disk gets here.
                 let outcome = Outcome::NoReply { code: "invalid_request", message: format!("line {line_no}: {e}") };
-                record(&ctx, &batch_id, line_no, "", outcome);
+                record(&ctx, &batch_id, &provider, line_no, "", outcome);
                 continue;
             }
         };
@@ -165,8 +165,8 @@ async fn run_provider(
         let (ctx, id, stop, dropped) = (ctx.clone(), batch_id.clone(), stop.clone(), dropped.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            match ctx.provider.call(&req, &ctx.cfg.retry, &stop).await {
-                Some(outcome) => record(&ctx, &id, line_no, &req.custom_id, outcome),
+            match ctx.provider.call(&req, &ctx.cfg.retry, &stop, &ctx.metrics).await {
+                Some(outcome) => record(&ctx, &id, &req.provider, line_no, &req.custom_id, outcome),
                 None => {
                     dropped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -200,9 +200,8 @@ fn provider_of(line: &[u8]) -> String {
     provider
 }
 
-fn record(ctx: &Ctx, batch_id: &str, line: u64, custom_id: &str, outcome: Outcome) {
-    let (ok, data) = result_line(custom_id, outcome);
-    ctx.writer.send(ResultRow { batch_id: batch_id.to_owned(), line, ok, data });
+fn record(ctx: &Ctx, batch_id: &str, provider: &str, line: u64, custom_id: &str, outcome: Outcome) {
+    ctx.writer.send(result_row(batch_id, provider, line, custom_id, outcome));
 }
 
 /// Streams the lines without a result to `tx`, each holding its share of `read_ahead`

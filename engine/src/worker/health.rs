@@ -7,8 +7,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{Metrics, StorageOp};
 
 /// The first wait before retrying a failed write, doubled after each failure up to `RETRY_MAX`.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -41,16 +45,22 @@ pub struct StorageHealth {
     writer: watch::Sender<Option<String>>,
     /// Why a batch's own step (validating, finalizing...) failed, by batch id.
     batches: Mutex<HashMap<String, String>>,
-}
-
-impl Default for StorageHealth {
-    fn default() -> Self {
-        Self { writer: watch::Sender::new(None), batches: Mutex::default() }
-    }
+    /// Counts every failed write (each try).
+    metrics: Arc<Metrics>,
 }
 
 impl StorageHealth {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { writer: watch::Sender::new(None), batches: Mutex::default(), metrics }
+    }
+
+    /// Whether the results writer cannot commit now.
+    pub fn writer_failing(&self) -> bool {
+        self.writer.borrow().is_some()
+    }
+
     pub fn writer_failed(&self, why: &str) {
+        self.metrics.storage_error(StorageOp::RecordResults);
         self.writer.send_if_modified(|now| {
             if now.is_none() {
                 eprintln!(
@@ -74,6 +84,7 @@ impl StorageHealth {
     }
 
     pub fn batch_failed(&self, id: &str, why: &str) {
+        self.metrics.storage_error(StorageOp::BatchStep);
         let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
         if batches.insert(id.to_owned(), why.to_owned()).is_none() {
             eprintln!("fastrouter-batch engine: batch {id}: {why}; trying again until it works");

@@ -4,6 +4,18 @@ use serde_json::{json, Value};
 
 use crate::ids::{new_id, REQUEST_PREFIX};
 use crate::providers::Outcome;
+use crate::store::{ResultRow, Usage};
+
+/// What the results writer records for one line's outcome: its output or error-file line,
+/// and the provider and tokens it adds to the batch's breakdown.
+pub fn result_row(batch_id: &str, provider: &str, line: u64, custom_id: &str, outcome: Outcome) -> ResultRow {
+    let usage = match &outcome {
+        Outcome::Reply { body, .. } => Usage::of_body(body),
+        Outcome::NoReply { .. } => Usage::default(),
+    };
+    let (ok, data) = result_line(custom_id, outcome);
+    ResultRow { batch_id: batch_id.to_owned(), line, ok, data, provider: provider.to_owned(), usage }
+}
 
 /// The line for one request's outcome, and whether it belongs in the output file (2xx).
 pub fn result_line(custom_id: &str, outcome: Outcome) -> (bool, String) {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::EngineConfig;
+use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::store::Store;
 use health::StorageHealth;
@@ -28,6 +29,7 @@ pub struct Ctx {
     pub cfg: EngineConfig,
     pub writer: ResultsWriter,
     pub health: Arc<StorageHealth>,
+    pub metrics: Arc<Metrics>,
     /// Requests in flight per provider, across all batches.
     lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -52,11 +54,11 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Arc<Store>, provider: Provider, cfg: EngineConfig) -> Self {
+    pub fn new(store: Arc<Store>, provider: Provider, cfg: EngineConfig, metrics: Arc<Metrics>) -> Self {
         let shutdown = CancellationToken::new();
-        let health = Arc::new(StorageHealth::default());
-        let writer = ResultsWriter::spawn(store.clone(), health.clone(), shutdown.clone());
-        let ctx = Ctx { store, provider, cfg, writer, health, lanes: Mutex::new(HashMap::new()) };
+        let health = Arc::new(StorageHealth::new(metrics.clone()));
+        let writer = ResultsWriter::spawn(store.clone(), health.clone(), metrics.clone(), shutdown.clone());
+        let ctx = Ctx { store, provider, cfg, writer, health, metrics, lanes: Mutex::new(HashMap::new()) };
         Self { ctx: Arc::new(ctx), running: Arc::default(), shutdown, tasks: TaskTracker::new() }
     }
 
@@ -64,6 +66,21 @@ impl Scheduler {
     /// API shows it as a `storage_unavailable` entry of the batch's `errors`.
     pub fn storage_notice(&self, id: &str) -> Option<String> {
         self.ctx.health.notice(id)
+    }
+
+    /// Upstream requests being sent now, per provider (for `/metrics`).
+    pub fn in_flight(&self) -> Vec<(String, u64)> {
+        let lanes = self.ctx.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let size = self.ctx.cfg.concurrency_per_provider.max(1);
+        let mut busy: Vec<(String, u64)> =
+            lanes.iter().map(|(p, lane)| (p.clone(), size.saturating_sub(lane.available_permits()) as u64)).collect();
+        busy.sort();
+        busy
+    }
+
+    /// Whether results cannot be recorded now (a full disk): every batch is paused.
+    pub fn storage_paused(&self) -> bool {
+        self.ctx.health.writer_failing()
     }
 
     /// Picks up every batch that was running when the engine last stopped.

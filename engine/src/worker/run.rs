@@ -112,7 +112,7 @@ async fn validate(ctx: &Ctx, row: &BatchRow) -> Result<(), String> {
                 ));
             }
             if errors.is_empty() {
-                ctx.store.start_progress(&row.id, report.num_requests).map_err(|e| e.to_string())?;
+                ctx.store.start_progress(&row.id, report.num_requests, &report.providers).map_err(|e| e.to_string())?;
                 return Ok(());
             }
         }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::health::{Backoff, StorageHealth};
+use crate::metrics::Metrics;
 use crate::store::{ResultRow, Store};
 
 enum Msg {
@@ -25,6 +26,7 @@ type Flushes = Vec<(Option<String>, oneshot::Sender<Result<(), String>>)>;
 #[derive(Clone)]
 pub struct ResultsWriter {
     tx: mpsc::UnboundedSender<Msg>,
+    metrics: Arc<Metrics>,
 }
 
 const MAX_ROWS_PER_COMMIT: usize = 4096;
@@ -33,13 +35,19 @@ const GATHER: Duration = Duration::from_millis(20);
 
 impl ResultsWriter {
     /// Commits until the channel closes; after `stop`, a failed commit is not retried.
-    pub fn spawn(store: Arc<Store>, health: Arc<StorageHealth>, stop: CancellationToken) -> Self {
+    pub fn spawn(
+        store: Arc<Store>,
+        health: Arc<StorageHealth>,
+        metrics: Arc<Metrics>,
+        stop: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(store, rx, health, stop));
-        Self { tx }
+        Self { tx, metrics }
     }
 
     pub fn send(&self, row: ResultRow) {
+        self.metrics.line_recorded(&row.provider, row.ok);
         // Fails only when the engine is stopping; the line then runs again on restart.
         let _ = self.tx.send(Msg::Row(row));
     }
