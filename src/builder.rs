@@ -110,13 +110,12 @@ impl BatchBuilder {
                 .map_err(|e| with_request_context(e, index, r.custom_id()));
         }
         if let Ok(d) = request.cast::<PyDict>() {
-            return self
-                .buf
-                .push_with(|out| py_json::write_value(d.as_any(), out).map_err(|e| e.into_py("")))
-                .map_err(|e| {
+            return self.buf.push_with(|out| py_json::write_value(d.as_any(), out).map_err(|e| e.into_py(""))).map_err(
+                |e| {
                     let id = d.get_item("custom_id").ok().flatten().map(|v| v.to_string()).unwrap_or_default();
                     with_request_context(e, index, &id)
-                });
+                },
+            );
         }
         let name = request.get_type().name()?;
         Err(pyo3::exceptions::PyTypeError::new_err(format!("add() takes a BatchRequest or a dict, not {name}")))
@@ -146,7 +145,12 @@ impl BatchBuilder {
 
     /// Validates what has been built so far.
     #[pyo3(signature = (*, limits=None, providers=None))]
-    fn validate(&self, py: Python<'_>, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<ValidationReport> {
+    fn validate(
+        &self,
+        py: Python<'_>,
+        limits: Option<Bound<'_, Limits>>,
+        providers: Option<Vec<String>>,
+    ) -> PyResult<ValidationReport> {
         let opts = validation::options(limits.as_ref().map(|l| l.get()), providers);
         validation::run(py, Source::Bytes(self.buf.snapshot()), opts)
     }
@@ -155,7 +159,14 @@ impl BatchBuilder {
     /// `validate=True` (the default) an invalid batch raises BatchValidationError and nothing
     /// is written.
     #[pyo3(signature = (path, *, validate=true, limits=None, providers=None))]
-    fn write(&self, py: Python<'_>, path: PathBuf, validate: bool, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<()> {
+    fn write(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        validate: bool,
+        limits: Option<Bound<'_, Limits>>,
+        providers: Option<Vec<String>>,
+    ) -> PyResult<()> {
         if validate {
             let report = Bound::new(py, self.validate(py, limits, providers)?)?;
             ValidationReport::raise_if_invalid(&report)?;
@@ -209,7 +220,15 @@ impl BatchBuilder {
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
-        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, url, key, value, params)
+        self.push_body_line(
+            str_arg(custom_id, "custom_id")?,
+            str_arg(model, "model")?,
+            provider,
+            url,
+            key,
+            value,
+            params,
+        )
     }
 }
 

@@ -2,8 +2,8 @@
 //! operation has a blocking form (through the gate) and an awaitable `a...` twin; the
 //! Python layer adds the resources (`files`, `batches`) and typed objects.
 
-use std::path::PathBuf;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use fastrouter_batch_core::Secret;
 use futures_util::StreamExt;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyByteArray};
+use pyo3::types::{PyByteArray, PyBytes};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
@@ -56,10 +56,7 @@ fn upload_source(source: &Bound<'_, PyAny>) -> PyResult<Upload> {
     if let Ok(b) = source.cast::<PyByteArray>() {
         return Ok(Upload::Bytes(Bytes::from(b.to_vec())));
     }
-    source
-        .extract::<PathBuf>()
-        .map(Upload::Path)
-        .map_err(|_| PyValueError::new_err("file must be a path or bytes"))
+    source.extract::<PathBuf>().map(Upload::Path).map_err(|_| PyValueError::new_err("file must be a path or bytes"))
 }
 
 #[pyclass(module = "fastrouter_batch._core", frozen)]
@@ -153,16 +150,30 @@ impl Transport {
     }
 
     #[pyo3(signature = (file, *, filename, purpose=String::from("batch")), text_signature = "($self, file, *, filename, purpose='batch')")]
-    fn upload(&self, py: Python<'_>, file: &Bound<'_, PyAny>, filename: String, purpose: String) -> PyResult<Py<PyAny>> {
+    fn upload(
+        &self,
+        py: Python<'_>,
+        file: &Bound<'_, PyAny>,
+        filename: String,
+        purpose: String,
+    ) -> PyResult<Py<PyAny>> {
         let (client, source) = (self.client.clone(), upload_source(file)?);
         let value = gate::block_on(py, async move { client.upload(&source, &filename, &purpose).await })?;
         to_py(value.map_err(errors::from_client)?)
     }
 
     #[pyo3(signature = (file, *, filename, purpose=String::from("batch")), text_signature = "($self, file, *, filename, purpose='batch')")]
-    fn aupload<'py>(&self, py: Python<'py>, file: &Bound<'_, PyAny>, filename: String, purpose: String) -> PyResult<Bound<'py, PyAny>> {
+    fn aupload<'py>(
+        &self,
+        py: Python<'py>,
+        file: &Bound<'_, PyAny>,
+        filename: String,
+        purpose: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (client, source) = (self.client.clone(), upload_source(file)?);
-        aio::awaitable(py, async move { to_py(client.upload(&source, &filename, &purpose).await.map_err(errors::from_client)?) })
+        aio::awaitable(py, async move {
+            to_py(client.upload(&source, &filename, &purpose).await.map_err(errors::from_client)?)
+        })
     }
 
     fn content(&self, py: Python<'_>, file_id: String) -> PyResult<Py<PyBytes>> {
@@ -325,7 +336,10 @@ impl LineStream {
 }
 
 /// The next line, waited for; the lines already behind it go to `ready`.
-async fn receive(rx: Arc<AsyncMutex<mpsc::Receiver<LineResult>>>, ready: Arc<Mutex<VecDeque<LineResult>>>) -> Option<LineResult> {
+async fn receive(
+    rx: Arc<AsyncMutex<mpsc::Receiver<LineResult>>>,
+    ready: Arc<Mutex<VecDeque<LineResult>>>,
+) -> Option<LineResult> {
     let mut rx = rx.lock().await;
     let first = rx.recv().await;
     let mut ready = ready.lock().unwrap_or_else(|e| e.into_inner());

@@ -13,8 +13,8 @@ use fastrouter_batch_engine::{
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::validation::Limits;
 use crate::serving::Serving;
+use crate::validation::Limits;
 use crate::{errors, gate};
 
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
@@ -94,7 +94,8 @@ impl LocalServer {
         embedding_dims: usize,
         upstream_timeout: f64,
     ) -> PyResult<Self> {
-        let host: IpAddr = host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
+        let host: IpAddr =
+            host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
         if concurrency == 0 {
             return Err(PyValueError::new_err("concurrency must be at least 1"));
         }
@@ -142,7 +143,12 @@ impl LocalServer {
             limits: limits.map(|l| l.core()).unwrap_or_default(),
             completion_window: window,
             concurrency_per_provider: concurrency,
-            retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_retries,
+                base_delay,
+                max_delay: base_delay.max(Duration::from_secs(30)),
+                ..RetryPolicy::default()
+            },
         };
         Ok(Self { cfg, provider_name, running: Serving::default(), last: Mutex::new(None), starting: Mutex::new(()) })
     }
@@ -257,7 +263,9 @@ impl LocalServer {
     fn with_info<T>(&self, f: impl FnOnce(&Info) -> T) -> PyResult<T> {
         match &*self.last_info() {
             Some(i) => Ok(f(i)),
-            None => Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block")),
+            None => {
+                Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block"))
+            }
         }
     }
 }
@@ -310,11 +318,9 @@ impl FakeUpstream {
 
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.running
-            .lock()
-            .as_ref()
-            .map(|(up, _)| up.url())
-            .ok_or_else(|| PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block"))
+        self.running.lock().as_ref().map(|(up, _)| up.url()).ok_or_else(|| {
+            PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block")
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -23,16 +23,46 @@ pyo3::create_exception!(
 pyo3::create_exception!(fastrouter_batch._core, APIError, FastRouterError, "The Batch API could not be used.");
 pyo3::create_exception!(fastrouter_batch._core, APIStatusError, APIError, "The server answered with an error status.");
 pyo3::create_exception!(fastrouter_batch._core, BadRequestError, APIStatusError, "400: the request is invalid.");
-pyo3::create_exception!(fastrouter_batch._core, AuthenticationError, APIStatusError, "401: the API key is missing or wrong.");
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    AuthenticationError,
+    APIStatusError,
+    "401: the API key is missing or wrong."
+);
 pyo3::create_exception!(fastrouter_batch._core, PermissionDeniedError, APIStatusError, "403: the key may not do this.");
-pyo3::create_exception!(fastrouter_batch._core, NotFoundError, APIStatusError, "404: no such file or batch (for this key).");
-pyo3::create_exception!(fastrouter_batch._core, ConflictError, APIStatusError, "409: the object is not in a state that allows this.");
-pyo3::create_exception!(fastrouter_batch._core, RequestTooLargeError, APIStatusError, "413: the upload is over the server's limit.");
-pyo3::create_exception!(fastrouter_batch._core, UnprocessableEntityError, APIStatusError, "422: the request could not be processed.");
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    NotFoundError,
+    APIStatusError,
+    "404: no such file or batch (for this key)."
+);
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    ConflictError,
+    APIStatusError,
+    "409: the object is not in a state that allows this."
+);
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    RequestTooLargeError,
+    APIStatusError,
+    "413: the upload is over the server's limit."
+);
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    UnprocessableEntityError,
+    APIStatusError,
+    "422: the request could not be processed."
+);
 pyo3::create_exception!(fastrouter_batch._core, RateLimitError, APIStatusError, "429: too many requests.");
 pyo3::create_exception!(fastrouter_batch._core, InternalServerError, APIStatusError, "5xx: the server failed.");
 pyo3::create_exception!(fastrouter_batch._core, APIConnectionError, APIError, "No answer from the server.");
-pyo3::create_exception!(fastrouter_batch._core, APITimeoutError, APIConnectionError, "No answer from the server in time.");
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    APITimeoutError,
+    APIConnectionError,
+    "No answer from the server in time."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -132,9 +162,7 @@ pub fn from_validate(e: ValidateError, path: Option<&std::path::Path>) -> PyErr 
     match (e, path) {
         (ValidateError::Io(io), Some(p)) => io_on_path(io, p),
         (ValidateError::Io(io), None) => PyErr::from(io),
-        (ValidateError::Cancelled, _) => {
-            pyo3::exceptions::PyKeyboardInterrupt::new_err("validation was interrupted")
-        }
+        (ValidateError::Cancelled, _) => pyo3::exceptions::PyKeyboardInterrupt::new_err("validation was interrupted"),
     }
 }
 

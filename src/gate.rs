@@ -56,8 +56,6 @@ where
     match result? {
         Ok(value) => Ok(value),
         // The work panicked: surface it instead of aborting the interpreter.
-        Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-            "internal error in fastrouter_batch: {e}"
-        ))),
+        Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!("internal error in fastrouter_batch: {e}"))),
     }
 }

@@ -114,7 +114,9 @@ fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(),
         match i.extract::<i64>() {
             Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
             // Beyond 64 bits: Python's own decimal text is exact.
-            Err(_) => out.extend_from_slice(i.str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?.to_string().as_bytes()),
+            Err(_) => out.extend_from_slice(
+                i.str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?.to_string().as_bytes(),
+            ),
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
@@ -135,7 +137,11 @@ fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(),
 }
 
 /// A list or tuple as a JSON array.
-fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
+fn write_seq<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    out: &mut Vec<u8>,
+    depth: u32,
+) -> Result<(), JsonError> {
     out.push(b'[');
     for (i, item) in items.enumerate() {
         if i > 0 {
@@ -169,7 +175,8 @@ fn write_dict(d: &Bound<'_, PyDict>, out: &mut Vec<u8>, depth: u32) -> Result<()
 /// Writes the entries of `params` as `,"key":value` pairs (for request bodies).
 pub fn write_params(params: &Bound<'_, PyDict>, out: &mut Vec<u8>) -> Result<(), JsonError> {
     for (k, v) in params.iter() {
-        let key: String = k.extract().map_err(|_| JsonError::new(ErrorKind::Type, "parameter names must be str".into()))?;
+        let key: String =
+            k.extract().map_err(|_| JsonError::new(ErrorKind::Type, "parameter names must be str".into()))?;
         out.push(b',');
         write_str(out, &key);
         out.push(b':');

@@ -169,7 +169,6 @@ impl Store {
         // Two ids with one 64-bit hash (never seen in practice): look the slow way.
         (0..self.len as u32).rev().find(|&j| same(j))
     }
-
 }
 
 /// A reading error as Python's: ValueError naming the file and line of a bad line, OSError
@@ -184,7 +183,11 @@ fn read_error(sources: &[Source], e: ReadError, what: &str) -> PyErr {
 
 /// Runs `reader` to the end, handing each block to `f` (GIL held) as it comes. Waits with
 /// the GIL released; Ctrl-C stops the reading (the reader's threads stop when it drops).
-fn drain(py: Python<'_>, reader: &mut ResultReader, mut f: impl FnMut(&ParsedBlock) -> PyResult<()>) -> PyResult<Option<ReadError>> {
+fn drain(
+    py: Python<'_>,
+    reader: &mut ResultReader,
+    mut f: impl FnMut(&ParsedBlock) -> PyResult<()>,
+) -> PyResult<Option<ReadError>> {
     loop {
         // Take a block that is ready without giving up the GIL. Otherwise, without it,
         // parse one here if one is waiting for a worker (this thread is a worker too when
@@ -215,7 +218,8 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
     if sources.len() >= usize::from(u16::MAX) {
         return Err(PyValueError::new_err("read_results: too many files (at most 65534)"));
     }
-    let mut store = Store { chunks: vec![], len: 0, models: vec![], errors: vec![], sources, index: OnceLock::new(), owned_dir };
+    let mut store =
+        Store { chunks: vec![], len: 0, models: vec![], errors: vec![], sources, index: OnceLock::new(), owned_dir };
     let mut reader = ResultReader::start(store.sources.iter().map(Source::input).collect(), ReaderOptions::default());
     let mut models: HashMap<String, u16> = HashMap::new();
     let mut last_model: Option<(String, u16)> = None;
@@ -229,7 +233,9 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
             }
             let model = match r.model {
                 None => NO_MODEL,
-                Some(span) if last_model.as_ref().is_some_and(|(name, _)| name == block.str(span)) => last_model.as_ref().map_or(NO_MODEL, |m| m.1),
+                Some(span) if last_model.as_ref().is_some_and(|(name, _)| name == block.str(span)) => {
+                    last_model.as_ref().map_or(NO_MODEL, |m| m.1)
+                }
                 Some(span) => {
                     let name = block.str(span);
                     let m = match models.get(name) {
@@ -251,7 +257,10 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
                 Some((code, message)) => {
                     let key = (code.map(|c| block.str(c).to_owned()), message.map(|m| block.str(m).to_owned()));
                     *errors.entry(key).or_insert_with_key(|(c, m)| {
-                        errs.push((c.as_deref().map(|c| PyString::new(py, c).unbind()), m.as_deref().map(|m| PyString::new(py, m).unbind())));
+                        errs.push((
+                            c.as_deref().map(|c| PyString::new(py, c).unbind()),
+                            m.as_deref().map(|m| PyString::new(py, m).unbind()),
+                        ));
                         (errs.len() - 1) as u32
                     })
                 }
@@ -374,7 +383,8 @@ impl BatchResult {
         let (store, rec) = (&self.store, self.rec());
         let source = &store.sources[rec.source as usize];
         let label = source.label(rec.source as usize);
-        let changed = || PyOSError::new_err(format!("{label} changed since it was read: line {} is not the same", rec.line));
+        let changed =
+            || PyOSError::new_err(format!("{label} changed since it was read: line {} is not the same", rec.line));
         let bytes = py.detach(|| source.line(rec.offset, rec.len)).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => changed(),
             _ => PyOSError::new_err(format!("{label}: cannot read line {}: {e}", rec.line)),
@@ -528,7 +538,11 @@ impl BatchResult {
                     let t = t.bind(py).to_str()?;
                     let short: String = t.chars().take(60).collect();
                     let short = PyString::new(py, &short).repr()?.to_string();
-                    if short.len() < t.len() + 2 { format!("{short}…") } else { short }
+                    if short.len() < t.len() + 2 {
+                        format!("{short}…")
+                    } else {
+                        short
+                    }
                 }
                 None => "None".into(),
             };
@@ -582,7 +596,10 @@ impl BatchResults {
     fn subset(&self, filter: Filter) -> Self {
         let want = filter == Filter::Ok;
         let order = self.positions().filter(|&i| self.store.rec(i).ok == want).collect();
-        Self { store: self.store.clone(), view: Arc::new(View { order: Some(order), filter, missing: Arc::new(vec![]) }) }
+        Self {
+            store: self.store.clone(),
+            view: Arc::new(View { order: Some(order), filter, missing: Arc::new(vec![]) }),
+        }
     }
 
     fn lookup(&self, py: Python<'_>, id: &str) -> Option<u32> {
@@ -744,7 +761,16 @@ impl BatchResults {
         d.set_item("text", PyList::new(py, recs().map(|r| opt_str(py, &r.text)))?)?;
         d.set_item(
             "model",
-            PyList::new(py, recs().map(|r| if r.model == NO_MODEL { none() } else { self.store.models[r.model as usize].clone_ref(py).into_any() }))?,
+            PyList::new(
+                py,
+                recs().map(|r| {
+                    if r.model == NO_MODEL {
+                        none()
+                    } else {
+                        self.store.models[r.model as usize].clone_ref(py).into_any()
+                    }
+                }),
+            )?,
         )?;
         d.set_item("prompt_tokens", counts(|r| r.prompt)?)?;
         d.set_item("completion_tokens", counts(|r| r.completion)?)?;
@@ -854,7 +880,6 @@ pub fn read_results(
     };
     Ok(BatchResults { store, view: Arc::new(view) })
 }
-
 
 /// `{custom_id: text}` straight from output and error files (paths or bytes), in file
 /// order, None where a line has no text. Nothing else is kept: each parsed block's two

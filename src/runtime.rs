@@ -22,12 +22,8 @@ pub fn get() -> std::io::Result<&'static Runtime> {
             return Ok(rt);
         }
     }
-    let rt: &'static Runtime = Box::leak(Box::new(
-        Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("fastrouter-batch")
-            .build()?,
-    ));
+    let rt: &'static Runtime =
+        Box::leak(Box::new(Builder::new_multi_thread().enable_all().thread_name("fastrouter-batch").build()?));
     *slot = Some((pid, rt));
     Ok(rt)
 }

@@ -45,7 +45,8 @@ impl Limits {
     #[pyo3(text_signature = "(*, max_requests=50000, max_bytes=200000000, max_line_bytes=8388608, max_issues=100000)")]
     #[pyo3(signature = (*, max_requests=limits::DEFAULT_MAX_REQUESTS, max_bytes=limits::DEFAULT_MAX_BYTES, max_line_bytes=limits::DEFAULT_MAX_LINE_BYTES, max_issues=limits::DEFAULT_MAX_ISSUES))]
     fn new(max_requests: u64, max_bytes: u64, max_line_bytes: u64, max_issues: u64) -> PyResult<Self> {
-        for (name, v) in [("max_requests", max_requests), ("max_bytes", max_bytes), ("max_line_bytes", max_line_bytes)] {
+        for (name, v) in [("max_requests", max_requests), ("max_bytes", max_bytes), ("max_line_bytes", max_line_bytes)]
+        {
             if v == 0 {
                 return Err(pyo3::exceptions::PyValueError::new_err(format!("Limits: {name} must be at least 1")));
             }
@@ -155,7 +156,12 @@ impl ValidationReport {
                     .map(|i| {
                         Py::new(
                             py,
-                            ValidationIssue { line: i.line, path: i.path.clone(), code: i.code.as_str(), message: i.message.clone() },
+                            ValidationIssue {
+                                line: i.line,
+                                path: i.path.clone(),
+                                code: i.code.as_str(),
+                                message: i.message.clone(),
+                            },
                         )
                     })
                     .collect::<PyResult<Vec<_>>>()?;
@@ -339,7 +345,12 @@ pub fn run(py: Python<'_>, source: Source, opts: Options) -> PyResult<Validation
 /// Checks a batch file against the contract and reports every problem.
 #[pyfunction]
 #[pyo3(signature = (source, *, limits=None, providers=None))]
-pub fn validate(py: Python<'_>, source: &Bound<'_, PyAny>, limits: Option<Bound<'_, Limits>>, providers: Option<Vec<String>>) -> PyResult<ValidationReport> {
+pub fn validate(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    limits: Option<Bound<'_, Limits>>,
+    providers: Option<Vec<String>>,
+) -> PyResult<ValidationReport> {
     let source = Source::extract(source)?;
     run(py, source, options(limits.as_ref().map(|l| l.get()), providers))
 }

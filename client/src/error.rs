@@ -35,7 +35,12 @@ impl ClientError {
     }
 
     /// `from_body` with the wait the answer's headers asked for.
-    pub fn from_answer(status: u16, body: &[u8], request_id: Option<String>, retry_after: Option<std::time::Duration>) -> Self {
+    pub fn from_answer(
+        status: u16,
+        body: &[u8],
+        request_id: Option<String>,
+        retry_after: Option<std::time::Duration>,
+    ) -> Self {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let err = parsed.as_ref().and_then(|v| v.get("error"));
         let text = |k: &str| {

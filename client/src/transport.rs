@@ -116,7 +116,12 @@ fn request_id(resp: &Response) -> Option<String> {
 
 /// A local file error: the OS's text (the path travels apart, once).
 fn io_error(e: std::io::Error, path: Option<&Path>) -> ClientError {
-    ClientError::Io { message: e.to_string(), path: path.map(Path::to_path_buf), kind: e.kind(), errno: e.raw_os_error() }
+    ClientError::Io {
+        message: e.to_string(),
+        path: path.map(Path::to_path_buf),
+        kind: e.kind(),
+        errno: e.raw_os_error(),
+    }
 }
 
 impl Client {
@@ -171,7 +176,12 @@ impl Client {
     /// `send`, then `finish` on the 2xx answer within the same attempt: an answer whose
     /// body stalls past the timeout or breaks off is retried like one that never came,
     /// from the one retry budget.
-    async fn send_then<F, Fut, G, GFut, T>(&self, what: (&str, &str), mut build: F, mut finish: G) -> Result<T, ClientError>
+    async fn send_then<F, Fut, G, GFut, T>(
+        &self,
+        what: (&str, &str),
+        mut build: F,
+        mut finish: G,
+    ) -> Result<T, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<RequestBuilder, ClientError>>,
@@ -226,23 +236,28 @@ impl Client {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
-        self.send_then((method.as_str(), path), || {
-            let mut req = self.request(method.clone(), path).query(query);
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            if let Some(key) = idempotency_key {
-                req = req.header("Idempotency-Key", key);
-            }
-            std::future::ready(Ok(req))
-        }, Self::json)
+        self.send_then(
+            (method.as_str(), path),
+            || {
+                let mut req = self.request(method.clone(), path).query(query);
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                if let Some(key) = idempotency_key {
+                    req = req.header("Idempotency-Key", key);
+                }
+                std::future::ready(Ok(req))
+            },
+            Self::json,
+        )
         .await
     }
 
     /// `POST /v1/files`: the upload streamed from disk, retried from the start if it fails.
     pub async fn upload(&self, source: &Upload, filename: &str, purpose: &str) -> Result<Value, ClientError> {
-        self
-            .send_then(("POST", "/v1/files"), || async {
+        self.send_then(
+            ("POST", "/v1/files"),
+            || async {
                 let form = Form::new(filename, purpose);
                 let (len, body): (u64, reqwest::Body) = match source {
                     Upload::Bytes(b) => {
@@ -261,8 +276,10 @@ impl Client {
                     .header(reqwest::header::CONTENT_TYPE, form.content_type.clone())
                     .header(reqwest::header::CONTENT_LENGTH, len)
                     .body(body))
-            }, Self::json)
-            .await
+            },
+            Self::json,
+        )
+        .await
     }
 
     /// The response of `GET /v1/files/{id}/content`, its body not yet read (retried).

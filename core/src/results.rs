@@ -135,7 +135,9 @@ pub fn parse_line(line: &str, ids_only: bool) -> Result<Line<'_>, String> {
         return Ok(Line { custom_id, ok: false, status_code: None, text: None, model: None, usage: None, error: None });
     }
     if !result_keys {
-        return Err("not a result line: it has neither \"response\" nor \"error\" (is this the batch's input file?)".into());
+        return Err(
+            "not a result line: it has neither \"response\" nor \"error\" (is this the batch's input file?)".into()
+        );
     }
     let body = response.body;
     let ok = line_error.is_none()
@@ -499,7 +501,8 @@ impl ResultReader {
         let work_rx = Arc::new(Mutex::new(work_rx));
         let pool = Arc::new(Mutex::new(Vec::new()));
         for _ in 0..workers {
-            let (work_rx, res_tx, recycle_tx, cancel) = (work_rx.clone(), res_tx.clone(), recycle_tx.clone(), cancel.clone());
+            let (work_rx, res_tx, recycle_tx, cancel) =
+                (work_rx.clone(), res_tx.clone(), recycle_tx.clone(), cancel.clone());
             let (pool, ids_only) = (pool.clone(), opts.ids_only);
             std::thread::spawn(move || work_loop(&work_rx, &res_tx, &recycle_tx, &pool, &cancel, ids_only));
         }
@@ -573,7 +576,11 @@ impl ResultReader {
                 if self.pending.is_empty() {
                     return Next::Done;
                 }
-                return Next::Failed(ReadError { source: 0, line: None, message: "internal error: a reader thread stopped".into() });
+                return Next::Failed(ReadError {
+                    source: 0,
+                    line: None,
+                    message: "internal error: a reader thread stopped".into(),
+                });
             }
             let got = if timeout.is_zero() {
                 self.results.try_recv().map_err(|e| match e {
@@ -676,7 +683,10 @@ fn read_loop(
                 Ok(None) => break,
                 Ok(Some(Chunk::LongLine { bytes, .. })) => {
                     // Line 0 after the blocks before: `next` makes it the line number.
-                    return fail(format!("the line is {bytes} bytes long, over the limit of {} bytes", opts.max_line), Some(0));
+                    return fail(
+                        format!("the line is {bytes} bytes long, over the limit of {} bytes", opts.max_line),
+                        Some(0),
+                    );
                 }
                 Ok(Some(Chunk::Lines(block))) => {
                     if tokens.recv().is_err() {
@@ -767,7 +777,10 @@ fn parse_block(w: &Work, mut out: ParsedBlock, ids_only: bool) -> Result<ParsedB
                 let custom_id = out.put(&l.custom_id);
                 let text = l.text.as_deref().map(|t| out.put(t));
                 let model = l.model.as_deref().map(|m| out.put(m));
-                let error = l.error.as_ref().map(|e| (e.code.as_deref().map(|c| out.put(c)), e.message.as_deref().map(|m| out.put(m))));
+                let error = l
+                    .error
+                    .as_ref()
+                    .map(|e| (e.code.as_deref().map(|c| out.put(c)), e.message.as_deref().map(|m| out.put(m))));
                 out.records.push(Record {
                     line: number,
                     offset: w.offset + start as u64,
@@ -845,7 +858,10 @@ mod tests {
 
     #[test]
     fn content_parts_are_joined_and_null_content_has_no_text() {
-        let parts = ok_line("a", r#"[{"type":"text","text":"one "},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"two"}]"#);
+        let parts = ok_line(
+            "a",
+            r#"[{"type":"text","text":"one "},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"two"}]"#,
+        );
         assert_eq!(parse_line(&parts, false).unwrap().text.as_deref(), Some("one two"));
         let null = ok_line("a", "null");
         let l = parse_line(&null, false).unwrap();
@@ -893,7 +909,8 @@ mod tests {
         let e = parse_line(nobody, false).unwrap().error.unwrap();
         assert_eq!((e.code, e.message.as_deref()), (None, Some("the request failed with status 500")));
 
-        let never = r#"{"id":"x","custom_id":"n","response":null,"error":{"code":"batch_cancelled","message":"not run"}}"#;
+        let never =
+            r#"{"id":"x","custom_id":"n","response":null,"error":{"code":"batch_cancelled","message":"not run"}}"#;
         let l = parse_line(never, false).unwrap();
         assert!(!l.ok);
         assert_eq!(l.status_code, None);
@@ -913,11 +930,19 @@ mod tests {
     fn bad_lines_say_why() {
         assert!(parse_line("[1]", false).unwrap_err().contains("expected a JSON object"));
         assert!(parse_line("null", false).unwrap_err().contains("expected a JSON object, found null"));
-        assert!(parse_line("not json", false).unwrap_err().contains("invalid JSON"), "{}", parse_line("not json", false).unwrap_err());
+        assert!(
+            parse_line("not json", false).unwrap_err().contains("invalid JSON"),
+            "{}",
+            parse_line("not json", false).unwrap_err()
+        );
         assert!(parse_line(r#"{"custom_id":1}"#, false).unwrap_err().contains("custom_id must be a string"));
         assert_eq!(parse_line(r#"{"response":null}"#, false).unwrap_err(), "no custom_id");
         let truncated = &ok_line("a", r#""x""#)[..60];
-        assert!(parse_line(truncated, false).unwrap_err().contains("truncated"), "{}", parse_line(truncated, false).unwrap_err());
+        assert!(
+            parse_line(truncated, false).unwrap_err().contains("truncated"),
+            "{}",
+            parse_line(truncated, false).unwrap_err()
+        );
         assert!(parse_line(r#"{"custom_id":"a"} x"#, false).unwrap_err().contains("after the JSON value"));
     }
 
@@ -1007,24 +1032,35 @@ mod tests {
         let path = dir.path().join("out.jsonl");
         std::fs::write(&path, format!("{}\n{}", ok_line("f1", "\"a\""), ok_line("f2", "\"b\""))).unwrap();
         let file = Arc::new(File::open(&path).unwrap());
-        let inputs = vec![Input::File(file.clone()), Input::Bytes(format!("{}\n", ok_line("b1", "\"c\"")).as_bytes().into())];
+        let inputs =
+            vec![Input::File(file.clone()), Input::Bytes(format!("{}\n", ok_line("b1", "\"c\"")).as_bytes().into())];
         let blocks = ResultReader::start(inputs, ReaderOptions::default()).collect().unwrap();
-        let ids: Vec<(usize, &str)> = blocks.iter().flat_map(|b| b.records.iter().map(move |r| (b.source, b.str(r.custom_id)))).collect();
+        let ids: Vec<(usize, &str)> =
+            blocks.iter().flat_map(|b| b.records.iter().map(move |r| (b.source, b.str(r.custom_id)))).collect();
         assert_eq!(ids, [(0, "f1"), (0, "f2"), (1, "b1")]);
         let r = blocks.iter().flat_map(|b| b.records.iter().filter(|r| b.str(r.custom_id) == "f2")).next().unwrap();
         let back = read_line_at(&file, r.offset, r.len).unwrap();
         assert_eq!(back, ok_line("f2", "\"b\"").as_bytes());
-        let e = ResultReader::start(vec![Input::Bytes(b"{}\n"[..].into())], ReaderOptions::default()).collect().unwrap_err();
+        let e = ResultReader::start(vec![Input::Bytes(b"{}\n"[..].into())], ReaderOptions::default())
+            .collect()
+            .unwrap_err();
         assert_eq!((e.source, e.line), (0, Some(1)));
         // Lines are numbered per source.
-        let first: Arc<[u8]> = format!("{}\n{}\n{}\n", ok_line("a", "1"), ok_line("b", "2"), ok_line("c", "3")).as_bytes().into();
+        let first: Arc<[u8]> =
+            format!("{}\n{}\n{}\n", ok_line("a", "1"), ok_line("b", "2"), ok_line("c", "3")).as_bytes().into();
         let second: Arc<[u8]> = format!("{}\n{{\n", ok_line("d", "4")).as_bytes().into();
         for block_size in [16, 1 << 16] {
             let opts = ReaderOptions { block_size, ..Default::default() };
-            let blocks = ResultReader::start(vec![Input::Bytes(first.clone()), Input::Bytes(first.clone())], opts.clone()).collect().unwrap();
-            let lines: Vec<(usize, u64)> = blocks.iter().flat_map(|b| b.records.iter().map(move |r| (b.source, r.line))).collect();
+            let blocks =
+                ResultReader::start(vec![Input::Bytes(first.clone()), Input::Bytes(first.clone())], opts.clone())
+                    .collect()
+                    .unwrap();
+            let lines: Vec<(usize, u64)> =
+                blocks.iter().flat_map(|b| b.records.iter().map(move |r| (b.source, r.line))).collect();
             assert_eq!(lines, [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]);
-            let e = ResultReader::start(vec![Input::Bytes(first.clone()), Input::Bytes(second.clone())], opts).collect().unwrap_err();
+            let e = ResultReader::start(vec![Input::Bytes(first.clone()), Input::Bytes(second.clone())], opts)
+                .collect()
+                .unwrap_err();
             assert_eq!((e.source, e.line), (1, Some(2)));
         }
     }
@@ -1033,10 +1069,11 @@ mod tests {
     fn dropping_the_reader_stops_it() {
         let line = ok_line("a", "\"x\"") + "\n";
         let data: Vec<u8> = line.repeat(20_000).into_bytes();
-        let mut r = ResultReader::start(vec![Input::Bytes(data.into())], ReaderOptions { block_size: 4096, ..Default::default() });
+        let mut r = ResultReader::start(
+            vec![Input::Bytes(data.into())],
+            ReaderOptions { block_size: 4096, ..Default::default() },
+        );
         assert!(matches!(r.next(Duration::from_secs(10)), Next::Block(_)));
         drop(r); // must not hang or panic
     }
 }
-
-

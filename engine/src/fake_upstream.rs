@@ -62,7 +62,10 @@ async fn delay_or_fault(cfg: &SimulatedConfig, anthropic: bool) -> Option<Respon
         let (status, body) = if anthropic {
             (529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
         } else {
-            (429, json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limited"}}))
+            (
+                429,
+                json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limited"}}),
+            )
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return Some((status, [("retry-after-ms", "10")], Json(body)).into_response());

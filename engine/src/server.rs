@@ -78,7 +78,12 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Bind(format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port)))?;
         let addr = listener.local_addr().map_err(|e| EngineError::Bind(e.to_string()))?;
-        let state = AppState { store: store.clone(), scheduler: scheduler.clone(), cfg: Arc::new(cfg), owners: Arc::new(owners) };
+        let state = AppState {
+            store: store.clone(),
+            scheduler: scheduler.clone(),
+            cfg: Arc::new(cfg),
+            owners: Arc::new(owners),
+        };
         let stop_serving = CancellationToken::new();
         let app = api::router(state);
         let stop = stop_serving.clone();

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastrouter_batch")
 R = TypeVar("R")
 
-Source = Union[str, "os.PathLike[str]", _core.BatchBuilder, Iterable[Union[_core.BatchRequest, Mapping[str, Any]]]]
+Source = Union[str, "os.PathLike[str]", _core.BatchBuilder, Iterable[_core.BatchRequest | Mapping[str, Any]]]
 
 #: Limits of one batch on the service (the contract): runs split above them.
 DEFAULT_LIMITS = _core.Limits()
@@ -45,8 +45,9 @@ DEFAULT_LIMITS = _core.Limits()
 _UNSPLIT = _core.Limits(max_requests=2**62, max_bytes=2**62)
 
 _RUN_ACCEPTS = "run() takes a path, a BatchBuilder or an iterable of requests"
-_RETRY_INPUTS = ("inputs= (the request file, the run's manifest, a BatchBuilder or a list of requests "
-                 "as dicts or BatchRequest)")
+_RETRY_INPUTS = (
+    "inputs= (the request file, the run's manifest, a BatchBuilder or a list of requests as dicts or BatchRequest)"
+)
 
 #: The requests behind each ``BatchResults`` that ``run``/``resume`` returned: the run's
 #: request files, so ``retry_failed(results)`` retries that run's own failed requests.
@@ -73,7 +74,7 @@ def _as_builder(source: Any) -> _core.BatchBuilder | None:
     if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(source, Iterable):
         raise TypeError(f"{_RUN_ACCEPTS}; got {_kind(source)}")
     builder = _core.BatchBuilder()
-    builder.extend(source)  # type: ignore[arg-type]
+    builder.extend(source)
     return builder
 
 
@@ -118,8 +119,12 @@ def prepare(
             assert builder is not None
             path = work_dir / "input.jsonl"
             builder.write(path, validate=False)
-        report = _core.validate(path, limits=_core.Limits(max_requests=_UNSPLIT.max_requests, max_bytes=_UNSPLIT.max_bytes,
-                                                          max_line_bytes=limits.max_line_bytes))
+        report = _core.validate(
+            path,
+            limits=_core.Limits(
+                max_requests=_UNSPLIT.max_requests, max_bytes=_UNSPLIT.max_bytes, max_line_bytes=limits.max_line_bytes
+            ),
+        )
         report.raise_for_errors()
         if report.num_requests == 0:
             raise ValueError(f"{given if given is not None else 'run()'}: no requests to run")
@@ -143,8 +148,9 @@ def prepare(
     return plan
 
 
-def execute(client: Client, plan: Manifest, *, wait: bool, poll_interval: float | None, timeout: float | None,
-            progress: bool) -> Any:
+def execute(
+    client: Client, plan: Manifest, *, wait: bool, poll_interval: float | None, timeout: float | None, progress: bool
+) -> Any:
     """Submits what is not yet submitted and (with ``wait``) collects the results.
 
     A temporary work directory (no manifest: nothing to resume) is removed on any error
@@ -163,8 +169,15 @@ def execute(client: Client, plan: Manifest, *, wait: bool, poll_interval: float 
         raise
 
 
-async def aexecute(client: AsyncClient, plan: Manifest, *, wait: bool, poll_interval: float | None,
-                   timeout: float | None, progress: bool) -> Any:
+async def aexecute(
+    client: AsyncClient,
+    plan: Manifest,
+    *,
+    wait: bool,
+    poll_interval: float | None,
+    timeout: float | None,
+    progress: bool,
+) -> Any:
     """``execute`` for asyncio (cancelling stops waiting, never the batches)."""
     try:
         batches = await asubmit(client, plan)
@@ -191,18 +204,27 @@ def _stopped(plan: Manifest, error: BaseException) -> None:
     if not ids:
         return
     if plan.owns_work_dir:
-        how = ("get their results with client.batches.wait(id) and client.batches.results(id); "
-               "pass manifest=PATH to run() to make a run resumable with client.resume(PATH)")
+        how = (
+            "get their results with client.batches.wait(id) and client.batches.results(id); "
+            "pass manifest=PATH to run() to make a run resumable with client.resume(PATH)"
+        )
     else:
         how = f"client.resume({str(plan.path)!r}) waits for them again (nothing is submitted twice)"
     if isinstance(error, WaitTimeout):
         error.batch_ids = ids
-        error.args = (f"{error.args[0] if error.args else 'not finished'}; this run's batches "
-                      f"(e.batch_ids, in input order): {', '.join(ids)}; {how}",)
+        error.args = (
+            f"{error.args[0] if error.args else 'not finished'}; this run's batches "
+            f"(e.batch_ids, in input order): {', '.join(ids)}; {how}",
+        )
         return
     what = {KeyboardInterrupt: "interrupted", asyncio.CancelledError: "cancelled"}.get(type(error))
-    log.warning("run %s (%s); its batches keep running on the service: %s; %s",
-                "stopped" if what is None else what, type(error).__name__, ", ".join(ids), how)
+    log.warning(
+        "run %s (%s); its batches keep running on the service: %s; %s",
+        "stopped" if what is None else what,
+        type(error).__name__,
+        ", ".join(ids),
+        how,
+    )
 
 
 def submit(client: Client, plan: Manifest) -> list[Batch]:
@@ -253,8 +275,12 @@ async def asubmit(client: AsyncClient, plan: Manifest) -> list[Batch]:
 
 def _result_files(plan: Manifest, batches: list[Batch]) -> list[tuple[Path, str]]:
     work = Path(plan.work_dir)
-    return [(work / f"{b.id}.{kind}.jsonl", file_id)
-            for b in batches for kind, file_id in (("output", b.output_file_id), ("errors", b.error_file_id)) if file_id]
+    return [
+        (work / f"{b.id}.{kind}.jsonl", file_id)
+        for b in batches
+        for kind, file_id in (("output", b.output_file_id), ("errors", b.error_file_id))
+        if file_id
+    ]
 
 
 def _read(plan: Manifest, files: list[Path]) -> Any:
@@ -273,7 +299,9 @@ def _read(plan: Manifest, files: list[Path]) -> Any:
     return results
 
 
-def collect(client: Client, plan: Manifest, *, poll_interval: float | None, timeout: float | None, progress: bool) -> Any:
+def collect(
+    client: Client, plan: Manifest, *, poll_interval: float | None, timeout: float | None, progress: bool
+) -> Any:
     """Waits for every part, downloads output and error files, reads them as one result set."""
     ids = [p.batch_id for p in plan.parts if p.batch_id]
     batches = wait_all(client.batches.retrieve, ids, poll_interval=poll_interval, timeout=timeout, progress=progress)
@@ -281,12 +309,14 @@ def collect(client: Client, plan: Manifest, *, poll_interval: float | None, time
     return _read(plan, files)
 
 
-async def acollect(client: AsyncClient, plan: Manifest, *, poll_interval: float | None, timeout: float | None,
-                   progress: bool) -> Any:
+async def acollect(
+    client: AsyncClient, plan: Manifest, *, poll_interval: float | None, timeout: float | None, progress: bool
+) -> Any:
     """``collect`` for asyncio: polls and downloads on the loop, reads in a thread."""
     ids = [p.batch_id for p in plan.parts if p.batch_id]
-    batches = await await_all(client.batches.retrieve, ids, poll_interval=poll_interval, timeout=timeout,
-                              progress=progress)
+    batches = await await_all(
+        client.batches.retrieve, ids, poll_interval=poll_interval, timeout=timeout, progress=progress
+    )
     files = [await client.files.download(file_id, path) for path, file_id in _result_files(plan, batches)]
     return await off_loop(_read, plan, files)
 
@@ -331,17 +361,33 @@ def _abandon_plan(plan: Manifest) -> None:
     _drop_work_dir(plan)
 
 
-async def arun(client: AsyncClient, requests: Any, *, endpoint: str | None, metadata: Mapping[str, str] | None,
-               wait: bool, manifest: str | os.PathLike[str] | None, limits: _core.Limits | None,
-               poll_interval: float | None, timeout: float | None, progress: bool) -> Any:
+async def arun(
+    client: AsyncClient,
+    requests: Any,
+    *,
+    endpoint: str | None,
+    metadata: Mapping[str, str] | None,
+    wait: bool,
+    manifest: str | os.PathLike[str] | None,
+    limits: _core.Limits | None,
+    poll_interval: float | None,
+    timeout: float | None,
+    progress: bool,
+) -> Any:
     """``Client.run`` for asyncio."""
-    plan = await off_loop(_prepare_call, requests, endpoint, metadata, manifest, limits or DEFAULT_LIMITS,
-                          abandon=_abandon_plan)
+    plan = await off_loop(
+        _prepare_call, requests, endpoint, metadata, manifest, limits or DEFAULT_LIMITS, abandon=_abandon_plan
+    )
     return await aexecute(client, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
 
-def _prepare_call(requests: Any, endpoint: str | None, metadata: Mapping[str, str] | None,
-                  manifest: str | os.PathLike[str] | None, limits: _core.Limits) -> Manifest:
+def _prepare_call(
+    requests: Any,
+    endpoint: str | None,
+    metadata: Mapping[str, str] | None,
+    manifest: str | os.PathLike[str] | None,
+    limits: _core.Limits,
+) -> Manifest:
     return prepare(requests, endpoint=endpoint, metadata=metadata, manifest=manifest, limits=limits)
 
 
@@ -372,8 +418,10 @@ def _write_retry(results: Any, failed: set[str], inputs: Any, work: Path) -> Pat
                         found.add(cid)
     if len(found) < len(failed):
         missing = len(failed) - len(found)
-        raise ValueError(f"{missing} failed request(s) are not in the inputs given "
-                         f"(e.g. {sorted(failed - found)[0]!r}); pass {_RETRY_INPUTS}")
+        raise ValueError(
+            f"{missing} failed request(s) are not in the inputs given "
+            f"(e.g. {sorted(failed - found)[0]!r}); pass {_RETRY_INPUTS}"
+        )
     return retry_path
 
 
@@ -414,12 +462,15 @@ def _retry_sources(results: Any, inputs: Any, work: Path) -> list[Path]:
     if inputs is None:
         known = _RUN_INPUTS.get(results)
         if known is None:
-            raise ValueError("retry_failed() does not know the requests behind these results (only results "
-                             f"returned by run() or resume() carry them): pass {_RETRY_INPUTS}")
+            raise ValueError(
+                "retry_failed() does not know the requests behind these results (only results "
+                f"returned by run() or resume() carry them): pass {_RETRY_INPUTS}"
+            )
         for path in known:
             if not path.is_file():
-                raise FileNotFoundError(errno.ENOENT, f"the run's request file is gone (pass {_RETRY_INPUTS})",
-                                        str(path))
+                raise FileNotFoundError(
+                    errno.ENOENT, f"the run's request file is gone (pass {_RETRY_INPUTS})", str(path)
+                )
         return list(known)
     if isinstance(inputs, (str, os.PathLike)):
         path = _batch_file(Path(inputs), "retry_failed()'s inputs")
@@ -433,19 +484,24 @@ def _retry_sources(results: Any, inputs: Any, work: Path) -> list[Path]:
     if isinstance(inputs, _core.BatchBuilder):
         builder = inputs
     elif isinstance(inputs, (Mapping, _core.BatchRequest)):
-        raise TypeError(f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests; "
-                        f"got {_kind(inputs)} (did you mean [request]?)")
+        raise TypeError(
+            f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests; "
+            f"got {_kind(inputs)} (did you mean [request]?)"
+        )
     elif isinstance(inputs, Iterable):
         items = list(inputs)
         for item in items:
             if not isinstance(item, (Mapping, _core.BatchRequest)):
-                raise TypeError(f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests "
-                                f"(dicts or BatchRequest); got a list holding {_kind(item)}")
+                raise TypeError(
+                    f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests "
+                    f"(dicts or BatchRequest); got a list holding {_kind(item)}"
+                )
         builder = _core.BatchBuilder()
         builder.extend(items)
     else:
-        raise TypeError(f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests; "
-                        f"got {_kind(inputs)}")
+        raise TypeError(
+            f"retry_failed(): inputs= takes a path, a BatchBuilder or a list of requests; got {_kind(inputs)}"
+        )
     path = work / "inputs.jsonl"
     builder.write(path, validate=False)
     return [path]

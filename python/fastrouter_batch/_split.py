@@ -29,7 +29,7 @@ def split_file(
         with open(source, "rb") as f:
             for number, raw in enumerate(f, start=1):
                 if number == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM):]
+                    raw = raw[len(_BOM) :]
                 if not raw.strip():
                     continue
                 if not raw.endswith(b"\n"):

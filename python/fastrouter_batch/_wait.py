@@ -85,8 +85,10 @@ def _next_delay(delay: float, poll_interval: float | None) -> float:
 def _check_timeout(start: float, timeout: float | None, batches: Sequence[Batch]) -> None:
     if timeout is not None and time.monotonic() - start >= timeout:
         unfinished = [b.id for b in batches if not b.is_terminal]
-        raise WaitTimeout(f"batch {', '.join(unfinished)} not finished after {timeout:g} s (it keeps running)",
-                          batch_ids=[b.id for b in batches])
+        raise WaitTimeout(
+            f"batch {', '.join(unfinished)} not finished after {timeout:g} s (it keeps running)",
+            batch_ids=[b.id for b in batches],
+        )
 
 
 class _Poll:

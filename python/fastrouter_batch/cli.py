@@ -103,7 +103,9 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.data_dir:
         options["data_dir"] = args.data_dir
-    keys = args.api_key or ([os.environ["FASTROUTER_LOCAL_API_KEY"]] if os.environ.get("FASTROUTER_LOCAL_API_KEY") else [])
+    keys = args.api_key or (
+        [os.environ["FASTROUTER_LOCAL_API_KEY"]] if os.environ.get("FASTROUTER_LOCAL_API_KEY") else []
+    )
     if keys:
         options["api_key"] = keys
     if args.completion_window:
@@ -274,8 +276,18 @@ def _write_results(results: Any, fmt: str, output: str | None) -> None:
         else:
             for r in results:
                 err = r.error or {}
-                stream.write(json.dumps({"custom_id": r.custom_id, "ok": r.ok, "status_code": r.status_code,
-                                         "text": r.text, "error": err or None}) + "\n")
+                stream.write(
+                    json.dumps(
+                        {
+                            "custom_id": r.custom_id,
+                            "ok": r.ok,
+                            "status_code": r.status_code,
+                            "text": r.text,
+                            "error": err or None,
+                        }
+                    )
+                    + "\n"
+                )
     finally:
         if output:
             stream.close()
@@ -301,8 +313,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             results = client.resume(args.resume, progress=not args.no_progress)
         else:
-            results = client.run(args.file, manifest=manifest if args.manifest or args.json else None,
-                                 progress=not args.no_progress)
+            results = client.run(
+                args.file, manifest=manifest if args.manifest or args.json else None, progress=not args.no_progress
+            )
         _write_results(results, args.format, args.output)
         ok, total = sum(1 for r in results if r.ok), len(results)
         if args.json:
@@ -335,10 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(p: argparse.ArgumentParser, text: str = "print the batch as JSON on stdout") -> None:
         p.add_argument("--json", action="store_true", help=text)
 
-    p = sub.add_parser("submit", parents=[api], help="validate a batch file, upload it and start a batch",
-                       description="Validates FILE locally (an invalid or empty file is reported and nothing "
-                       "is uploaded, exit 2), uploads it and starts a batch. Prints the batch id, or with "
-                       "--wait the finished batch (and why it failed, if it did).")
+    p = sub.add_parser(
+        "submit",
+        parents=[api],
+        help="validate a batch file, upload it and start a batch",
+        description="Validates FILE locally (an invalid or empty file is reported and nothing "
+        "is uploaded, exit 2), uploads it and starts a batch. Prints the batch id, or with "
+        "--wait the finished batch (and why it failed, if it did).",
+    )
     p.add_argument("file")
     p.add_argument("--endpoint", default=None, help="default: the url of the file's requests")
     p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="repeatable")
@@ -359,10 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="default: BATCH_ID.output.jsonl")
     json_flag(p, 'print {"batch": ID, "files": [...]} as JSON on stdout')
     p.set_defaults(run=_download)
-    p = sub.add_parser("results", parents=[api], help="a batch's results, one per request",
-                       description="Prints a finished batch's results, one per request: JSON Lines "
-                       "(one object per line: custom_id, ok, status_code, text, error) or CSV. "
-                       "Exit 1 if any request failed.")
+    p = sub.add_parser(
+        "results",
+        parents=[api],
+        help="a batch's results, one per request",
+        description="Prints a finished batch's results, one per request: JSON Lines "
+        "(one object per line: custom_id, ok, status_code, text, error) or CSV. "
+        "Exit 1 if any request failed.",
+    )
     p.add_argument("batch_id")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
@@ -376,10 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     json_flag(p, "print the batches as a JSON array on stdout")
     p.set_defaults(run=_list)
-    p = sub.add_parser("run", parents=[api], help="validate, split, submit, wait and collect results",
-                       description="Validates FILE, splits it over the limits, submits, waits and writes "
-                       "every request's result (JSON Lines or CSV) to -o OUT or stdout; a summary goes to "
-                       "stderr. With --json the summary is a JSON object on stdout (needs -o).")
+    p = sub.add_parser(
+        "run",
+        parents=[api],
+        help="validate, split, submit, wait and collect results",
+        description="Validates FILE, splits it over the limits, submits, waits and writes "
+        "every request's result (JSON Lines or CSV) to -o OUT or stdout; a summary goes to "
+        "stderr. With --json the summary is a JSON object on stdout (needs -o).",
+    )
     p.add_argument("file", nargs="?")
     p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -399,7 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     s.add_argument("--data-dir", default=None, help="state directory (default: a temporary one)")
     s.add_argument("--provider", choices=["simulated", "upstream"], default="simulated")
-    s.add_argument("--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY or a new one)")
+    s.add_argument(
+        "--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY or a new one)"
+    )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight per provider")

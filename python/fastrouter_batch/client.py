@@ -40,9 +40,7 @@ def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
         raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
     key = api_key if api_key is not None else os.environ.get("FASTROUTER_API_KEY")
     if not key:
-        raise _core.FastRouterError(
-            "No API key: pass api_key=... or set the FASTROUTER_API_KEY environment variable."
-        )
+        raise _core.FastRouterError("No API key: pass api_key=... or set the FASTROUTER_API_KEY environment variable.")
     url = base_url or os.environ.get("FASTROUTER_BASE_URL") or HOSTED_BASE_URL
     return key, url
 
@@ -87,7 +85,9 @@ def _batch_id(batch_or_id: Any) -> Any:
     found = getattr(batch_or_id, "id", None)
     if isinstance(found, str):
         return _id(found, "batch_or_id.id")
-    raise TypeError(f"batches.results(): batch_or_id must be a Batch or a batch id (str), got {type(batch_or_id).__name__}")
+    raise TypeError(
+        f"batches.results(): batch_or_id must be a Batch or a batch id (str), got {type(batch_or_id).__name__}"
+    )
 
 
 #: The service's page size bounds for ``batches.list`` (what it answers for limit=0).
@@ -103,8 +103,11 @@ def _check_limit(limit: Any, maximum: int | None) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise TypeError(f"limit must be an int, got {type(limit).__name__}")
     if limit < 1:
-        raise ValueError(f"limit must be between 1 and {maximum}, got {limit}." if maximum is not None
-                         else f"limit must be at least 1, got {limit}.")
+        raise ValueError(
+            f"limit must be between 1 and {maximum}, got {limit}."
+            if maximum is not None
+            else f"limit must be at least 1, got {limit}."
+        )
 
 
 def _upload_source(file: FileInput) -> tuple[Any, str]:
@@ -130,7 +133,9 @@ def _upload_source(file: FileInput) -> tuple[Any, str]:
         if isinstance(data, str):
             raise TypeError("files.create needs a binary file object (open(path, 'rb')), not a text one")
         return bytes(data), Path(name).name if isinstance(name, str) else "batch.jsonl"
-    raise TypeError(f"files.create: file must be a path, bytes, a binary file or a BatchBuilder, got {type(file).__name__}")
+    raise TypeError(
+        f"files.create: file must be a path, bytes, a binary file or a BatchBuilder, got {type(file).__name__}"
+    )
 
 
 def _create_request(
@@ -138,7 +143,11 @@ def _create_request(
 ) -> tuple[dict[str, Any], str]:
     """The body of ``POST /v1/batches`` and its idempotency key (made here unless given, so
     the transport's retries of this one call all carry the same key)."""
-    body: dict[str, Any] = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": completion_window}
+    body: dict[str, Any] = {
+        "input_file_id": input_file_id,
+        "endpoint": endpoint,
+        "completion_window": completion_window,
+    }
     if metadata is not None:
         body["metadata"] = dict(metadata)
     return body, key or f"fastrouter-batch-{uuid.uuid4()}"
@@ -216,7 +225,9 @@ class Files:
     def retrieve(self, file_id: str) -> FileObject:
         return FileObject(self._t.request("GET", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
-    def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> SyncPager[FileObject]:
+    def list(
+        self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> SyncPager[FileObject]:
         _check_limit(limit, None)
         fetch = lambda q: self._t.request("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
         return SyncPager(fetch, FileObject, limit, after)
@@ -253,8 +264,9 @@ class Batches:
     ) -> Batch:
         """Starts a batch. Safe to retry: an idempotency key makes a retried create return
         the same batch instead of a second one."""
-        body, key = _create_request(_id(input_file_id, "input_file_id"), endpoint, completion_window, metadata,
-                                    idempotency_key)
+        body, key = _create_request(
+            _id(input_file_id, "input_file_id"), endpoint, completion_window, metadata, idempotency_key
+        )
         return Batch(self._t.request("POST", "/v1/batches", body=body, idempotency_key=key))
 
     def retrieve(self, batch_id: str) -> Batch:
@@ -277,7 +289,9 @@ class Batches:
         """
         from ._wait import wait_all
 
-        return wait_all(self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress)[0]
+        return wait_all(
+            self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress
+        )[0]
 
     def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
         """Downloads a finished batch's output and error files and reads them: one
@@ -312,7 +326,9 @@ class AsyncFiles:
     async def retrieve(self, file_id: str) -> FileObject:
         return FileObject(await self._t.arequest("GET", f"/v1/files/{_segment(file_id, 'file_id')}"))
 
-    def list(self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None) -> AsyncPager[FileObject]:
+    def list(
+        self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> AsyncPager[FileObject]:
         _check_limit(limit, None)
         fetch = lambda q: self._t.arequest("GET", "/v1/files", query=q + _list_query(None, None, purpose=purpose))  # noqa: E731
         return AsyncPager(fetch, FileObject, limit, after)
@@ -344,8 +360,9 @@ class AsyncBatches:
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
-        body, key = _create_request(_id(input_file_id, "input_file_id"), endpoint, completion_window, metadata,
-                                    idempotency_key)
+        body, key = _create_request(
+            _id(input_file_id, "input_file_id"), endpoint, completion_window, metadata, idempotency_key
+        )
         return Batch(await self._t.arequest("POST", "/v1/batches", body=body, idempotency_key=key))
 
     async def retrieve(self, batch_id: str) -> Batch:
@@ -364,7 +381,9 @@ class AsyncBatches:
         """``Client.batches.wait`` for asyncio."""
         from ._wait import await_all
 
-        batches = await await_all(self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress)
+        batches = await await_all(
+            self.retrieve, [_id(batch_id, "batch_id")], poll_interval=poll_interval, timeout=timeout, progress=progress
+        )
         return batches[0]
 
     async def results(self, batch_or_id: Batch | str, *, inputs: Inputs | None = None) -> BatchResults:
@@ -431,9 +450,18 @@ class Client(_BaseClient):
     """The Batch API, blocking. ``api_key`` falls back to ``FASTROUTER_API_KEY``,
     ``base_url`` to ``FASTROUTER_BASE_URL``, then the hosted service."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *, timeout: float = 600.0,
-                 max_retries: int = 2, _transport: _core.Transport | None = None) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport)
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        _transport: _core.Transport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport
+        )
         self.files = Files(self._transport)
         self.batches = Batches(self._transport)
 
@@ -482,13 +510,19 @@ class Client(_BaseClient):
         """
         from . import _run
 
-        plan = _run.prepare(requests, endpoint=endpoint, metadata=metadata, manifest=manifest,
-                            limits=limits or _run.DEFAULT_LIMITS)
+        plan = _run.prepare(
+            requests, endpoint=endpoint, metadata=metadata, manifest=manifest, limits=limits or _run.DEFAULT_LIMITS
+        )
         return _run.execute(self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
 
     def resume(
-        self, manifest: str | os.PathLike[str], *, wait: bool = True, poll_interval: float | None = None,
-        timeout: float | None = None, progress: bool = True,
+        self,
+        manifest: str | os.PathLike[str],
+        *,
+        wait: bool = True,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        progress: bool = True,
     ) -> Any:
         """Continues a ``run`` from its manifest: submits only what was not submitted."""
         from . import _run
@@ -516,9 +550,18 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """The Batch API for asyncio: the same names as ``Client``, awaitable."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *, timeout: float = 600.0,
-                 max_retries: int = 2, _transport: _core.Transport | None = None) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport)
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        _transport: _core.Transport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, _transport=_transport
+        )
         self.files = AsyncFiles(self._transport)
         self.batches = AsyncBatches(self._transport)
 
@@ -552,20 +595,36 @@ class AsyncClient(_BaseClient):
         (their ids are logged at WARNING to the ``fastrouter_batch`` logger)."""
         from . import _run
 
-        return await _run.arun(self, requests, endpoint=endpoint, metadata=metadata, wait=wait, manifest=manifest,
-                               limits=limits, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return await _run.arun(
+            self,
+            requests,
+            endpoint=endpoint,
+            metadata=metadata,
+            wait=wait,
+            manifest=manifest,
+            limits=limits,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            progress=progress,
+        )
 
     async def resume(
-        self, manifest: str | os.PathLike[str], *, wait: bool = True, poll_interval: float | None = None,
-        timeout: float | None = None, progress: bool = True,
+        self,
+        manifest: str | os.PathLike[str],
+        *,
+        wait: bool = True,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        progress: bool = True,
     ) -> Any:
         """``Client.resume`` for asyncio."""
         from . import _run
         from ._manifest import Manifest
 
         plan = Manifest.load(manifest)
-        return await _run.aexecute(self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout,
-                                   progress=progress)
+        return await _run.aexecute(
+            self, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress
+        )
 
     async def retry_failed(self, results: Any, *, inputs: Any = None, progress: bool = True, **run_options: Any) -> Any:
         """``Client.retry_failed`` for asyncio."""

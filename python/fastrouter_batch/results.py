@@ -28,8 +28,17 @@ Inputs = Union[
     Iterable[Union[str, "os.PathLike[str]", _core.BatchRequest, Mapping[str, Any]]],
 ]
 
-COLUMNS = ("custom_id", "ok", "status_code", "text", "model", "prompt_tokens", "completion_tokens",
-           "error_code", "error_message")
+COLUMNS = (
+    "custom_id",
+    "ok",
+    "status_code",
+    "text",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "error_code",
+    "error_message",
+)
 
 
 def _inputs(inputs: Inputs | None) -> list[Any] | None:
@@ -107,7 +116,8 @@ def _finished(batch_or_id: Batch | str, retrieve: Any) -> Batch:
         )
     if batch.status == "failed":
         problems = "; ".join(
-            f"line {e.line}: {e.message}" if e.line is not None else str(e.message) for e in list(batch.errors or [])[:3]
+            f"line {e.line}: {e.message}" if e.line is not None else str(e.message)
+            for e in list(batch.errors or [])[:3]
         )
         raise _core.FastRouterError(f"batch {batch.id} failed{': ' + problems if problems else ''} (no request ran)")
     return batch
@@ -115,17 +125,18 @@ def _finished(batch_or_id: Batch | str, retrieve: Any) -> Batch:
 
 def _result_files(batch: Batch, directory: str) -> list[tuple[Path, str]]:
     """Where ``batches.results`` downloads the batch's output and error files."""
-    return [(Path(directory) / f"{batch.id}.{kind}.jsonl", file_id)
-            for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)) if file_id]
+    return [
+        (Path(directory) / f"{batch.id}.{kind}.jsonl", file_id)
+        for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id))
+        if file_id
+    ]
 
 
 def _to_pandas(results: BatchResults) -> Any:
     try:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError as e:
-        raise ImportError(
-            "BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'"
-        ) from e
+        raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
     cols = results.to_columns()
     ints = ("status_code", "prompt_tokens", "completion_tokens")
     data = {name: pd.array(cols[name], dtype="Int64") if name in ints else cols[name] for name in COLUMNS}
@@ -138,9 +149,7 @@ def _to_polars(results: BatchResults) -> Any:
     try:
         import polars as pl
     except ImportError as e:
-        raise ImportError(
-            "BatchResults.to_polars() needs polars: pip install 'fastrouter-batch[polars]'"
-        ) from e
+        raise ImportError("BatchResults.to_polars() needs polars: pip install 'fastrouter-batch[polars]'") from e
     cols = results.to_columns()
     schema = {
         "custom_id": pl.Utf8,

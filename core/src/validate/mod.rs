@@ -342,7 +342,11 @@ impl<'o> Merge<'o> {
                 let want = (limits.max_requests + 1) - (before - in_block.len() as u64);
                 base + 1 + in_block[(want - 1) as usize]
             });
-            let message = format!("a batch holds at most {} requests; this is request {}", limits.max_requests, limits.max_requests + 1);
+            let message = format!(
+                "a batch holds at most {} requests; this is request {}",
+                limits.max_requests,
+                limits.max_requests + 1
+            );
             self.push(Issue { line, path: None, code: Code::TooManyRequests, message });
         }
         if !self.over_bytes && self.bytes > limits.max_bytes {

@@ -16,16 +16,12 @@ pub struct LineFacts<'a> {
 }
 
 /// A field as found on the line.
+#[derive(Default)]
 enum Field<T> {
+    #[default]
     Missing,
     Wrong(Kind),
     Got(T),
-}
-
-impl<T> Default for Field<T> {
-    fn default() -> Self {
-        Field::Missing
-    }
 }
 
 /// A string field: read if it is a string, otherwise skipped and its kind remembered.
@@ -67,12 +63,7 @@ impl Sink<'_> {
 
 /// Checks one non-blank, UTF-8 line. Problems go to `out`; the facts the file-level checks
 /// need are returned.
-pub fn check_line<'a>(
-    line: &'a str,
-    line_no: u64,
-    providers: &[String],
-    out: &mut Vec<Issue>,
-) -> LineFacts<'a> {
+pub fn check_line<'a>(line: &'a str, line_no: u64, providers: &[String], out: &mut Vec<Issue>) -> LineFacts<'a> {
     let mut sink = Sink { line: line_no, out };
     let mut facts = LineFacts::default();
     if let Err(e) = walk_line(line, &mut sink, &mut facts, providers) {
@@ -80,22 +71,13 @@ pub fn check_line<'a>(
         // broken line gets exactly one issue, naming the column.
         let first = sink.out.iter().rposition(|i| i.line != line_no).map_or(0, |p| p + 1);
         sink.out.truncate(first);
-        sink.push(
-            None,
-            Code::InvalidJson,
-            format!("not valid JSON: {} (column {})", e.what, e.offset + 1),
-        );
+        sink.push(None, Code::InvalidJson, format!("not valid JSON: {} (column {})", e.what, e.offset + 1));
         return LineFacts::default();
     }
     facts
 }
 
-fn walk_line<'a>(
-    line: &'a str,
-    sink: &mut Sink<'_>,
-    facts: &mut LineFacts<'a>,
-    providers: &[String],
-) -> Scan<()> {
+fn walk_line<'a>(line: &'a str, sink: &mut Sink<'_>, facts: &mut LineFacts<'a>, providers: &[String]) -> Scan<()> {
     let mut s = Scanner::new(line);
     let kind = s.peek()?;
     if kind != Kind::Object {
@@ -117,11 +99,7 @@ fn walk_line<'a>(
         } else if key.is("url") {
             url = string_field(s)?;
         } else if key.is("body") {
-            body = if s.peek()? == Kind::Object {
-                Field::Got(walk_body(s, sink)?)
-            } else {
-                Field::Wrong(s.skip()?)
-            };
+            body = if s.peek()? == Kind::Object { Field::Got(walk_body(s, sink)?) } else { Field::Wrong(s.skip()?) };
         } else {
             s.skip()?;
         }
@@ -142,10 +120,7 @@ fn walk_line<'a>(
                 sink.push(
                     "custom_id".to_owned(),
                     Code::CustomIdFormat,
-                    format!(
-                        "{} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which {p} requires",
-                        quote(id)
-                    ),
+                    format!("{} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which {p} requires", quote(id)),
                 );
             }
         }
@@ -234,11 +209,9 @@ fn check_body_fields(
         Some(Endpoint::ChatCompletions) => match messages {
             Field::Missing => sink.missing("body.messages", "a non-empty list of messages"),
             Field::Wrong(k) => sink.wrong("body.messages".into(), "a list of messages", k),
-            Field::Got(0) => sink.push(
-                "body.messages".to_owned(),
-                Code::EmptyMessages,
-                "must hold at least one message".into(),
-            ),
+            Field::Got(0) => {
+                sink.push("body.messages".to_owned(), Code::EmptyMessages, "must hold at least one message".into())
+            }
             Field::Got(_) => {}
         },
         Some(Endpoint::Embeddings) => match input {
@@ -251,8 +224,7 @@ fn check_body_fields(
     }
     match max_tokens {
         Field::Missing => {
-            if endpoint == Some(Endpoint::ChatCompletions)
-                && provider.is_some_and(model::provider_requires_max_tokens)
+            if endpoint == Some(Endpoint::ChatCompletions) && provider.is_some_and(model::provider_requires_max_tokens)
             {
                 sink.push(
                     "body.max_tokens".to_owned(),
@@ -372,7 +344,11 @@ fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<(
             }
             let text = s.number()?;
             if !text.parse::<f64>().is_ok_and(|v| (lo..=hi).contains(&v)) {
-                sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be between {lo} and {hi}, not {text}"));
+                sink.push(
+                    format!("body.{name}"),
+                    Code::InvalidValue,
+                    format!("must be between {lo} and {hi}, not {text}"),
+                );
             }
         }
         Param::Count(name) | Param::Integer(name) => {

@@ -23,10 +23,14 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &'static str, required: 
     match body.get(name) {
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => {
-            Err(ApiError::bad_request("missing_required_parameter", format!("Missing required parameter: '{name}'.")).with_param(name))
+            Err(ApiError::bad_request("missing_required_parameter", format!("Missing required parameter: '{name}'."))
+                .with_param(name))
         }
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ApiError::bad_request("invalid_type", format!("'{name}' must be a string, got {other}.")).with_param(name)),
+        Some(other) => {
+            Err(ApiError::bad_request("invalid_type", format!("'{name}' must be a string, got {other}."))
+                .with_param(name))
+        }
     }
 }
 
@@ -36,7 +40,10 @@ fn metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => {
             if m.len() > MAX_METADATA_PAIRS {
-                return Err(bad(format!("metadata holds {} pairs; at most {MAX_METADATA_PAIRS} are allowed.", m.len())));
+                return Err(bad(format!(
+                    "metadata holds {} pairs; at most {MAX_METADATA_PAIRS} are allowed.",
+                    m.len()
+                )));
             }
             for (k, v) in m {
                 if k.chars().count() > MAX_METADATA_KEY {
@@ -90,7 +97,10 @@ pub async fn create(
     if file.purpose != "batch" {
         return Err(ApiError::bad_request(
             "invalid_input_file",
-            format!("File '{input_file_id}' has purpose '{}'; a batch needs a file uploaded with purpose 'batch'.", file.purpose),
+            format!(
+                "File '{input_file_id}' has purpose '{}'; a batch needs a file uploaded with purpose 'batch'.",
+                file.purpose
+            ),
         )
         .with_param("input_file_id"));
     }
@@ -129,7 +139,11 @@ pub async fn create(
     Ok(Json(row.to_json()))
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let row = state.store.get_batch(&owner, &id)?.ok_or_else(|| ApiError::not_found("batch", &id))?;
     Ok(Json(row.to_json()))
 }
@@ -144,7 +158,11 @@ pub async fn list(
     Ok(Json(paging::list(page, |b| &b.id, BatchRow::to_json)))
 }
 
-pub async fn cancel(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     match state.store.request_cancel(&owner, &id)? {
         Ok(row) => {
             if row.status == Status::Cancelling {

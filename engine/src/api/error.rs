@@ -46,7 +46,12 @@ impl ApiError {
     }
 
     pub fn no_route(method: &str, path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_url", format!("Unknown request URL: {method} {path}."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            format!("Unknown request URL: {method} {path}."),
+        )
     }
 
     pub fn wrong_method(method: &str, path: &str) -> Self {
@@ -64,7 +69,12 @@ impl ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(status, "invalid_request_error", "request_too_large", "The request body is too large.")
         } else {
-            Self::new(status, "invalid_request_error", "invalid_body", format!("Could not read the request body: {}", e.body_text()))
+            Self::new(
+                status,
+                "invalid_request_error",
+                "invalid_body",
+                format!("Could not read the request body: {}", e.body_text()),
+            )
         }
     }
 

@@ -166,11 +166,14 @@ async fn receive_upload(
     owner: String,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
-    let mut multipart =
-        multipart.map_err(|e| ApiError::bad_request("invalid_upload", format!("Expected multipart/form-data: {}", e.body_text())))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request("invalid_upload", format!("Expected multipart/form-data: {}", e.body_text()))
+    })?;
     let mut purpose = None;
     let mut upload = None;
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("invalid_upload", format!("Malformed multipart body: {e}"));
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request("invalid_upload", format!("Malformed multipart body: {e}"))
+    };
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
             Some("file") if upload.is_none() => match receive(state, field).await {
@@ -190,7 +193,9 @@ async fn receive_upload(
         return Err(ApiError::bad_request("invalid_purpose", format!("purpose must be 'batch', got '{purpose}'."))
             .with_param("purpose"));
     }
-    let upload = upload.ok_or_else(|| ApiError::bad_request("missing_file", "The multipart body has no 'file' part.").with_param("file"))?;
+    let upload = upload.ok_or_else(|| {
+        ApiError::bad_request("missing_file", "The multipart body has no 'file' part.").with_param("file")
+    })?;
     let row = FileRow {
         id: new_id(FILE_PREFIX),
         owner,
@@ -212,7 +217,11 @@ fn owned_file(state: &AppState, owner: &str, id: &str) -> ApiResult<FileRow> {
     state.store.get_file(owner, id)?.ok_or_else(|| ApiError::not_found("file", id))
 }
 
-pub async fn retrieve(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(owned_file(&state, &owner, &id)?.to_json()))
 }
 
@@ -226,10 +235,17 @@ pub async fn list(
     Ok(Json(paging::list(page, |f| &f.id, FileRow::to_json)))
 }
 
-pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     owned_file(&state, &owner, &id)?;
     if let Some(batch) = state.store.batch_using_file(&owner, &id)? {
-        return Err(ApiError::conflict("file_in_use", format!("File '{id}' is the input of batch '{batch}', which is still running.")));
+        return Err(ApiError::conflict(
+            "file_in_use",
+            format!("File '{id}' is the input of batch '{batch}', which is still running."),
+        ));
     }
     if !state.store.delete_file(&owner, &id)? {
         return Err(ApiError::not_found("file", &id));
@@ -237,7 +253,11 @@ pub async fn delete(State(state): State<AppState>, Owner(owner): Owner, Path(id)
     Ok(Json(json!({"id": id, "object": "file", "deleted": true})))
 }
 
-pub async fn content(State(state): State<AppState>, Owner(owner): Owner, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn content(
+    State(state): State<AppState>,
+    Owner(owner): Owner,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let row = owned_file(&state, &owner, &id)?;
     let file = tokio::fs::File::open(state.store.content_path(&row.id)).await.map_err(ApiError::internal)?;
     let len = file.metadata().await.map_err(ApiError::internal)?.len();

@@ -16,14 +16,18 @@ pub struct ListParams {
 }
 
 pub fn params(q: Result<Query<ListParams>, QueryRejection>) -> ApiResult<ListParams> {
-    let Query(mut p) = q.map_err(|e| ApiError::bad_request("invalid_query", format!("Invalid query: {}", e.body_text())))?;
+    let Query(mut p) =
+        q.map_err(|e| ApiError::bad_request("invalid_query", format!("Invalid query: {}", e.body_text())))?;
     // `?after=` (the contract's own template) means "from the start".
     p.after = p.after.filter(|a| !a.is_empty());
     p.purpose = p.purpose.filter(|a| !a.is_empty());
     if let Some(limit) = p.limit {
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and 100, got {limit}."))
-                .with_param("limit"));
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and 100, got {limit}."),
+            )
+            .with_param("limit"));
         }
     }
     Ok(p)

@@ -133,7 +133,10 @@ pub async fn attempt(client: &reqwest::Client, up: &Upstream, timeout: Duration,
             let model = req.body.get("model").and_then(Value::as_str).unwrap_or_default();
             let body = if (200..300).contains(&r.status) {
                 if r.body.get("content").and_then(Value::as_array).is_none() {
-                    return http::invalid_reply(format!("Anthropic answered {} without a message: {}", r.status, r.body));
+                    return http::invalid_reply(format!(
+                        "Anthropic answered {} without a message: {}",
+                        r.status, r.body
+                    ));
                 }
                 chat_completion(&r.body, model, crate::ids::now_secs())
             } else {
@@ -176,7 +179,10 @@ mod tests {
         assert_eq!(out["temperature"], json!(0.2));
         let msgs = out["messages"].as_array().unwrap();
         assert_eq!(msgs.len(), 3);
-        assert_eq!(msgs[0]["content"][1]["source"], json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}));
+        assert_eq!(
+            msgs[0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "AAAA"})
+        );
         assert_eq!(msgs[1], json!({"role": "assistant", "content": "Hello"}));
         assert!(out.get("stop").is_none());
     }

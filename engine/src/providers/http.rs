@@ -48,9 +48,16 @@ pub async fn post_json(req: reqwest::RequestBuilder, body: &Value, timeout: Dura
         Ok(v @ Value::Object(_)) => v,
         // A 2xx that is not a JSON object (a proxy's HTML page, say) is no answer at all.
         _ if (200..300).contains(&status) => {
-            return Err(invalid_reply(format!("upstream answered {status} with a body that is not a JSON object: {}", text())))
+            return Err(invalid_reply(format!(
+                "upstream answered {status} with a body that is not a JSON object: {}",
+                text()
+            )))
         }
-        _ => error_body(&format!("upstream answered {status} with a non-JSON body: {}", text()), "upstream_error", Value::Null),
+        _ => error_body(
+            &format!("upstream answered {status} with a non-JSON body: {}", text()),
+            "upstream_error",
+            Value::Null,
+        ),
     };
     Ok(Reply { status, body, request_id, retry_after })
 }

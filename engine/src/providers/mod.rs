@@ -47,9 +47,16 @@ pub enum Attempt {
 /// How a line ended after its retries.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Reply { status: u16, body: Value, request_id: Option<String> },
+    Reply {
+        status: u16,
+        body: Value,
+        request_id: Option<String>,
+    },
     /// Never got an answer; `code` goes to the error file's `error.code`.
-    NoReply { code: &'static str, message: String },
+    NoReply {
+        code: &'static str,
+        message: String,
+    },
 }
 
 pub enum Provider {

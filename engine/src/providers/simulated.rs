@@ -40,11 +40,9 @@ fn tokens(text: &str) -> u64 {
 pub fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" ")
+        }
         _ => String::new(),
     }
 }
@@ -143,7 +141,9 @@ pub fn openai_embeddings(body: &Map<String, Value>, default_dims: usize) -> Valu
     let model = body.get("model").and_then(Value::as_str).unwrap_or("unknown");
     let dims = body.get("dimensions").and_then(Value::as_u64).map_or(default_dims, |d| d.clamp(1, 4096) as usize);
     let inputs: Vec<String> = match body.get("input") {
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect(),
+        Some(Value::Array(items)) => {
+            items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect()
+        }
         Some(Value::String(s)) => vec![s.clone()],
         Some(other) => vec![other.to_string()],
         None => vec![],
@@ -199,12 +199,7 @@ impl Simulator {
         } else {
             openai_chat(&chat_answer(&req.body), crate::ids::now_secs())
         };
-        Attempt::Reply {
-            status: 200,
-            body,
-            request_id: Some(crate::ids::new_id("req_sim_")),
-            retry_after: None,
-        }
+        Attempt::Reply { status: 200, body, request_id: Some(crate::ids::new_id("req_sim_")), retry_after: None }
     }
 }
 

@@ -236,8 +236,9 @@ impl Store {
                AND (?2 IS NULL OR seq < (SELECT seq FROM batches WHERE id = ?2 AND owner = ?1))
              ORDER BY seq DESC LIMIT ?3"
         ))?;
-        let mut items =
-            stmt.query_map(params![owner, after, limit + 1], BatchRow::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut items = stmt
+            .query_map(params![owner, after, limit + 1], BatchRow::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let has_more = items.len() > limit as usize;
         items.truncate(limit as usize);
         Ok(Page { items, has_more })
@@ -262,10 +263,9 @@ impl Store {
             "UPDATE batches SET status = ?1, {col} = ?2 WHERE id = ?3 AND status IN (SELECT value FROM json_each(?4))",
             col = to.entered_at_column()
         );
-        let n = self.writer().execute(
-            &sql,
-            params![to.as_str(), now_secs(), id, serde_json::to_string(&from).unwrap_or_default()],
-        )?;
+        let n = self
+            .writer()
+            .execute(&sql, params![to.as_str(), now_secs(), id, serde_json::to_string(&from).unwrap_or_default()])?;
         Ok(n == 1)
     }
 

@@ -104,9 +104,7 @@ impl Store {
 
     /// Forgets the record, then removes the content. Returns false if there was none.
     pub fn delete_file(&self, owner: &str, id: &str) -> Result<bool> {
-        let n = self
-            .writer()
-            .execute("DELETE FROM files WHERE id = ?1 AND owner = ?2", params![id, owner])?;
+        let n = self.writer().execute("DELETE FROM files WHERE id = ?1 AND owner = ?2", params![id, owner])?;
         if n > 0 {
             let _ = std::fs::remove_file(self.content_path(id));
         }

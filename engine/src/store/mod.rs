@@ -112,7 +112,8 @@ impl Store {
         std::fs::create_dir_all(&files_dir)?;
         // A second engine on the same directory would reclaim the first one's files in
         // progress and run its batches twice: refuse it.
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("engine.lock"))?;
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("engine.lock"))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -127,9 +128,7 @@ impl Store {
         let writer = Connection::open(&db)?;
         // NORMAL in WAL mode: a committed transaction survives a process kill (SIGKILL),
         // only an OS crash may lose the last ones. That is the durability promised.
-        writer.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
-        )?;
+        writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")?;
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;

@@ -8,7 +8,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use fastrouter_batch_core::jsonl::blocks::{count_lines, for_each_line, is_blank, strip_bom, BlockReader, Chunk, DEFAULT_BLOCK_SIZE};
+use fastrouter_batch_core::jsonl::blocks::{
+    count_lines, for_each_line, is_blank, strip_bom, BlockReader, Chunk, DEFAULT_BLOCK_SIZE,
+};
 
 use super::lines::not_run_line;
 use super::Ctx;
@@ -19,9 +21,7 @@ use crate::store::{BatchRow, FileRow, Status, Store};
 pub async fn finalize(ctx: &Ctx, row: &BatchRow, to: Status) -> Result<(), String> {
     ctx.writer.flush(&row.id).await?;
     let (store, row, max_line) = (ctx.store.clone(), row.clone(), ctx.cfg.limits.max_line_bytes as usize);
-    tokio::task::spawn_blocking(move || write_files(&store, &row, to, max_line))
-        .await
-        .map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || write_files(&store, &row, to, max_line)).await.map_err(|e| e.to_string())?
 }
 
 /// Why lines without a result did not run. A batch cancelled before it started (still
@@ -33,8 +33,12 @@ fn not_run_reason(store: &Store, row: &BatchRow, to: Status) -> Result<Option<(&
         return Ok(None);
     }
     Ok(match to {
-        Status::Expired => Some(("batch_expired", "This request could not be executed before the completion window expired.")),
-        Status::Cancelled => Some(("batch_cancelled", "This request was not executed because the batch was cancelled.")),
+        Status::Expired => {
+            Some(("batch_expired", "This request could not be executed before the completion window expired."))
+        }
+        Status::Cancelled => {
+            Some(("batch_cancelled", "This request was not executed because the batch was cancelled."))
+        }
         Status::Completed => {
             let now = store.batch(&row.id).map_err(|e| e.to_string())?;
             now.filter(|b| b.completed + b.failed < b.total)
@@ -63,7 +67,8 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
     }
     let output = out.register(store, row, "output").map_err(|e| e.to_string())?;
     let error = err.register(store, row, "error").map_err(|e| e.to_string())?;
-    let finished = store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun).map_err(|e| e.to_string())?;
+    let finished =
+        store.finish(&row.id, &from, to, output.as_ref(), error.as_ref(), unrun).map_err(|e| e.to_string())?;
     if !finished {
         // The state moved meanwhile (a cancel beat an expiry, say): these files belong
         // to no batch. The run loop finalizes again from the new state.
@@ -75,7 +80,12 @@ fn write_files(store: &Store, row: &BatchRow, to: Status, max_line: usize) -> Re
 }
 
 /// Calls `f` with the custom_id of each request line that has no result.
-fn for_each_unrun(path: &Path, max_line: usize, done: &HashSet<u64>, mut f: impl FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()> {
+fn for_each_unrun(
+    path: &Path,
+    max_line: usize,
+    done: &HashSet<u64>,
+    mut f: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut reader = BlockReader::new(File::open(path)?, DEFAULT_BLOCK_SIZE, max_line);
     let mut line_no = 0u64;
     while let Some(chunk) = reader.next_chunk()? {

@@ -54,11 +54,7 @@ pub async fn start(cfg: EngineConfig) -> Engine {
 
 pub fn client() -> reqwest::Client {
     fastrouter_batch_engine::providers::install_crypto();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .no_proxy()
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).no_proxy().build().expect("client")
 }
 
 /// A response: status, headers, raw bytes and the body parsed as JSON (Null if it is not).
@@ -220,7 +216,10 @@ impl Api {
             if pred(&b) {
                 return (b, seen);
             }
-            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting on batch {id}; statuses {seen:?}; last {b}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting on batch {id}; statuses {seen:?}; last {b}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
