@@ -83,7 +83,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Index of the first byte needing an escape, or `len` (the validator's SIMD scan).
 #[inline]
 fn memchr_special(b: &[u8]) -> usize {
-    fastrouter_batch_core::validate::scan::find_special(b).unwrap_or(b.len())
+    fastrouter_batch_core::json_scan::find_special(b).unwrap_or(b.len())
 }
 
 /// Appends `obj` as JSON. Accepts what `json.dumps` accepts by default except non-finite

@@ -181,11 +181,20 @@ fn read_error(sources: &[Source], e: ReadError, what: &str) -> PyErr {
     }
 }
 
-/// Runs `reader` to the end, handing each block to `f` (GIL held) as it comes. Waits with
-/// the GIL released; Ctrl-C stops the reading (the reader's threads stop when it drops).
+/// Reads `inputs` to the end, handing each block to `f` (GIL held) as it comes. Waits with
+/// the GIL released; Ctrl-C stops the reading (the reader's threads stop with it).
 fn drain(
     py: Python<'_>,
-    reader: &mut ResultReader,
+    inputs: Vec<Input>,
+    opts: ReaderOptions,
+    f: impl FnMut(&ParsedBlock) -> PyResult<()>,
+) -> PyResult<Option<ReadError>> {
+    ResultReader::read(inputs, opts, |reader| drain_reader(py, reader, f))
+}
+
+fn drain_reader(
+    py: Python<'_>,
+    reader: &mut ResultReader<'_>,
     mut f: impl FnMut(&ParsedBlock) -> PyResult<()>,
 ) -> PyResult<Option<ReadError>> {
     loop {
@@ -220,13 +229,13 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
     }
     let mut store =
         Store { chunks: vec![], len: 0, models: vec![], errors: vec![], sources, index: OnceLock::new(), owned_dir };
-    let mut reader = ResultReader::start(store.sources.iter().map(Source::input).collect(), ReaderOptions::default());
+    let inputs = store.sources.iter().map(Source::input).collect();
     let mut models: HashMap<String, u16> = HashMap::new();
     let mut last_model: Option<(String, u16)> = None;
     let mut errors: HashMap<(Option<String>, Option<String>), u32> = HashMap::new();
     let (chunks, errs, model_list) = (&mut store.chunks, &mut store.errors, &mut store.models);
     let mut len = 0usize;
-    let failed = drain(py, &mut reader, |block| {
+    let failed = drain(py, inputs, ReaderOptions::default(), |block| {
         for r in &block.records {
             if len >= (NO_ERROR - 1) as usize {
                 return Err(PyValueError::new_err("read_results: too many lines (at most 4,294,967,294)"));
@@ -304,9 +313,9 @@ fn build(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> Py
 /// The custom_ids of request files (bytes or opened paths), in order.
 fn read_input_ids(py: Python<'_>, sources: Vec<Source>) -> PyResult<Vec<String>> {
     let opts = ReaderOptions { ids_only: true, ..ReaderOptions::default() };
-    let mut reader = ResultReader::start(sources.iter().map(Source::input).collect(), opts);
+    let inputs = sources.iter().map(Source::input).collect();
     let mut ids = vec![];
-    let failed = drain(py, &mut reader, |block| {
+    let failed = drain(py, inputs, opts, |block| {
         ids.extend(block.records.iter().map(|r| block.str(r.custom_id).to_owned()));
         Ok(())
     })?;
@@ -892,9 +901,9 @@ pub fn read_texts<'py>(py: Python<'py>, sources: &Bound<'py, PyAny>) -> PyResult
     for item in sources.try_iter()? {
         list.push(Source::extract(&item?, "read_texts() sources")?);
     }
-    let mut reader = ResultReader::start(list.iter().map(Source::input).collect(), ReaderOptions::default());
+    let inputs = list.iter().map(Source::input).collect();
     let texts = PyDict::new(py);
-    let failed = drain(py, &mut reader, |block| {
+    let failed = drain(py, inputs, ReaderOptions::default(), |block| {
         for r in &block.records {
             let id = PyString::new(py, block.str(r.custom_id));
             match r.text {

@@ -1,6 +1,7 @@
 //! fastrouter-batch's core: the batch-file model, JSONL reading and writing, and
 //! validation. Plain Rust with no Python: the `_core` extension binds it.
 
+pub mod json_scan;
 pub mod jsonl;
 pub mod limits;
 pub mod model;

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::issue::{quote, Code, Issue};
-use super::scan::{Kind, RawStr, Scan, Scanner};
+use crate::json_scan::{Kind, RawStr, Scan, Scanner};
 use crate::model::{self, Endpoint};
 
 /// What a line says, for the file-level checks (unique ids, one url, counts).

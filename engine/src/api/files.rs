@@ -7,6 +7,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use fastrouter_batch_core::jsonl::blocks::BOM;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
@@ -28,8 +29,6 @@ struct RowCounter {
     bom: Option<usize>,
     started: bool,
 }
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl RowCounter {
     fn feed(&mut self, chunk: &[u8]) {
