@@ -1,16 +1,18 @@
 //! `validate()`, `Limits`, `ValidationReport` and `ValidationIssue`: the Python face of
 //! the core validator.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 
 use fastrouter_batch_core::limits::{self, Limits as CoreLimits};
 use fastrouter_batch_core::validate::{self as core_validate, Options, Report};
 
-use crate::{errors, gate};
+use crate::args::{self, PathOrBytes};
+use crate::errors::{self, Error};
+use crate::gate;
 
 /// How many problems a raised `BatchValidationError` lists before "... and N more".
 const SHOWN_IN_ERROR: usize = 10;
@@ -279,42 +281,6 @@ impl ValidationReport {
     }
 }
 
-/// What `validate()` reads: a file path, or bytes already in memory.
-pub enum Source {
-    Path(PathBuf),
-    Bytes(Arc<Vec<u8>>),
-    /// A Python `bytes`, read in place: it is immutable, and `owner` keeps it alive for as
-    /// long as the work holds this value (even past an interrupted call).
-    PyBytes {
-        #[allow(dead_code)] // held, never read: it keeps the buffer alive
-        owner: Py<PyBytes>,
-        ptr: usize,
-        len: usize,
-    },
-}
-
-impl Source {
-    pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if let Ok(b) = obj.cast::<PyBytes>() {
-            let data = b.as_bytes();
-            return Ok(Self::PyBytes { owner: b.clone().unbind(), ptr: data.as_ptr() as usize, len: data.len() });
-        }
-        if let Ok(b) = obj.cast::<PyByteArray>() {
-            return Ok(Self::Bytes(Arc::new(b.to_vec())));
-        }
-        if obj.cast::<PyString>().is_ok() || obj.hasattr("__fspath__")? {
-            return Ok(Self::Path(obj.extract::<PathBuf>()?));
-        }
-        if let Ok(v) = obj.extract::<Vec<u8>>() {
-            return Ok(Self::Bytes(Arc::new(v)));
-        }
-        let name = obj.get_type().name()?;
-        Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "validate() takes a path (str or os.PathLike) or bytes, not {name}"
-        )))
-    }
-}
-
 pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>) -> Options {
     let mut opts = Options::default();
     if let Some(l) = limits {
@@ -327,19 +293,16 @@ pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>) -> Optio
 }
 
 /// Validates through the gate (GIL released, Ctrl-C honoured).
-pub fn run(py: Python<'_>, source: Source, opts: Options) -> PyResult<ValidationReport> {
+pub fn run(py: Python<'_>, source: PathOrBytes, opts: Options) -> errors::Result<ValidationReport> {
     let report = gate::run_blocking(py, move |cancel| match &source {
-        Source::Path(p) => core_validate::validate_path(p, &opts, cancel).map_err(|e| (e, Some(p.clone()))),
-        Source::Bytes(b) => core_validate::validate_reader(&b[..], &opts, cancel).map_err(|e| (e, None)),
-        Source::PyBytes { owner: _, ptr, len } => {
-            // SAFETY: `owner` (borrowed by this match, so alive) holds an immutable bytes
-            // object whose buffer is `ptr..ptr+len`; nothing can change or free it meanwhile.
-            let data = unsafe { std::slice::from_raw_parts(*ptr as *const u8, *len) };
-            core_validate::validate_reader(data, &opts, cancel).map_err(|e| (e, None))
+        PathOrBytes::Path(p) => {
+            core_validate::validate_path(p, &opts, cancel).map_err(|e| Error::Validate(e, Some(p.clone())))
+        }
+        PathOrBytes::Bytes(b) => {
+            core_validate::validate_reader(b.as_slice(), &opts, cancel).map_err(|e| Error::Validate(e, None))
         }
     })?;
-    let report = report.map_err(|(e, p)| errors::from_validate(e, p.as_deref()))?;
-    Ok(ValidationReport::new(report))
+    Ok(ValidationReport::new(report?))
 }
 
 /// Checks a batch file against the contract and reports every problem.
@@ -350,7 +313,12 @@ pub fn validate(
     source: &Bound<'_, PyAny>,
     limits: Option<Bound<'_, Limits>>,
     providers: Option<Vec<String>>,
-) -> PyResult<ValidationReport> {
-    let source = Source::extract(source)?;
+) -> errors::Result<ValidationReport> {
+    let Some(source) = args::path_or_bytes(source)? else {
+        let name = args::type_name(source);
+        return Err(
+            PyTypeError::new_err(format!("validate() takes a path (str or os.PathLike) or bytes, not {name}")).into()
+        );
+    };
     run(py, source, options(limits.as_ref().map(|l| l.get()), providers))
 }

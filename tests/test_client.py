@@ -133,7 +133,7 @@ def test_settings_and_repr(server):
     assert c.timeout == 12.5
     assert c.max_retries == 4
     assert_no_key(repr(c))
-    assert_no_key(repr(c._transport))
+    assert_no_key(repr(c._api))
     assert_no_key(str(vars(c)))
     assert "Client" in repr(c) and server.url in repr(c)
 

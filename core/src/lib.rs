@@ -8,6 +8,8 @@ pub mod model;
 pub mod results;
 pub mod retry;
 pub mod secret;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod validate;
 
 pub use limits::Limits;

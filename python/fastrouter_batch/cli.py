@@ -118,16 +118,18 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"fastrouter-batch serve: {e}", file=sys.stderr)
         return EXIT_USAGE
-    info = {"url": server.url, "data_dir": str(server.data_dir), "resumed": server.resumed}
-    if not keys:
-        # A key the engine made: the caller has no other way to learn it.
-        info["api_key"] = server.api_key
-    print(json.dumps(info), flush=True)
-    print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     # SIGTERM (docker, systemd, kill) stops as cleanly as Ctrl-C: results in flight are
-    # recorded and a temporary data directory is removed.
+    # recorded and a temporary data directory is removed. Set before the line that tells
+    # the caller the server is up: a SIGTERM right after it must find the handler, and
+    # the stop below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        info = {"url": server.url, "data_dir": str(server.data_dir), "resumed": server.resumed}
+        if not keys:
+            # A key the engine made: the caller has no other way to learn it.
+            info["api_key"] = server.api_key
+        print(json.dumps(info), flush=True)
+        print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -319,10 +321,10 @@ def _run(args: argparse.Namespace) -> int:
         _write_results(results, args.format, args.output)
         ok, total = sum(1 for r in results if r.ok), len(results)
         if args.json:
-            with open(manifest, encoding="utf-8") as f:
-                parts = json.load(f).get("parts", [])
+            from ._manifest import Manifest
+
             summary = {
-                "batches": [p["batch_id"] for p in parts if p.get("batch_id")],
+                "batches": [p.batch_id for p in Manifest.load(manifest).parts if p.batch_id],
                 **results.summary(),
                 "output": str(args.output),
                 "format": args.format,

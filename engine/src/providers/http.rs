@@ -8,13 +8,8 @@ use fastrouter_batch_core::retry;
 
 use super::{error_body, Attempt};
 
-/// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    install_crypto();
+    fastrouter_batch_core::tls::install_crypto();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(30))

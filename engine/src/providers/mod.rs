@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use fastrouter_batch_core::retry;
 
 use crate::config::{ProviderMode, RetryPolicy, UpstreamConfig};
-pub use http::install_crypto;
+pub use fastrouter_batch_core::tls::install_crypto;
 
 /// One input line, parsed for dispatch.
 #[derive(Debug, Clone, Deserialize)]
