@@ -80,3 +80,9 @@ where
         py.check_signals()?;
     }
 }
+
+/// A short blocking call (a read of one line from disk) with the GIL released: it returns
+/// in microseconds, so it needs no signal checks.
+pub fn short<T: Send>(py: Python<'_>, call: impl FnOnce() -> T + Send) -> T {
+    py.detach(call)
+}

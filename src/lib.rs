@@ -34,7 +34,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<validation::ValidationIssue>()?;
     m.add_class::<validation::ValidationReport>()?;
     m.add_function(wrap_pyfunction!(validation::validate, m)?)?;
-    m.add("HOSTED_BASE_URL", fastrouter_batch_client::HOSTED_BASE_URL)?;
     m.add_class::<api_client::ApiClient>()?;
     m.add_class::<lines::LineStream>()?;
     m.add_class::<engine::LocalServer>()?;

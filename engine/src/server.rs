@@ -97,10 +97,6 @@ impl Engine {
         Ok(Self { addr, api_key, data_dir, _temp_dir: temp_dir, resumed, stop_serving, server, scheduler, store })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// The base URL clients use (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -9,7 +9,6 @@ from typing import Any, Literal, final
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
-    "HOSTED_BASE_URL",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -45,8 +44,6 @@ __all__ = [
 ]
 
 __version__: str
-#: FastRouter's hosted Batch API: the base URL when none is given.
-HOSTED_BASE_URL: str
 
 class FastRouterError(Exception):
     """Base of every error fastrouter_batch raises on purpose."""

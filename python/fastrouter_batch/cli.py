@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _core
+from ._manifest import Manifest
+from .client import Client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -138,9 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from .client import Client
-
+def _client(args: argparse.Namespace) -> Client:
     key = args.api_key_client if args.api_key_client is not None else os.environ.get("FASTROUTER_API_KEY")
     if not key:
         raise UsageError("no API key: pass --api-key KEY or set the FASTROUTER_API_KEY environment variable")
@@ -321,8 +321,6 @@ def _run(args: argparse.Namespace) -> int:
         _write_results(results, args.format, args.output)
         ok, total = sum(1 for r in results if r.ok), len(results)
         if args.json:
-            from ._manifest import Manifest
-
             summary = {
                 "batches": [p.batch_id for p in Manifest.load(manifest).parts if p.batch_id],
                 **results.summary(),

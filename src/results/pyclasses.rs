@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::store::{ErrorPair, Filter, Rec, Store, View, NO_ERROR, NO_MODEL};
-use crate::py_json;
+use crate::{gate, py_json};
 
 fn opt_str(py: Python<'_>, s: &Option<Py<PyString>>) -> Py<PyAny> {
     s.as_ref().map_or_else(|| py.None(), |s| s.clone_ref(py).into_any())
@@ -46,7 +46,7 @@ impl BatchResult {
         let label = source.label(rec.source as usize);
         let changed =
             || PyOSError::new_err(format!("{label} changed since it was read: line {} is not the same", rec.line));
-        let bytes = py.detach(|| source.line(rec.offset, rec.len)).map_err(|e| match e.kind() {
+        let bytes = gate::short(py, || source.line(rec.offset, rec.len)).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => changed(),
             _ => PyOSError::new_err(format!("{label}: cannot read line {}: {e}", rec.line)),
         })?;
