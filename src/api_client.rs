@@ -322,6 +322,15 @@ impl ApiClient {
 /// The operations as owned futures (their arguments converted first, the GIL held), for
 /// `blocking` and `awaitable` alike.
 impl ApiClient {
+    /// An operation on one object, given its id (a str argument named `name`).
+    fn by_id<T, F, Fut>(&self, id: &Bound<'_, PyAny>, name: &str, op: F) -> PyResult<Fut>
+    where
+        F: FnOnce(Client, String) -> Fut,
+        Fut: Future<Output = Op<T>> + Send + 'static,
+    {
+        Ok(op(self.client.clone(), str_arg(id, name)?.to_owned()))
+    }
+
     fn create_file_op(
         &self,
         file: &Bound<'_, PyAny>,
@@ -346,8 +355,7 @@ impl ApiClient {
         &self,
         file_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<FileObject>> + Send + 'static> {
-        let (client, file_id) = (self.client.clone(), str_arg(file_id, "file_id")?.to_owned());
-        Ok(async move { client.files().retrieve(&file_id).await })
+        self.by_id(file_id, "file_id", |client, id| async move { client.files().retrieve(&id).await })
     }
 
     fn list_files_op(
@@ -364,16 +372,14 @@ impl ApiClient {
         &self,
         file_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<FileDeleted>> + Send + 'static> {
-        let (client, file_id) = (self.client.clone(), str_arg(file_id, "file_id")?.to_owned());
-        Ok(async move { client.files().delete(&file_id).await })
+        self.by_id(file_id, "file_id", |client, id| async move { client.files().delete(&id).await })
     }
 
     fn file_content_op(
         &self,
         file_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<Vec<u8>>> + Send + 'static> {
-        let (client, file_id) = (self.client.clone(), str_arg(file_id, "file_id")?.to_owned());
-        Ok(async move { client.files().content(&file_id).await })
+        self.by_id(file_id, "file_id", |client, id| async move { client.files().content(&id).await })
     }
 
     fn download_file_op(
@@ -381,8 +387,7 @@ impl ApiClient {
         file_id: &Bound<'_, PyAny>,
         path: PathBuf,
     ) -> PyResult<impl Future<Output = Op<u64>> + Send + 'static> {
-        let (client, file_id) = (self.client.clone(), str_arg(file_id, "file_id")?.to_owned());
-        Ok(async move { client.files().download(&file_id, &path).await })
+        self.by_id(file_id, "file_id", |client, id| async move { client.files().download(&id, &path).await })
     }
 
     fn create_batch_op(&self, request: CreateBatch) -> impl Future<Output = Op<Batch>> + Send + 'static {
@@ -394,16 +399,14 @@ impl ApiClient {
         &self,
         batch_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<Batch>> + Send + 'static> {
-        let (client, batch_id) = (self.client.clone(), str_arg(batch_id, "batch_id")?.to_owned());
-        Ok(async move { client.batches().retrieve(&batch_id).await })
+        self.by_id(batch_id, "batch_id", |client, id| async move { client.batches().retrieve(&id).await })
     }
 
     fn cancel_batch_op(
         &self,
         batch_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<Batch>> + Send + 'static> {
-        let (client, batch_id) = (self.client.clone(), str_arg(batch_id, "batch_id")?.to_owned());
-        Ok(async move { client.batches().cancel(&batch_id).await })
+        self.by_id(batch_id, "batch_id", |client, id| async move { client.batches().cancel(&id).await })
     }
 
     fn list_batches_op(

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _core
 from ._batches import AsyncBatches, Batches
@@ -20,9 +20,12 @@ from ._io import BOM
 from ._manifest import Manifest
 from ._offloop import off_loop
 from ._plan import batch_file, kind_of
-from ._run import RUN_INPUTS, arun, run
+from ._run import RUN_INPUTS, RunOptions, arun, run
 from .results import BatchResults
 from .types import Batch
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _RETRY_INPUTS = (
     "inputs= (the request file, the run's manifest, a BatchBuilder or a list of requests as dicts or BatchRequest)"
@@ -64,7 +67,7 @@ def _write_retry(results: Any, failed: set[str], inputs: Any, work: Path) -> Pat
 
 
 def retry_failed(
-    files: Files, batches: Batches, results: BatchResults, *, inputs: Any, **run_options: Any
+    files: Files, batches: Batches, results: BatchResults, *, inputs: Any, wait: bool, **options: Unpack[RunOptions]
 ) -> BatchResults | list[Batch]:
     """Runs again only the requests that failed in ``results``, as a new batch (``run``'s
     options apply).
@@ -79,13 +82,19 @@ def retry_failed(
     try:
         retry_path = _write_retry(results, failed, inputs, work)
         # The new run splits retry.jsonl into its own work directory: this one can go.
-        return run(files, batches, retry_path, **run_options)
+        return run(files, batches, retry_path, wait=wait, **options)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 async def aretry_failed(
-    files: AsyncFiles, batches: AsyncBatches, results: BatchResults, *, inputs: Any, **run_options: Any
+    files: AsyncFiles,
+    batches: AsyncBatches,
+    results: BatchResults,
+    *,
+    inputs: Any,
+    wait: bool,
+    **options: Unpack[RunOptions],
 ) -> BatchResults | list[Batch]:
     """``retry_failed`` for asyncio."""
     failed = _failed_ids(results)
@@ -94,7 +103,7 @@ async def aretry_failed(
     work = Path(tempfile.mkdtemp(prefix="fastrouter-batch-retry-"))
     try:
         retry_path = await off_loop(_write_retry, results, failed, inputs, work)
-        return await arun(files, batches, retry_path, **run_options)
+        return await arun(files, batches, retry_path, wait=wait, **options)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

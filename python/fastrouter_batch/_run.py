@@ -19,6 +19,7 @@ import shutil
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from . import _core
 from ._batches import AsyncBatches, Batches, result_files
@@ -30,6 +31,9 @@ from ._wait import WaitTimeout, await_all, wait_all
 from .results import BatchResults, read_owned, read_results
 from .types import Batch
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 log = logging.getLogger("fastrouter_batch")
 
 #: The requests behind each ``BatchResults`` that ``run``/``resume`` returned: the run's
@@ -39,23 +43,47 @@ log = logging.getLogger("fastrouter_batch")
 RUN_INPUTS: weakref.WeakKeyDictionary[BatchResults, tuple[Path, ...]] = weakref.WeakKeyDictionary()
 
 
+class WaitOptions(TypedDict, total=False):
+    """How a run waits for its batches (see ``batches.wait``)."""
+
+    poll_interval: float | None
+    timeout: float | None
+    progress: bool
+
+
+class RunOptions(WaitOptions, total=False):
+    """``run``'s options, besides ``wait`` (see ``Client.run``)."""
+
+    endpoint: str | None
+    metadata: Mapping[str, str] | None
+    manifest: str | os.PathLike[str] | None
+    limits: _core.Limits | None
+
+
+def _waiting(options: WaitOptions) -> WaitOptions:
+    """The options about waiting, out of all of ``run``'s."""
+    return WaitOptions(
+        poll_interval=options.get("poll_interval"),
+        timeout=options.get("timeout"),
+        progress=options.get("progress", True),
+    )
+
+
+def _plan(requests: Source, options: RunOptions) -> Manifest:
+    return prepare(
+        requests,
+        endpoint=options.get("endpoint"),
+        metadata=options.get("metadata"),
+        manifest=options.get("manifest"),
+        limits=options.get("limits") or DEFAULT_LIMITS,
+    )
+
+
 def run(
-    files: Files,
-    batches: Batches,
-    requests: Source,
-    *,
-    endpoint: str | None,
-    metadata: Mapping[str, str] | None,
-    wait: bool,
-    manifest: str | os.PathLike[str] | None,
-    limits: _core.Limits | None,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    files: Files, batches: Batches, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]
 ) -> BatchResults | list[Batch]:
     """``Client.run``: plans the run, then executes it."""
-    plan = prepare(requests, endpoint=endpoint, metadata=metadata, manifest=manifest, limits=limits or DEFAULT_LIMITS)
-    return execute(files, batches, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
+    return execute(files, batches, _plan(requests, options), wait=wait, **_waiting(options))
 
 
 def resume(
@@ -63,42 +91,20 @@ def resume(
     batches: Batches,
     manifest: str | os.PathLike[str],
     *,
-    wait: bool,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    wait: bool = True,
+    **waiting: Unpack[WaitOptions],
 ) -> BatchResults | list[Batch]:
     """``Client.resume``: executes a recorded plan (only what was not submitted is)."""
-    plan = Manifest.load(manifest)
-    return execute(files, batches, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress)
+    return execute(files, batches, Manifest.load(manifest), wait=wait, **waiting)
 
 
 async def arun(
-    files: AsyncFiles,
-    batches: AsyncBatches,
-    requests: Source,
-    *,
-    endpoint: str | None,
-    metadata: Mapping[str, str] | None,
-    wait: bool,
-    manifest: str | os.PathLike[str] | None,
-    limits: _core.Limits | None,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    files: AsyncFiles, batches: AsyncBatches, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]
 ) -> BatchResults | list[Batch]:
     """``run`` for asyncio: the plan is made in a thread of its own (and its temporary work
     directory removed if the await is cancelled meanwhile)."""
-
-    def plan_it() -> Manifest:
-        return prepare(
-            requests, endpoint=endpoint, metadata=metadata, manifest=manifest, limits=limits or DEFAULT_LIMITS
-        )
-
-    plan = await off_loop(plan_it, abandon=_drop_work_dir)
-    return await aexecute(
-        files, batches, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress
-    )
+    plan = await off_loop(_plan, requests, options, abandon=_drop_work_dir)
+    return await aexecute(files, batches, plan, wait=wait, **_waiting(options))
 
 
 async def aresume(
@@ -106,27 +112,15 @@ async def aresume(
     batches: AsyncBatches,
     manifest: str | os.PathLike[str],
     *,
-    wait: bool,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    wait: bool = True,
+    **waiting: Unpack[WaitOptions],
 ) -> BatchResults | list[Batch]:
     """``resume`` for asyncio."""
-    plan = Manifest.load(manifest)
-    return await aexecute(
-        files, batches, plan, wait=wait, poll_interval=poll_interval, timeout=timeout, progress=progress
-    )
+    return await aexecute(files, batches, Manifest.load(manifest), wait=wait, **waiting)
 
 
 def execute(
-    files: Files,
-    batches: Batches,
-    plan: Manifest,
-    *,
-    wait: bool,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    files: Files, batches: Batches, plan: Manifest, *, wait: bool, **waiting: Unpack[WaitOptions]
 ) -> BatchResults | list[Batch]:
     """Submits what is not yet submitted and (with ``wait``) collects the results.
 
@@ -139,7 +133,7 @@ def execute(
         if not wait:
             _drop_work_dir(plan)
             return submitted
-        return collect(files, batches, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return collect(files, batches, plan, **waiting)
     except BaseException as e:
         _drop_work_dir(plan)
         _stopped(plan, e)
@@ -147,14 +141,7 @@ def execute(
 
 
 async def aexecute(
-    files: AsyncFiles,
-    batches: AsyncBatches,
-    plan: Manifest,
-    *,
-    wait: bool,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    files: AsyncFiles, batches: AsyncBatches, plan: Manifest, *, wait: bool, **waiting: Unpack[WaitOptions]
 ) -> BatchResults | list[Batch]:
     """``execute`` for asyncio (cancelling stops waiting, never the batches)."""
     try:
@@ -162,7 +149,7 @@ async def aexecute(
         if not wait:
             _drop_work_dir(plan)
             return submitted
-        return await acollect(files, batches, plan, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return await acollect(files, batches, plan, **waiting)
     except BaseException as e:
         _drop_work_dir(plan)
         _stopped(plan, e)
@@ -266,33 +253,19 @@ def _read(plan: Manifest, downloaded: list[Path]) -> BatchResults:
     return results
 
 
-def collect(
-    files: Files,
-    batches: Batches,
-    plan: Manifest,
-    *,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
-) -> BatchResults:
+def collect(files: Files, batches: Batches, plan: Manifest, **waiting: Unpack[WaitOptions]) -> BatchResults:
     """Waits for every part, downloads output and error files, reads them as one result set."""
     ids = [p.batch_id for p in plan.parts if p.batch_id]
-    done = wait_all(batches.retrieve, ids, poll_interval=poll_interval, timeout=timeout, progress=progress)
+    done = wait_all(batches.retrieve, ids, **waiting)
     downloaded = [files.download(file_id, path) for path, file_id in result_files(done, plan.work_dir)]
     return _read(plan, downloaded)
 
 
 async def acollect(
-    files: AsyncFiles,
-    batches: AsyncBatches,
-    plan: Manifest,
-    *,
-    poll_interval: float | None,
-    timeout: float | None,
-    progress: bool,
+    files: AsyncFiles, batches: AsyncBatches, plan: Manifest, **waiting: Unpack[WaitOptions]
 ) -> BatchResults:
     """``collect`` for asyncio: polls and downloads on the loop, reads in a thread."""
     ids = [p.batch_id for p in plan.parts if p.batch_id]
-    done = await await_all(batches.retrieve, ids, poll_interval=poll_interval, timeout=timeout, progress=progress)
+    done = await await_all(batches.retrieve, ids, **waiting)
     downloaded = [await files.download(file_id, path) for path, file_id in result_files(done, plan.work_dir)]
     return await off_loop(_read, plan, downloaded)

@@ -10,15 +10,18 @@ type its answers, and the workflow (``run``, ``resume``, ``retry_failed``: ``_ru
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _core, _retry, _run
 from ._batches import AsyncBatches, Batches
 from ._files import AsyncFiles, Files
 from ._plan import Source
+from ._run import RunOptions, WaitOptions
 from .results import BatchResults, Inputs
 from .types import Batch
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str | None]:
@@ -101,47 +104,15 @@ class Client(_BaseClient):
         return Client(_api=_with_options(self._api, timeout, max_retries))
 
     @overload
-    def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: Literal[True] = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
-    ) -> BatchResults: ...
+    def run(self, requests: Source, *, wait: Literal[True] = True, **options: Unpack[RunOptions]) -> BatchResults: ...
     @overload
-    def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: Literal[False],
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
-    ) -> list[Batch]: ...
-    def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: bool = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
-    ) -> BatchResults | list[Batch]:
+    def run(self, requests: Source, *, wait: Literal[False], **options: Unpack[RunOptions]) -> list[Batch]: ...
+    def run(self, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]) -> BatchResults | list[Batch]:
         """Runs requests (a path, a builder, or an iterable of requests/dicts) end to end.
+
+        Options: ``endpoint`` (default: the requests' url), ``metadata`` (for every batch),
+        ``wait``, ``manifest``, ``limits``, and how to wait: ``poll_interval``, ``timeout``,
+        ``progress`` (see ``batches.wait``).
 
         Validates locally first (an invalid input raises ``BatchValidationError`` and
         nothing is uploaded), splits what exceeds ``limits`` (50,000 requests / 200 MB per
@@ -163,59 +134,21 @@ class Client(_BaseClient):
         also named in its message); Ctrl-C (``KeyboardInterrupt``) logs them at WARNING to
         the ``fastrouter_batch`` logger. Pass ``manifest=`` to make a run resumable.
         """
-        return _run.run(
-            self.files,
-            self.batches,
-            requests,
-            endpoint=endpoint,
-            metadata=metadata,
-            wait=wait,
-            manifest=manifest,
-            limits=limits,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return _run.run(self.files, self.batches, requests, wait=wait, **options)
 
     @overload
     def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: Literal[True] = True,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: Literal[True] = True, **waiting: Unpack[WaitOptions]
     ) -> BatchResults: ...
     @overload
     def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: Literal[False],
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: Literal[False], **waiting: Unpack[WaitOptions]
     ) -> list[Batch]: ...
     def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: bool = True,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: bool = True, **waiting: Unpack[WaitOptions]
     ) -> BatchResults | list[Batch]:
         """Continues a ``run`` from its manifest: submits only what was not submitted."""
-        return _run.resume(
-            self.files,
-            self.batches,
-            manifest,
-            wait=wait,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return _run.resume(self.files, self.batches, manifest, wait=wait, **waiting)
 
     @overload
     def retry_failed(
@@ -223,14 +156,8 @@ class Client(_BaseClient):
         results: BatchResults,
         *,
         inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
         wait: Literal[True] = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        **options: Unpack[RunOptions],
     ) -> BatchResults: ...
     @overload
     def retry_failed(
@@ -238,48 +165,18 @@ class Client(_BaseClient):
         results: BatchResults,
         *,
         inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
         wait: Literal[False],
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        **options: Unpack[RunOptions],
     ) -> list[Batch] | BatchResults: ...
     def retry_failed(
-        self,
-        results: BatchResults,
-        *,
-        inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: bool = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, results: BatchResults, *, inputs: Inputs | None = None, wait: bool = True, **options: Unpack[RunOptions]
     ) -> BatchResults | list[Batch]:
         """Resubmits only the failed requests of ``results`` as a new batch and returns their
         new results (``run``'s options apply; with nothing failed, ``results.failed``, empty).
         The requests come from ``inputs`` (request file, manifest, builder or a list of
         requests) or, by default, from the ``run``/``resume`` that returned ``results``
         (results read from files with ``read_results`` need ``inputs``)."""
-        return _retry.retry_failed(
-            self.files,
-            self.batches,
-            results,
-            inputs=inputs,
-            endpoint=endpoint,
-            metadata=metadata,
-            wait=wait,
-            manifest=manifest,
-            limits=limits,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return _retry.retry_failed(self.files, self.batches, results, inputs=inputs, wait=wait, **options)
 
     def __enter__(self) -> Client:
         return self
@@ -316,100 +213,30 @@ class AsyncClient(_BaseClient):
 
     @overload
     async def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: Literal[True] = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, requests: Source, *, wait: Literal[True] = True, **options: Unpack[RunOptions]
     ) -> BatchResults: ...
     @overload
+    async def run(self, requests: Source, *, wait: Literal[False], **options: Unpack[RunOptions]) -> list[Batch]: ...
     async def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: Literal[False],
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
-    ) -> list[Batch]: ...
-    async def run(
-        self,
-        requests: Source,
-        *,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: bool = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]
     ) -> BatchResults | list[Batch]:
         """``Client.run`` for asyncio. Cancelling the await stops waiting, not the batches
         (their ids are logged at WARNING to the ``fastrouter_batch`` logger)."""
-        return await _run.arun(
-            self.files,
-            self.batches,
-            requests,
-            endpoint=endpoint,
-            metadata=metadata,
-            wait=wait,
-            manifest=manifest,
-            limits=limits,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return await _run.arun(self.files, self.batches, requests, wait=wait, **options)
 
     @overload
     async def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: Literal[True] = True,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: Literal[True] = True, **waiting: Unpack[WaitOptions]
     ) -> BatchResults: ...
     @overload
     async def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: Literal[False],
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: Literal[False], **waiting: Unpack[WaitOptions]
     ) -> list[Batch]: ...
     async def resume(
-        self,
-        manifest: str | os.PathLike[str],
-        *,
-        wait: bool = True,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, manifest: str | os.PathLike[str], *, wait: bool = True, **waiting: Unpack[WaitOptions]
     ) -> BatchResults | list[Batch]:
         """``Client.resume`` for asyncio."""
-        return await _run.aresume(
-            self.files,
-            self.batches,
-            manifest,
-            wait=wait,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return await _run.aresume(self.files, self.batches, manifest, wait=wait, **waiting)
 
     @overload
     async def retry_failed(
@@ -417,14 +244,8 @@ class AsyncClient(_BaseClient):
         results: BatchResults,
         *,
         inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
         wait: Literal[True] = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        **options: Unpack[RunOptions],
     ) -> BatchResults: ...
     @overload
     async def retry_failed(
@@ -432,44 +253,14 @@ class AsyncClient(_BaseClient):
         results: BatchResults,
         *,
         inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
         wait: Literal[False],
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        **options: Unpack[RunOptions],
     ) -> list[Batch] | BatchResults: ...
     async def retry_failed(
-        self,
-        results: BatchResults,
-        *,
-        inputs: Inputs | None = None,
-        endpoint: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        wait: bool = True,
-        manifest: str | os.PathLike[str] | None = None,
-        limits: _core.Limits | None = None,
-        poll_interval: float | None = None,
-        timeout: float | None = None,
-        progress: bool = True,
+        self, results: BatchResults, *, inputs: Inputs | None = None, wait: bool = True, **options: Unpack[RunOptions]
     ) -> BatchResults | list[Batch]:
         """``Client.retry_failed`` for asyncio."""
-        return await _retry.aretry_failed(
-            self.files,
-            self.batches,
-            results,
-            inputs=inputs,
-            endpoint=endpoint,
-            metadata=metadata,
-            wait=wait,
-            manifest=manifest,
-            limits=limits,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-        )
+        return await _retry.aretry_failed(self.files, self.batches, results, inputs=inputs, wait=wait, **options)
 
     async def __aenter__(self) -> AsyncClient:
         return self

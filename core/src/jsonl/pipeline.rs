@@ -73,8 +73,11 @@ type Numbered<O> = (u64, Event<O>);
 /// The pipeline's threads, seen from the caller.
 struct Threads<O> {
     events: Receiver<Numbered<O>>,
-    /// One token per piece the reader may cut; `next` gives one back per piece taken.
+    /// One token per piece the reader may cut. A piece taken by `next` owes its token back:
+    /// paid by `recycle` right after the piece's block (so the reader finds the buffer to
+    /// reuse when it wakes), or by the next `next` for a piece not recycled.
     tokens: SyncSender<()>,
+    owed: usize,
     /// The workers' queue, which `help` takes from too.
     queue: Arc<Mutex<Receiver<(u64, Piece)>>>,
     recycled: Sender<Block>,
@@ -134,6 +137,7 @@ where
         let threads = Threads {
             events: event_rx,
             tokens: token_tx,
+            owed: 0,
             queue,
             recycled: recycle_tx,
             pending: BTreeMap::new(),
@@ -179,6 +183,10 @@ where
         match &mut self.mode {
             Mode::Threads(threads) => {
                 let _ = threads.recycled.send(block);
+                if threads.owed > 0 {
+                    threads.owed -= 1;
+                    let _ = threads.tokens.try_send(());
+                }
             }
             Mode::Inline(inline) => {
                 if let Some((_, reader, _)) = &mut inline.current {
@@ -247,12 +255,15 @@ fn piece_len(chunk: &Chunk) -> u64 {
 
 impl<O> Threads<O> {
     fn next(&mut self, timeout: Duration) -> Next<O> {
+        for _ in 0..std::mem::take(&mut self.owed) {
+            let _ = self.tokens.try_send(());
+        }
         loop {
             if let Some(event) = self.pending.remove(&self.next_seq) {
                 self.next_seq += 1;
                 return match event {
                     Event::Piece(piece, out) => {
-                        let _ = self.tokens.try_send(());
+                        self.owed += 1;
                         Next::Piece(piece, out)
                     }
                     Event::Done { bytes } => Next::Done { bytes },
@@ -293,12 +304,21 @@ fn read_loop<R: Read, O>(
     stop: &AtomicBool,
 ) {
     let (mut seq, mut read) = (0u64, 0u64);
+    // A token is taken before a piece is cut (so the buffers given back meanwhile are
+    // there to reuse) and kept across the end of a source.
+    let mut token = false;
     for (source, src) in sources.into_iter().enumerate() {
         let mut reader = BlockReader::new(src, opts.block_size, opts.max_line);
         let mut offset = 0u64;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return;
+            }
+            if !token {
+                if tokens.recv().is_err() {
+                    return; // the caller is gone
+                }
+                token = true;
             }
             while let Ok(block) = recycled.try_recv() {
                 reader.recycle(block);
@@ -311,14 +331,12 @@ fn read_loop<R: Read, O>(
                 Ok(None) => break,
                 Ok(Some(chunk)) => chunk,
             };
-            if tokens.recv().is_err() {
-                return; // the caller is gone
-            }
             let piece = Piece { source, offset, first: offset == 0, chunk };
             offset += piece_len(&piece.chunk);
             if queue.send((seq, piece)).is_err() {
                 return;
             }
+            token = false;
             seq += 1;
         }
         read += reader.bytes_read;
