@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fastrouter_batch_client::{
-    Batch, Client, ClientConfig, ClientError, CreateBatch, FileDeleted, FileObject, ListParams, Page, RetryEvent,
-    Upload,
+    ApiObject, Batch, Client, ClientConfig, ClientError, CreateBatch, FileDeleted, FileObject, ListParams, Page,
+    RetryEvent, Upload,
 };
 use fastrouter_batch_core::Secret;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -31,7 +31,7 @@ fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     py_json::to_py(py, value).map(Bound::unbind)
 }
 
-macro_rules! json_answer {
+macro_rules! object_answer {
     ($($t:ty),*) => {$(
         impl Answer for $t {
             fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -41,17 +41,11 @@ macro_rules! json_answer {
     )*};
 }
 
-json_answer!(FileObject, FileDeleted, Batch);
+object_answer!(FileObject, FileDeleted, Batch);
 
-impl Answer for Page<FileObject> {
+impl<T: ApiObject + Send + 'static> Answer for Page<T> {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        json_to_py(py, &self.into_json(FileObject::into_json))
-    }
-}
-
-impl Answer for Page<Batch> {
-    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        json_to_py(py, &self.into_json(Batch::into_json))
+        json_to_py(py, &self.into_json())
     }
 }
 

@@ -18,4 +18,6 @@ pub use config::{ClientConfig, RetryEvent, RetryHook, HOSTED_BASE_URL};
 pub use error::{ClientError, StatusError};
 pub use files::{Files, Upload};
 pub use transport::Client;
-pub use types::{Batch, CreateBatch, FileDeleted, FileObject, ListParams, Page, RequestCounts, TERMINAL_STATUSES};
+pub use types::{
+    ApiObject, Batch, CreateBatch, FileDeleted, FileObject, ListParams, Page, RequestCounts, TERMINAL_STATUSES,
+};

@@ -27,6 +27,11 @@ fn object(value: Value, what: &str) -> Result<Map<String, Value>, ClientError> {
     }
 }
 
+/// An object of the API: read from the server's JSON, and given back as it came.
+pub trait ApiObject: TryFrom<Value, Error = ClientError> {
+    fn into_json(self) -> Value;
+}
+
 macro_rules! api_object {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -43,10 +48,6 @@ macro_rules! api_object {
                 &self.0
             }
 
-            pub fn into_json(self) -> Value {
-                Value::Object(self.0)
-            }
-
             fn str(&self, key: &str) -> Option<&str> {
                 self.0.get(key).and_then(Value::as_str)
             }
@@ -54,6 +55,12 @@ macro_rules! api_object {
             #[allow(dead_code)] // not every object has a number field
             fn count(&self, key: &str) -> Option<u64> {
                 self.0.get(key).and_then(Value::as_u64)
+            }
+        }
+
+        impl ApiObject for $name {
+            fn into_json(self) -> Value {
+                Value::Object(self.0)
             }
         }
 
@@ -172,16 +179,16 @@ pub struct Page<T> {
     envelope: Map<String, Value>,
 }
 
-impl<T> Page<T> {
+impl<T: ApiObject> Page<T> {
     /// The page as the server sent it.
-    pub fn into_json(self, item: impl Fn(T) -> Value) -> Value {
+    pub fn into_json(self) -> Value {
         let mut json = self.envelope;
-        json.insert("data".into(), Value::Array(self.data.into_iter().map(item).collect()));
+        json.insert("data".into(), Value::Array(self.data.into_iter().map(T::into_json).collect()));
         Value::Object(json)
     }
 }
 
-impl<T: TryFrom<Value, Error = ClientError>> TryFrom<Value> for Page<T> {
+impl<T: ApiObject> TryFrom<Value> for Page<T> {
     type Error = ClientError;
 
     fn try_from(value: Value) -> Result<Self, ClientError> {
@@ -277,7 +284,7 @@ mod tests {
         assert_eq!(page.data.iter().map(FileObject::id).collect::<Vec<_>>(), ["a", "b"]);
         assert!(page.has_more);
         assert_eq!(page.last_id.as_deref(), Some("b"));
-        assert_eq!(page.into_json(FileObject::into_json), sent);
+        assert_eq!(page.into_json(), sent);
         assert!(Page::<FileObject>::try_from(json!({"data": [{"no": "id"}]})).is_err());
     }
 }

@@ -56,7 +56,7 @@ def batch_file(path: Path, what: str) -> Path:
     return path
 
 
-def _work_dir(manifest: str | os.PathLike[str] | None) -> tuple[Path, bool]:
+def work_dir(manifest: str | os.PathLike[str] | None) -> tuple[Path, bool]:
     """The run's work directory, and whether this call made it."""
     if manifest is None:
         return Path(tempfile.mkdtemp(prefix="fastrouter-batch-run-")), True
@@ -66,6 +66,16 @@ def _work_dir(manifest: str | os.PathLike[str] | None) -> tuple[Path, bool]:
     return d, made
 
 
+def _check_source(source: Source) -> tuple[_core.BatchBuilder | None, Path | None]:
+    """The requests in memory (a builder), or the batch file given: TypeError for what
+    ``run`` does not take, ValueError for no requests, OSError for a file not there."""
+    builder = _as_builder(source)
+    given = batch_file(Path(source), "run()'s input") if isinstance(source, (str, os.PathLike)) else None
+    if builder is not None and len(builder) == 0:
+        raise ValueError("run(): no requests to run (the input is empty)")
+    return builder, given
+
+
 def prepare(
     source: Source,
     *,
@@ -73,21 +83,24 @@ def prepare(
     metadata: Mapping[str, str] | None,
     manifest: str | os.PathLike[str] | None,
     limits: _core.Limits = DEFAULT_LIMITS,
+    work: tuple[Path, bool] | None = None,
 ) -> Manifest:
     """Validates the whole input (raising BatchValidationError with the report if it is
-    invalid: nothing is uploaded), splits it, and records the plan. On any error the work
-    directory is removed again (if this call made it)."""
-    builder = _as_builder(source)
-    given = batch_file(Path(source), "run()'s input") if isinstance(source, (str, os.PathLike)) else None
-    if builder is not None and len(builder) == 0:
-        raise ValueError("run(): no requests to run (the input is empty)")
-    work_dir, made = _work_dir(manifest)
+    invalid: nothing is uploaded), splits it, and records the plan. ``work`` is the work
+    directory made already (see ``work_dir``), else it is made once the input is checked.
+    On any error the work directory is removed again (if it was made for this run)."""
+    checked = None
+    if work is None:
+        checked = _check_source(source)  # before anything is made on disk
+        work = work_dir(manifest)
+    directory, made = work
     try:
+        builder, given = checked if checked is not None else _check_source(source)
         if given is not None:
             path = given
         else:
             assert builder is not None
-            path = work_dir / "input.jsonl"
+            path = directory / "input.jsonl"
             builder.write(path, validate=False)
         report = _core.validate(
             path,
@@ -101,18 +114,18 @@ def prepare(
         url = report.url or "/v1/chat/completions"
         if endpoint is not None and endpoint != url:
             raise ValueError(f"endpoint {endpoint!r} does not match the requests' url {url!r}")
-        parts = split_file(path, work_dir, max_requests=limits.max_requests, max_bytes=limits.max_bytes)
+        parts = split_file(path, directory, max_requests=limits.max_requests, max_bytes=limits.max_bytes)
         plan = Manifest(
-            path=Path(manifest) if manifest is not None else work_dir / "manifest.json",
+            path=Path(manifest) if manifest is not None else directory / "manifest.json",
             endpoint=url,
             metadata=dict(metadata) if metadata else None,
-            work_dir=str(work_dir),
+            work_dir=str(directory),
             parts=[Part(path=str(p), lines=n, bytes=b) for p, n, b in parts],
         )
         plan.owns_work_dir = manifest is None
         plan.save()
     except BaseException:
         if made:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
         raise
     return plan

@@ -26,7 +26,7 @@ from ._batches import AsyncBatches, Batches, result_files
 from ._files import AsyncFiles, Files
 from ._manifest import Manifest
 from ._offloop import off_loop
-from ._plan import DEFAULT_LIMITS, Source, prepare
+from ._plan import DEFAULT_LIMITS, Source, prepare, work_dir
 from ._wait import WaitTimeout, await_all, wait_all
 from .results import BatchResults, read_owned, read_results
 from .types import Batch
@@ -69,13 +69,14 @@ def _waiting(options: WaitOptions) -> WaitOptions:
     )
 
 
-def _plan(requests: Source, options: RunOptions) -> Manifest:
+def _plan(requests: Source, options: RunOptions, work: tuple[Path, bool] | None = None) -> Manifest:
     return prepare(
         requests,
         endpoint=options.get("endpoint"),
         metadata=options.get("metadata"),
         manifest=options.get("manifest"),
         limits=options.get("limits") or DEFAULT_LIMITS,
+        work=work,
     )
 
 
@@ -101,9 +102,12 @@ def resume(
 async def arun(
     files: AsyncFiles, batches: AsyncBatches, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]
 ) -> BatchResults | list[Batch]:
-    """``run`` for asyncio: the plan is made in a thread of its own (and its temporary work
-    directory removed if the await is cancelled meanwhile)."""
-    plan = await off_loop(_plan, requests, options, abandon=_drop_work_dir)
+    """``run`` for asyncio: the plan is made in a thread of its own, and its temporary work
+    directory removed if the await is cancelled meanwhile. The directory is made here,
+    before the thread starts: a run cancelled at once has its directory dropped, never
+    one made after the cancel."""
+    work = work_dir(options.get("manifest"))
+    plan = await off_loop(_plan, requests, options, work, abandon=_drop_work_dir)
     return await aexecute(files, batches, plan, wait=wait, **_waiting(options))
 
 
