@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build lint rust-test py-test stubtest bench clean
+.PHONY: demo test build lint rust-test py-test stubtest rust-lane python-lane bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,16 +38,32 @@ lint: $(VENV)/.linters
 	$(VENV)/bin/ruff format --check --quiet .
 	$(PY) -m mypy
 
+CARGO_TEST := cargo test --workspace --quiet
+PYTEST     := $(PY) -m pytest -q tests
+STUBTEST   := $(PY) -m mypy.stubtest fastrouter_batch._core --allowlist stubtest-allowlist.txt
+
 rust-test:
-	cargo test --workspace --quiet
+	$(CARGO_TEST)
 
 py-test: build
-	$(PY) -m pytest -q tests
+	$(PYTEST)
 
 stubtest: build
-	$(PY) -m mypy.stubtest fastrouter_batch._core --allowlist stubtest-allowlist.txt
+	$(STUBTEST)
 
-test: lint rust-test py-test stubtest
+# Everything CI checks. After the build, two lanes side by side: the linters then cargo test
+# (one after the other: they share cargo's build directory), and pytest then stubtest
+# (pytest mostly waits on servers and processes, leaving the cores to cargo). Each lane's
+# output is printed whole when it ends.
+test: build $(VENV)/.linters
+	$(MAKE) --no-print-directory -j2 --output-sync=target rust-lane python-lane
+
+rust-lane: lint
+	$(CARGO_TEST)
+
+python-lane:
+	$(PYTEST)
+	$(STUBTEST)
 
 bench: build
 	$(PY) bench/bench_validate.py

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 R = TypeVar("R")
 
@@ -17,6 +19,9 @@ def off_loop(fn: Callable[..., R], *args: Any, abandon: Callable[[R], None] | No
     application waits for, and a cancelled await leaves nothing that ``asyncio.run`` joins
     at shutdown. ``abandon(result)`` is called with a result nobody awaits any more (the
     await was cancelled, or the loop closed), to release what it holds."""
+    # Imported here, where a loop runs (see _wait.await_all).
+    import asyncio
+
     loop = asyncio.get_running_loop()
     future: asyncio.Future[R] = loop.create_future()
 

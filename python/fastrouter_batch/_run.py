@@ -12,10 +12,10 @@ awaiting task stops at once (the batches go on, as with Ctrl-C). The local, bloc
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
+import sys
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -187,7 +187,9 @@ def _stopped(plan: Manifest, error: BaseException) -> None:
             f"(e.batch_ids, in input order): {', '.join(ids)}; {how}",
         )
         return
-    what = {KeyboardInterrupt: "interrupted", asyncio.CancelledError: "cancelled"}.get(type(error))
+    # asyncio is loaded wherever a task can be cancelled (see _wait.await_all).
+    cancelled = getattr(sys.modules.get("asyncio"), "CancelledError", None)
+    what = {KeyboardInterrupt: "interrupted", cancelled: "cancelled"}.get(type(error))
     log.warning(
         "run %s (%s); its batches keep running on the service: %s; %s",
         "stopped" if what is None else what,

@@ -7,7 +7,6 @@ state, and never reaches 100 % before the batch has actually finished (a batch t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -146,6 +145,10 @@ async def await_all(
     progress: bool = True,
 ) -> list[Batch]:
     """``wait_all`` for asyncio."""
+    # Imported here, where a loop runs (so it is loaded already): the sync paths, the CLI's
+    # among them, never pay asyncio's import (about half of this package's).
+    import asyncio
+
     poll = _Poll(batch_ids, poll_interval, timeout, progress)
     try:
         batches = [await retrieve(i) for i in batch_ids]
