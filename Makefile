@@ -8,12 +8,19 @@ PIP    := $(PY) -m pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build rust-test py-test stubtest bench clean wheel wheel-check
+.PHONY: demo test build lint rust-test py-test stubtest rust-lane python-lane bench clean wheel wheel-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet --group dev
+	touch $@
+
+# The linters, pinned so every run checks by the same rules (types-tqdm: tqdm's stubs for mypy).
+LINTERS := ruff==0.17.6 mypy==2.4.1 types-tqdm==4.70.0.20261106
+
+$(VENV)/.linters: $(VENV)/.installed Makefile
+	$(PIP) install --quiet $(LINTERS)
 	touch $@
 
 build: $(VENV)/.installed
@@ -22,16 +29,41 @@ build: $(VENV)/.installed
 demo: build
 	$(PY) examples/demo.py
 
+# rustfmt and clippy over every crate and target; ruff over the package, tests, benchmarks and
+# examples; mypy --strict over the package (its settings are in pyproject.toml).
+lint: $(VENV)/.linters
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
+	$(PY) -m mypy
+
+CARGO_TEST := cargo test --workspace --quiet
+PYTEST     := $(PY) -m pytest -q tests
+STUBTEST   := $(PY) -m mypy.stubtest fastrouter_batch._core --allowlist stubtest-allowlist.txt
+
 rust-test:
-	cargo test --workspace --quiet
+	$(CARGO_TEST)
 
 py-test: build
-	$(PY) -m pytest -q tests
+	$(PYTEST)
 
 stubtest: build
-	$(PY) -m mypy.stubtest fastrouter_batch._core --allowlist stubtest-allowlist.txt
+	$(STUBTEST)
 
-test: rust-test py-test stubtest
+# Everything CI checks. After the build, two lanes side by side: the linters then cargo test
+# (one after the other: they share cargo's build directory), and pytest then stubtest
+# (pytest mostly waits on servers and processes, leaving the cores to cargo). Each lane's
+# output is printed whole when it ends.
+test: build $(VENV)/.linters
+	$(MAKE) --no-print-directory -j2 --output-sync=target rust-lane python-lane
+
+rust-lane: lint
+	$(CARGO_TEST)
+
+python-lane:
+	$(PYTEST)
+	$(STUBTEST)
 
 bench: build
 	$(PY) bench/bench_validate.py

@@ -28,7 +28,8 @@ def maxrss_mb() -> float:
 def rss_growth(script: str, which: str, path: str) -> float:
     """Runs `script --rss-child WHICH PATH` in a fresh interpreter and returns the peak RSS
     growth it printed last, as JSON {"before_mb", "after_mb"}."""
-    out = subprocess.run([sys.executable, script, "--rss-child", which, path],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, script, "--rss-child", which, path], check=True, capture_output=True, text=True
+    ).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return r["after_mb"] - r["before_mb"]

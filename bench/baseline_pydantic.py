@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import time
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Discriminator, StrictStr, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -80,7 +80,7 @@ def _content_kind(v: Any) -> str | None:
 # type gives one clear error instead of one per union member. Tags start with "#" so the
 # path builder can drop them from locations.
 Content = Annotated[
-    Union[Annotated[StrictStr, Tag("#text")], Annotated[list[Part], Tag("#parts")]],
+    Annotated[StrictStr, Tag("#text")] | Annotated[list[Part], Tag("#parts")],
     Discriminator(
         _content_kind,
         custom_error_type="invalid_type",
@@ -91,7 +91,7 @@ Content = Annotated[
 
 class Message(BaseModel):
     role: StrictStr
-    content: Optional[Content] = None  # null or absent: only for assistant (tool calls)
+    content: Content | None = None  # null or absent: only for assistant (tool calls)
 
     @field_validator("role")
     @classmethod
@@ -101,7 +101,7 @@ class Message(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _content(self) -> "Message":
+    def _content(self) -> Message:
         if self.content is None and self.role != "assistant":
             if "content" in self.model_fields_set:  # explicitly null
                 raise _err("invalid_type", "must be a string or a list of content parts, not null", "content")
@@ -192,12 +192,14 @@ class BatchLine(BaseModel):
     body: Body
 
     @model_validator(mode="after")
-    def _rules(self) -> "BatchLine":
+    def _rules(self) -> BatchLine:
         # The rules that tie fields together. All are collected (a line gets every
         # problem, not only the first); validate_file unpacks them from the error context.
         problems = _line_rules(self)
         if problems:
-            raise PydanticCustomError("batch_rules", "{count} problem(s)", {"count": len(problems), "problems": problems})
+            raise PydanticCustomError(
+                "batch_rules", "{count} problem(s)", {"count": len(problems), "problems": problems}
+            )
         return self
 
 
@@ -208,12 +210,24 @@ def _line_rules(line: BatchLine) -> list[tuple[str, str, str]]:
     if cid == "":
         out.append(("custom_id", "custom_id_format", "must not be empty"))
     elif provider == "anthropic" and not STRICT_ID.fullmatch(cid):
-        out.append(("custom_id", "custom_id_format", f"{cid!r} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which anthropic requires"))
+        out.append(
+            (
+                "custom_id",
+                "custom_id_format",
+                f"{cid!r} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which anthropic requires",
+            )
+        )
     known = provider if provider in PROVIDERS else None
     if known is None:
-        out.append(("provider", "unknown_provider", f"{provider!r} is not a supported provider (expected one of {', '.join(PROVIDERS)})"))
+        out.append(
+            (
+                "provider",
+                "unknown_provider",
+                f"{provider!r} is not a supported provider (expected one of {', '.join(PROVIDERS)})",
+            )
+        )
     if line.method != "POST":
-        out.append(("method", "method_not_post", f"must be \"POST\", not {line.method!r}"))
+        out.append(("method", "method_not_post", f'must be "POST", not {line.method!r}'))
     endpoint = line.url if line.url in ENDPOINTS else None
     if endpoint is None:
         out.append(("url", "unsupported_url", f"{line.url!r} is not a batch endpoint"))
@@ -222,9 +236,21 @@ def _line_rules(line: BatchLine) -> list[tuple[str, str, str]]:
 
     prefix, _, name = body.model.partition("/")
     if not prefix or not name:
-        out.append(("body.model", "provider_model_mismatch", f"model {body.model!r} has no provider prefix; write it as \"{provider}/{body.model}\""))
+        out.append(
+            (
+                "body.model",
+                "provider_model_mismatch",
+                f'model {body.model!r} has no provider prefix; write it as "{provider}/{body.model}"',
+            )
+        )
     elif prefix != provider:
-        out.append(("body.model", "provider_model_mismatch", f"model {body.model!r} belongs to {prefix!r} but the line's provider is {provider!r}"))
+        out.append(
+            (
+                "body.model",
+                "provider_model_mismatch",
+                f"model {body.model!r} belongs to {prefix!r} but the line's provider is {provider!r}",
+            )
+        )
 
     if endpoint == CHAT_URL:
         if body.messages is None:
@@ -303,8 +329,9 @@ def _json_problem(line: bytes) -> tuple[str, str]:
     return "invalid_json", "not valid JSON"
 
 
-def validate_file(path, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES,
-                  max_line_bytes: int = MAX_LINE_BYTES) -> dict:
+def validate_file(
+    path, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> dict:
     """Validates a batch file. Returns {"lines", "requests", "bytes", "errors"}, errors being
     (line, code, message) in line order; message starts with the field path, if any."""
     errors: list[tuple[int, str, str]] = []
@@ -330,11 +357,23 @@ def validate_file(path, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MA
                 continue  # blank: counted as a line, not a request
             requests += 1
             if requests == max_requests + 1:
-                errors.append((lines, "too_many_requests", f"a batch holds at most {max_requests} requests; this is request {requests}"))
+                errors.append(
+                    (
+                        lines,
+                        "too_many_requests",
+                        f"a batch holds at most {max_requests} requests; this is request {requests}",
+                    )
+                )
             if len(raw) > max_line_bytes:
                 size = len(raw.rstrip(b"\n").removesuffix(b"\r"))
                 if size > max_line_bytes:
-                    errors.append((lines, "line_too_large", f"line is {size} bytes, over the {max_line_bytes}-byte limit per line"))
+                    errors.append(
+                        (
+                            lines,
+                            "line_too_large",
+                            f"line is {size} bytes, over the {max_line_bytes}-byte limit per line",
+                        )
+                    )
                     continue
             line = raw
 
@@ -353,7 +392,13 @@ def validate_file(path, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MA
             if isinstance(cid, str):
                 first = seen.setdefault(cid, lines)
                 if first != lines:
-                    errors.append((lines, "duplicate_custom_id", f"custom_id: {cid!r} is used on line {first} and again on line {lines}"))
+                    errors.append(
+                        (
+                            lines,
+                            "duplicate_custom_id",
+                            f"custom_id: {cid!r} is used on line {first} and again on line {lines}",
+                        )
+                    )
             if isinstance(url, str):
                 url_counts[url] = url_counts.get(url, 0) + 1
                 if url in ENDPOINTS:
@@ -385,8 +430,10 @@ def main(argv=None) -> int:
         print(f"line {line}: {msg} [{code}]")
     if len(r["errors"]) > args.show:
         print(f"... and {len(r['errors']) - args.show} more")
-    print(f"{r['lines']:,} lines, {r['requests']:,} requests, {len(r['errors']):,} errors; "
-          f"{size / 1e6:.1f} MB in {dt:.2f}s = {size / 1e6 / dt:.1f} MB/s")
+    print(
+        f"{r['lines']:,} lines, {r['requests']:,} requests, {len(r['errors']):,} errors; "
+        f"{size / 1e6:.1f} MB in {dt:.2f}s = {size / 1e6 / dt:.1f} MB/s"
+    )
     return 1 if r["errors"] else 0
 
 

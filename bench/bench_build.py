@@ -91,16 +91,20 @@ def check(base: str, fast: str, lines: int) -> bool:
     if not n_base == n_fast == lines:
         ok = False
         print(f"  MISMATCH: line counts: json.dumps loop {n_base}, fastrouter {n_fast}, expected {lines}")
-    for which, a, b in zip(("first", "last"), first_and_last(base), first_and_last(fast)):
+    for which, a, b in zip(("first", "last"), first_and_last(base), first_and_last(fast), strict=True):
         try:
             da, db = json.loads(a), json.loads(b)
         except ValueError as e:
             ok = False
-            print(f"  MISMATCH: {which} line is not JSON ({e}):\n    json.dumps: {a[:200]!r}\n    fastrouter: {b[:200]!r}")
+            print(
+                f"  MISMATCH: {which} line is not JSON ({e}):\n    json.dumps: {a[:200]!r}\n    fastrouter: {b[:200]!r}"
+            )
             continue
         if da != db:
             ok = False
-            print(f"  MISMATCH: {which} lines differ as JSON:\n    json.dumps: {a[:300]!r}\n    fastrouter: {b[:300]!r}")
+            print(
+                f"  MISMATCH: {which} lines differ as JSON:\n    json.dumps: {a[:300]!r}\n    fastrouter: {b[:300]!r}"
+            )
     if ok:
         print(f"  OK: {lines:,} lines each; first and last lines equal as JSON")
     return ok
@@ -128,8 +132,10 @@ def main(argv=None) -> int:
         t_base = best_of(args.repeat, build_baseline, inputs, base)
         t_fast = best_of(args.repeat, build_fastrouter, inputs, fast)
         for name, secs, path in (("json.dumps loop:  ", t_base, base), ("fastrouter_batch: ", t_fast, fast)):
-            print(f"{name} {secs:7.3f} s  {args.lines / secs:12,.0f} lines/s  "
-                  f"{os.path.getsize(path) / 1e6:7.1f} MB  (best of {args.repeat})")
+            print(
+                f"{name} {secs:7.3f} s  {args.lines / secs:12,.0f} lines/s  "
+                f"{os.path.getsize(path) / 1e6:7.1f} MB  (best of {args.repeat})"
+            )
         print(f"speedup vs json.dumps loop: {t_base / t_fast:.1f}x")
         print("checks:")
         ok = check(base, fast, args.lines)

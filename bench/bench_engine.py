@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_batch import generate  # noqa: E402
+from gen_batch import generate
 
 try:
     import fastrouter_batch
@@ -37,7 +37,9 @@ except ImportError:  # pragma: no cover
 
 
 def _request(url: str, key: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
-    req = urllib.request.Request(url, data=body, method=method, headers={"Authorization": f"Bearer {key}", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"Authorization": f"Bearer {key}", **(headers or {})}
+    )
     with urllib.request.urlopen(req, timeout=600) as resp:
         return resp.read()
 
@@ -47,10 +49,14 @@ def _upload(base: str, key: str, path: str) -> str:
     with open(path, "rb") as f:
         data = f.read()
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.jsonl"\r\n'
-        "Content-Type: application/jsonl\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.jsonl"\r\n'
+            "Content-Type: application/jsonl\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     out = _request(f"{base}/v1/files", key, "POST", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     return json.loads(out)["id"]
 
@@ -70,7 +76,9 @@ def run_engine(path: str, lines: int, upstream_url: str, concurrency: int) -> tu
         start = time.perf_counter()
         file_id = _upload(base, key, path)
         body = json.dumps({"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"})
-        batch = json.loads(_request(f"{base}/v1/batches", key, "POST", body.encode(), {"Content-Type": "application/json"}))
+        batch = json.loads(
+            _request(f"{base}/v1/batches", key, "POST", body.encode(), {"Content-Type": "application/json"})
+        )
         while batch["status"] not in ("completed", "failed", "expired", "cancelled"):
             time.sleep(0.05)
             batch = json.loads(_request(f"{base}/v1/batches/{batch['id']}", key))
@@ -123,16 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.05, help="seconds per upstream request")
     ap.add_argument("--engine-only", action="store_true", help="skip the fan-out (for profiling)")
     ap.add_argument("--concurrency", type=int, default=1024, help="engine requests in flight per provider")
-    ap.add_argument("--fanout-concurrency", type=int, default=100, help="fan-out requests in flight (its best setting here: 32-300 tried)")
+    ap.add_argument(
+        "--fanout-concurrency",
+        type=int,
+        default=100,
+        help="fan-out requests in flight (its best setting here: 32-300 tried)",
+    )
     args = ap.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     with tempfile.TemporaryDirectory() as tmp, fastrouter_batch.FakeUpstream(latency=args.latency) as upstream:
         path = os.path.join(tmp, "batch.jsonl")
         size = generate(path, args.lines, seed=7)
-        print(f"{args.lines:,} chat requests ({size / 1e6:.1f} MB), upstream latency {args.latency * 1000:.0f} ms, "
-              f"concurrency {args.concurrency}")
+        print(
+            f"{args.lines:,} chat requests ({size / 1e6:.1f} MB), upstream latency {args.latency * 1000:.0f} ms, "
+            f"concurrency {args.concurrency}"
+        )
         engine_s, engine_answers = run_engine(path, args.lines, upstream.url, args.concurrency)
         print(f"engine : {engine_s:7.2f} s  {args.lines / engine_s:9,.0f} req/s  ({len(engine_answers):,} answers)")
         if args.engine_only:

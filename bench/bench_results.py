@@ -32,17 +32,15 @@ import argparse
 import json
 import os
 import random
-import resource
 import sys
-
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _rss  # noqa: E402
-from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 import gen_batch  # noqa: E402
+from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 
 CHAT_MODELS = (
     ("openai/gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"),
@@ -74,7 +72,9 @@ def _answer(rng: random.Random) -> str:
             sentences.append(s[0].upper() + s[1:] + ".")
         paragraphs.append(" ".join(sentences))
     if rng.random() < 0.3:
-        paragraphs.append("\n".join(f"- {' '.join(rng.choices(words, k=rng.randint(3, 8)))}" for _ in range(rng.randint(2, 4))))
+        paragraphs.append(
+            "\n".join(f"- {' '.join(rng.choices(words, k=rng.randint(3, 8)))}" for _ in range(rng.randint(2, 4)))
+        )
     return "\n\n".join(paragraphs)
 
 
@@ -87,19 +87,25 @@ def _chat_body(rng: random.Random, model: str, created: int) -> dict:
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-            "logprobs": None,
-            "finish_reason": "stop" if rng.random() < 0.97 else "length",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop" if rng.random() < 0.97 else "length",
+            }
+        ],
         "usage": {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
         "service_tier": "default",
         "system_fingerprint": f"fp_{_rid(rng, 10).lower()}",
@@ -118,23 +124,45 @@ def iter_output_lines(lines: int, seed: int = 1):
         roll = rng.random()
         if roll < ERROR_RATE / 2:
             # Never ran: no response, an error.
-            d = {"id": line_id, "custom_id": custom_id, "response": None,
-                 "error": {"code": "batch_expired",
-                           "message": "This request could not be executed before the completion window expired."}}
+            d = {
+                "id": line_id,
+                "custom_id": custom_id,
+                "response": None,
+                "error": {
+                    "code": "batch_expired",
+                    "message": "This request could not be executed before the completion window expired.",
+                },
+            }
         elif roll < ERROR_RATE:
             status = rng.choice((429, 500))
-            d = {"id": line_id, "custom_id": custom_id,
-                 "response": {"status_code": status, "request_id": f"req_{_rid(rng, 24)}",
-                              "body": {"error": {"message": "Rate limit reached" if status == 429 else "Server error",
-                                                 "type": "rate_limit_error" if status == 429 else "server_error",
-                                                 "code": "rate_limited" if status == 429 else "server_error"}}},
-                 "error": None}
+            d = {
+                "id": line_id,
+                "custom_id": custom_id,
+                "response": {
+                    "status_code": status,
+                    "request_id": f"req_{_rid(rng, 24)}",
+                    "body": {
+                        "error": {
+                            "message": "Rate limit reached" if status == 429 else "Server error",
+                            "type": "rate_limit_error" if status == 429 else "server_error",
+                            "code": "rate_limited" if status == 429 else "server_error",
+                        }
+                    },
+                },
+                "error": None,
+            }
         else:
             _, upstream = rng.choice(CHAT_MODELS)
-            d = {"id": line_id, "custom_id": custom_id,
-                 "response": {"status_code": 200, "request_id": f"req_{_rid(rng, 24)}",
-                              "body": _chat_body(rng, upstream, created + i // 1000)},
-                 "error": None}
+            d = {
+                "id": line_id,
+                "custom_id": custom_id,
+                "response": {
+                    "status_code": 200,
+                    "request_id": f"req_{_rid(rng, 24)}",
+                    "body": _chat_body(rng, upstream, created + i // 1000),
+                },
+                "error": None,
+            }
         yield json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -147,6 +175,7 @@ def generate(path: str, lines: int, seed: int = 1) -> int:
 
 # --- the two readers --------------------------------------------------------------------
 
+
 def run_orjson(path: str) -> dict:
     import orjson
 
@@ -154,7 +183,9 @@ def run_orjson(path: str) -> dict:
     with open(path, "rb") as f:
         for d in map(orjson.loads, f):
             r = d["response"]
-            out[d["custom_id"]] = r["body"]["choices"][0]["message"]["content"] if r and r["status_code"] == 200 else None
+            out[d["custom_id"]] = (
+                r["body"]["choices"][0]["message"]["content"] if r and r["status_code"] == 200 else None
+            )
     return out
 
 
@@ -184,8 +215,13 @@ def keep_batch_results(path: str):
     return fastrouter_batch.read_results(path)
 
 
-READERS = {"orjson": run_orjson, "fastrouter": run_fastrouter, "fastrouter-full": run_fastrouter_full,
-           "orjson-lines": keep_orjson_lines, "batch-results": keep_batch_results}
+READERS = {
+    "orjson": run_orjson,
+    "fastrouter": run_fastrouter,
+    "fastrouter-full": run_fastrouter_full,
+    "orjson-lines": keep_orjson_lines,
+    "batch-results": keep_batch_results,
+}
 
 
 def best_of(repeat: int, fn, *args):
@@ -223,8 +259,11 @@ def rss_child(which: str, path: str) -> None:
         before = _maxrss_mb()
     result = READERS[which](path)
     after = _proc_status_mb("VmHWM") if reset else None
-    print(json.dumps({"before_mb": before, "after_mb": after if after is not None else _maxrss_mb(),
-                      "entries": len(result)}))
+    print(
+        json.dumps(
+            {"before_mb": before, "after_mb": after if after is not None else _maxrss_mb(), "entries": len(result)}
+        )
+    )
 
 
 def rss_growth(which: str, path: str) -> float:
@@ -232,6 +271,7 @@ def rss_growth(which: str, path: str) -> float:
 
 
 # --- main -------------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark fastrouter_batch.read_results against orjson.")
@@ -279,25 +319,37 @@ def main(argv=None) -> int:
     same = d_o == d_f
     del d_f
     t_full, d_f = best_of(args.repeat, run_fastrouter_full, path)
-    print(f"  (context)       : {t_full:.3f} s ({size / t_full / 1e6:.0f} MB/s)  read_results(path).texts(), "
-          f"{t_o / t_full:.1f}x orjson")
+    print(
+        f"  (context)       : {t_full:.3f} s ({size / t_full / 1e6:.0f} MB/s)  read_results(path).texts(), "
+        f"{t_o / t_full:.1f}x orjson"
+    )
     same = same and d_o == d_f
     errors = sum(1 for v in d_f.values() if v is None)
     print(f"speedup           : {t_o / t_f:.1f}x (target 3x)")
-    print(f"check             : {'OK' if same else 'MISMATCH'}: {d_o_len:,} entries each, {errors} without text (error lines)")
+    print(
+        f"check             : {'OK' if same else 'MISMATCH'}: {d_o_len:,} entries each, "
+        f"{errors} without text (error lines)"
+    )
     del d_o, d_f
 
     rss_o, rss_f = rss_growth("orjson", path), rss_growth("fastrouter", path)
-    print(f"peak RSS growth   : orjson {rss_o:.1f} MB, fastrouter_batch {rss_f:.1f} MB "
-          f"({rss_f - rss_o:+.1f} MB, {(rss_f / rss_o - 1) * 100:+.1f}%; fresh subprocess each, the dict held at the peak)")
+    print(
+        f"peak RSS growth   : orjson {rss_o:.1f} MB, fastrouter_batch {rss_f:.1f} MB "
+        f"({rss_f - rss_o:+.1f} MB, {(rss_f / rss_o - 1) * 100:+.1f}%; "
+        "fresh subprocess each, the dict held at the peak)"
+    )
     rss_full = rss_growth("fastrouter-full", path)
     print(f"  (context)       : read_results(path).texts() {rss_full:.1f} MB (the BatchResults held too)")
-    print(f"targets           : speed 3x {'met' if t_o / t_f >= 3 else 'NOT met'}; "
-          f"lower peak memory {'met' if rss_f < rss_o else 'NOT met'}")
+    print(
+        f"targets           : speed 3x {'met' if t_o / t_f >= 3 else 'NOT met'}; "
+        f"lower peak memory {'met' if rss_f < rss_o else 'NOT met'}"
+    )
     if not args.no_context:
         rss_l, rss_r = rss_growth("orjson-lines", path), rss_growth("batch-results", path)
-        print(f"context (memory)  : keeping every field of every line: orjson dicts {rss_l:.0f} MB, "
-              f"BatchResults {rss_r:.0f} MB")
+        print(
+            f"context (memory)  : keeping every field of every line: orjson dicts {rss_l:.0f} MB, "
+            f"BatchResults {rss_r:.0f} MB"
+        )
     if tmp is not None:
         tmp.cleanup()
     if not same:

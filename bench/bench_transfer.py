@@ -120,25 +120,52 @@ def best_of(n: int, fn) -> tuple[float, object]:
 
 def curl_upload(url: str, path: Path) -> dict:
     out = subprocess.run(
-        ["curl", "-s", "-S", "--fail-with-body", "-F", "purpose=batch", "-F", f"file=@{path}",
-         "-H", f"Authorization: Bearer {KEY}", f"{url}/v1/files"],
-        capture_output=True, check=True, timeout=600,
+        [
+            "curl",
+            "-s",
+            "-S",
+            "--fail-with-body",
+            "-F",
+            "purpose=batch",
+            "-F",
+            f"file=@{path}",
+            "-H",
+            f"Authorization: Bearer {KEY}",
+            f"{url}/v1/files",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=600,
     )
     return json.loads(out.stdout)
 
 
 def curl_download(url: str, file_id: str, dest: Path) -> int:
     subprocess.run(
-        ["curl", "-s", "-S", "--fail", "-o", str(dest), f"{url}/v1/files/{file_id}/content",
-         "-H", f"Authorization: Bearer {KEY}"],
-        check=True, timeout=600,
+        [
+            "curl",
+            "-s",
+            "-S",
+            "--fail",
+            "-o",
+            str(dest),
+            f"{url}/v1/files/{file_id}/content",
+            "-H",
+            f"Authorization: Bearer {KEY}",
+        ],
+        check=True,
+        timeout=600,
     )
     return dest.stat().st_size
 
 
 def child(mode: str, url: str, path: Path, file_id: str, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, url, KEY, str(path), file_id, str(out)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, url, KEY, str(path), file_id, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} subprocess failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -165,7 +192,10 @@ def main(argv=None) -> int:
     digest = sha256(src)
     mb = size / 1e6
     print(f"file: {src} ({size / 1e6:.1f} MB, {args.lines:,} lines)")
-    print(f"python {sys.version.split()[0]}, fastrouter_batch {fb.__version__}, {os.cpu_count()} CPUs, best of {args.repeat}")
+    print(
+        f"python {sys.version.split()[0]}, fastrouter_batch {fb.__version__}, "
+        f"{os.cpu_count()} CPUs, best of {args.repeat}"
+    )
 
     failures: list[str] = []
     limits = fb.Limits(max_bytes=250_000_000, max_requests=1_000_000)
@@ -218,13 +248,17 @@ def main(argv=None) -> int:
             curl_dest.unlink()
 
             print()
-            print(f"{'wall time (best of %d)' % args.repeat:<26}{'ours':>9}{'curl':>9}{'ratio':>8}   target")
-            for label, ours, curl in (("upload files.create", up_ours, up_curl),
-                                      ("download files.download", down_ours, down_curl)):
+            print(f"{f'wall time (best of {args.repeat})':<26}{'ours':>9}{'curl':>9}{'ratio':>8}   target")
+            for label, ours, curl in (
+                ("upload files.create", up_ours, up_curl),
+                ("download files.download", down_ours, down_curl),
+            ):
                 ratio = ours / curl
                 ok = "ok" if ratio <= WALL_TARGET else "MISSED"
-                print(f"{label:<26}{ours:>8.2f}s{curl:>8.2f}s{ratio:>7.2f}x   <= {WALL_TARGET}x {ok}"
-                      f"   ({mb / ours:.0f} vs {mb / curl:.0f} MB/s)")
+                print(
+                    f"{label:<26}{ours:>8.2f}s{curl:>8.2f}s{ratio:>7.2f}x   <= {WALL_TARGET}x {ok}"
+                    f"   ({mb / ours:.0f} vs {mb / curl:.0f} MB/s)"
+                )
 
             # --- peak RSS growth, each in a fresh subprocess -------------------------------------
             rss: dict[str, dict] = {}
@@ -250,8 +284,7 @@ def main(argv=None) -> int:
                 theirs = rss[f"openai-{direction}"]["growth"] / 2**20
                 ok = "ok" if ours <= RSS_TARGET_MB else "MISSED"
                 print(f"{direction:<26}{ours:>8.1f}MB{theirs:>8.1f}MB   <= {RSS_TARGET_MB:.0f} MB {ok}")
-            print(f"{'(wall in subprocess)':<26}" + "".join(
-                f"  {m}: {rss[m]['wall']:.2f}s" for m in rss))
+            print(f"{'(wall in subprocess)':<26}" + "".join(f"  {m}: {rss[m]['wall']:.2f}s" for m in rss))
             if not all(r["reset"] for r in rss.values()):
                 print("note: /proc/self/clear_refs not writable; growth is VmHWM after - VmHWM before")
     finally:

@@ -20,18 +20,16 @@ import argparse
 import json
 import os
 import random
-import resource
 import sys
-
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _rss  # noqa: E402
-from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 import baseline_pydantic  # noqa: E402
 import gen_batch  # noqa: E402
+from _rss import maxrss_mb, proc_status_mb  # noqa: E402
 
 MAX_REQUESTS = baseline_pydantic.MAX_REQUESTS
 MAX_BYTES = baseline_pydantic.MAX_BYTES
@@ -39,10 +37,16 @@ MAX_BYTES = baseline_pydantic.MAX_BYTES
 
 # --- the two validators, as {(line, code)} plus counts ---------------------------------
 
+
 def run_pydantic(path: str) -> dict:
     r = baseline_pydantic.validate_file(path)
-    return {"pairs": {(line, code) for line, code, _ in r["errors"]}, "requests": r["requests"],
-            "lines": r["lines"], "bytes": r["bytes"], "detail": {(l, c): m for l, c, m in r["errors"]}}
+    return {
+        "pairs": {(line, code) for line, code, _ in r["errors"]},
+        "requests": r["requests"],
+        "lines": r["lines"],
+        "bytes": r["bytes"],
+        "detail": {(line, c): m for line, c, m in r["errors"]},
+    }
 
 
 def _code(code) -> str:
@@ -54,9 +58,14 @@ def run_fastrouter(path: str) -> dict:
     import fastrouter_batch
 
     r = fastrouter_batch.validate(path)
-    return {"pairs": {(i.line, _code(i.code)) for i in r.issues}, "requests": r.num_requests,
-            "lines": r.num_lines, "bytes": r.total_bytes, "ok": r.ok,
-            "detail": {(i.line, _code(i.code)): f"{i.path or ''}: {i.message}" for i in r.issues}}
+    return {
+        "pairs": {(i.line, _code(i.code)) for i in r.issues},
+        "requests": r.num_requests,
+        "lines": r.num_lines,
+        "bytes": r.total_bytes,
+        "ok": r.ok,
+        "detail": {(i.line, _code(i.code)): f"{i.path or ''}: {i.message}" for i in r.issues},
+    }
 
 
 VALIDATORS = {"pydantic": run_pydantic, "fastrouter": run_fastrouter}
@@ -73,6 +82,7 @@ def best_of(repeat: int, fn, *args):
 
 
 # --- the broken copy --------------------------------------------------------------------
+
 
 def _break(req: dict, kind: str, rng: random.Random, clean_ids: list[str]) -> str | None:
     """Mutates one request dict in place (or returns a replacement line); None if `kind`
@@ -105,8 +115,16 @@ def _break(req: dict, kind: str, rng: random.Random, clean_ids: list[str]) -> st
     return json.dumps(req, ensure_ascii=False)
 
 
-BAD_KINDS = ("invalid_json", "duplicate_custom_id", "invalid_role", "missing_max_tokens",
-             "provider_model_mismatch", "invalid_type", "empty_messages", "custom_id_format")
+BAD_KINDS = (
+    "invalid_json",
+    "duplicate_custom_id",
+    "invalid_role",
+    "missing_max_tokens",
+    "provider_model_mismatch",
+    "invalid_type",
+    "empty_messages",
+    "custom_id_format",
+)
 
 
 def make_broken(src: str, dst: str, rate: float = 0.01, seed: int = 2) -> dict[int, str]:
@@ -158,6 +176,7 @@ def limit_issues(path: str) -> set[tuple[int, str]]:
 
 # --- checks -----------------------------------------------------------------------------
 
+
 def _line_preview(path: str, wanted: set[int]) -> dict[int, str]:
     out = {}
     with open(path, "rb") as f:
@@ -170,38 +189,46 @@ def _line_preview(path: str, wanted: set[int]) -> dict[int, str]:
 def compare(name: str, path: str, p: dict, fr: dict, expected: set[tuple[int, str]]) -> bool:
     """Prints whether both validators flag the expected lines; a diff when not."""
     ok = True
-    lines_p = {l for l, _ in p["pairs"]}
-    lines_f = {l for l, _ in fr["pairs"]}
-    lines_e = {l for l, _ in expected}
+    lines_p = {line for line, _ in p["pairs"]}
+    lines_f = {line for line, _ in fr["pairs"]}
+    lines_e = {line for line, _ in expected}
     if (p["requests"], p["lines"]) != (fr["requests"], fr["lines"]):
         ok = False
-        print(f"  MISMATCH {name}: requests/lines pydantic {p['requests']}/{p['lines']}, "
-              f"fastrouter {fr['requests']}/{fr['lines']}")
+        print(
+            f"  MISMATCH {name}: requests/lines pydantic {p['requests']}/{p['lines']}, "
+            f"fastrouter {fr['requests']}/{fr['lines']}"
+        )
     for label, got, res in (("pydantic", lines_p, p), ("fastrouter", lines_f, fr)):
         if got != lines_e:
             ok = False
             missed, extra = sorted(lines_e - got), sorted(got - lines_e)
-            print(f"  MISMATCH {name}: {label} flags {len(got)} lines, {len(lines_e)} expected; "
-                  f"missed {len(missed)}, extra {len(extra)}")
+            print(
+                f"  MISMATCH {name}: {label} flags {len(got)} lines, {len(lines_e)} expected; "
+                f"missed {len(missed)}, extra {len(extra)}"
+            )
             preview = _line_preview(path, set(missed[:10] + extra[:10]))
-            for l in missed[:10]:
-                print(f"    missed line {l} ({[c for x, c in expected if x == l]}): {preview.get(l)}")
-            for l in extra[:10]:
-                print(f"    extra  line {l}: {[(c, m) for (x, c), m in res['detail'].items() if x == l]}")
+            for n in missed[:10]:
+                print(f"    missed line {n} ({[c for x, c in expected if x == n]}): {preview.get(n)}")
+            for n in extra[:10]:
+                print(f"    extra  line {n}: {[(c, m) for (x, c), m in res['detail'].items() if x == n]}")
     if lines_p != lines_f:
         ok = False
-        print(f"  MISMATCH {name}: lines only pydantic flags: {sorted(lines_p - lines_f)[:20]}; "
-              f"only fastrouter flags: {sorted(lines_f - lines_p)[:20]}")
+        print(
+            f"  MISMATCH {name}: lines only pydantic flags: {sorted(lines_p - lines_f)[:20]}; "
+            f"only fastrouter flags: {sorted(lines_f - lines_p)[:20]}"
+        )
     # Same lines but different codes is worth seeing, though line sets are the criterion.
     code_diff = sorted(p["pairs"] ^ fr["pairs"])
     if code_diff and lines_p == lines_f:
         print(f"  note {name}: same lines, {len(code_diff)} differing (line, code) pairs, e.g.:")
-        for l, c in code_diff[:10]:
-            side = "pydantic" if (l, c) in p["pairs"] else "fastrouter"
-            print(f"    line {l}: {c} only from {side}: {(p if side == 'pydantic' else fr)['detail'][(l, c)]}")
+        for n, c in code_diff[:10]:
+            side = "pydantic" if (n, c) in p["pairs"] else "fastrouter"
+            print(f"    line {n}: {c} only from {side}: {(p if side == 'pydantic' else fr)['detail'][(n, c)]}")
     if ok:
-        print(f"  {name}: OK, both flag the same {len(lines_p)} lines "
-              f"({len(p['pairs'])} issues pydantic, {len(fr['pairs'])} fastrouter), as expected")
+        print(
+            f"  {name}: OK, both flag the same {len(lines_p)} lines "
+            f"({len(p['pairs'])} issues pydantic, {len(fr['pairs'])} fastrouter), as expected"
+        )
     return ok
 
 
@@ -241,6 +268,7 @@ def rss_growth(which: str, path: str) -> float:
 
 # --- main -------------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark fastrouter_batch.validate against a pydantic v2 baseline.")
     ap.add_argument("--lines", type=int, default=200_000, help="requests in the generated file (default 200000)")
@@ -271,8 +299,10 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         size = gen_batch.generate(clean, args.lines, seed=args.seed)
         bad = make_broken(clean, broken)
-        print(f"file: {args.lines:,} lines, {size / 1e6:.1f} MB ({clean}); "
-              f"broken copy: {len(bad):,} bad lines; generated in {time.perf_counter() - t:.1f}s")
+        print(
+            f"file: {args.lines:,} lines, {size / 1e6:.1f} MB ({clean}); "
+            f"broken copy: {len(bad):,} bad lines; generated in {time.perf_counter() - t:.1f}s"
+        )
 
         t_p, res_p = best_of(args.repeat, run_pydantic, clean)
         t_f, res_f = best_of(args.repeat, run_fastrouter, clean)
@@ -288,15 +318,19 @@ def main(argv=None) -> int:
             print(f"  MISMATCH: fastrouter total_bytes {res_f['bytes']} != file size {size}")
         expected = limit_issues(clean)
         if expected:
-            print(f"  clean file: the only expected issues are file-level limits {sorted(expected)} "
-                  f"(so fastrouter's .ok is {res_f['ok']})")
+            print(
+                f"  clean file: the only expected issues are file-level limits {sorted(expected)} "
+                f"(so fastrouter's .ok is {res_f['ok']})"
+            )
         ok &= compare("clean file", clean, res_p, res_f, expected)
-        expected_bad = {(l, k) for l, k in bad.items()} | limit_issues(broken)
+        expected_bad = set(bad.items()) | limit_issues(broken)
         ok &= compare("broken file", broken, run_pydantic(broken), run_fastrouter(broken), expected_bad)
 
         rss_p, rss_f = rss_growth("pydantic", clean), rss_growth("fastrouter", clean)
-        print(f"peak RSS growth while validating (fresh subprocess each): "
-              f"pydantic {rss_p:.1f} MB, fastrouter_batch {rss_f:.1f} MB (file {size / 1e6:.0f} MB)")
+        print(
+            f"peak RSS growth while validating (fresh subprocess each): "
+            f"pydantic {rss_p:.1f} MB, fastrouter_batch {rss_f:.1f} MB (file {size / 1e6:.0f} MB)"
+        )
         print("all checks passed" if ok else "SOME CHECKS FAILED (see MISMATCH above)")
         return 0 if ok else 1
     finally:

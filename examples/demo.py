@@ -23,26 +23,35 @@ QUESTION_SERIES = "Hello world! what comes next in series 2 ,4, 6, 8, 10, "
 def build_sample() -> fb.BatchBuilder:
     """The seed's sample batch: Anthropic and OpenAI models mixed in one file."""
     b = fb.BatchBuilder()
-    b.add_chat("request-1", "anthropic/claude-4.5-sonnet",
-               [{"role": "user", "content": QUESTION_SUM}], max_tokens=1000)
-    b.add_chat("request-2", "anthropic/claude-4.5-sonnet",
-               [{"role": "user", "content": QUESTION_SERIES}], max_tokens=1000)
-    b.add_chat("request-3", "openai/gpt-4.1-nano",
-               [{"role": "system", "content": "You are a helpful assistant."},
-                {"role": "user", "content": QUESTION_SUM}], max_tokens=1000)
-    b.add_chat("request-4", "openai/gpt-4.1",
-               [{"role": "system", "content": "You are an unhelpful assistant."},
-                {"role": "user", "content": QUESTION_SERIES}], max_tokens=1000)
+    b.add_chat("request-1", "anthropic/claude-4.5-sonnet", [{"role": "user", "content": QUESTION_SUM}], max_tokens=1000)
+    b.add_chat(
+        "request-2", "anthropic/claude-4.5-sonnet", [{"role": "user", "content": QUESTION_SERIES}], max_tokens=1000
+    )
+    b.add_chat(
+        "request-3",
+        "openai/gpt-4.1-nano",
+        [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": QUESTION_SUM}],
+        max_tokens=1000,
+    )
+    b.add_chat(
+        "request-4",
+        "openai/gpt-4.1",
+        [
+            {"role": "system", "content": "You are an unhelpful assistant."},
+            {"role": "user", "content": QUESTION_SERIES},
+        ],
+        max_tokens=1000,
+    )
     return b
 
 
 def break_copy(lines: list[str]) -> bytes:
     """The same batch with the mistakes people make, one or more per line."""
     rows = [json.loads(line) for line in lines]
-    del rows[0]["body"]["max_tokens"]                      # Anthropic needs max_tokens
-    rows[1]["custom_id"] = "request 2!"                    # Anthropic's id rule
-    rows[2]["custom_id"] = "request-4"                     # duplicate id (line 4 has it too)
-    rows[2]["body"]["messages"][0]["role"] = "narrator"    # not a role
+    del rows[0]["body"]["max_tokens"]  # Anthropic needs max_tokens
+    rows[1]["custom_id"] = "request 2!"  # Anthropic's id rule
+    rows[2]["custom_id"] = "request-4"  # duplicate id (line 4 has it too)
+    rows[2]["body"]["messages"][0]["role"] = "narrator"  # not a role
     rows[3]["body"]["model"] = "anthropic/claude-4.5-sonnet"  # provider says openai
     out = [json.dumps(r) for r in rows]
     out.insert(2, '{"custom_id": "request-5", "provider": "openai", ')  # truncated JSON
@@ -53,13 +62,11 @@ def run_batch(client: fb.Client, builder: fb.BatchBuilder) -> int:
     """Upload, trigger, wait, download: the four operations, then the answers."""
     f = client.files.create(builder)
     print(f"   uploaded {f.id}: {f.num_rows} requests, {f.bytes} bytes")
-    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                  metadata={"source": "make demo"})
+    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", metadata={"source": "make demo"})
     print(f"   triggered {batch.id} ({batch.status})")
     batch = client.batches.wait(batch.id)
     counts = batch.request_counts
-    print(f"   {batch.status}: {counts.completed if counts else 0} completed, "
-          f"{counts.failed if counts else 0} failed")
+    print(f"   {batch.status}: {counts.completed if counts else 0} completed, {counts.failed if counts else 0} failed")
     results = client.batches.results(batch)
     width = max(len(r.custom_id) for r in results)
     print()

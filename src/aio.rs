@@ -17,7 +17,7 @@ tokio::task_local! {
 }
 
 fn handle() -> tokio::runtime::Handle {
-    // The runtime is made on first use; failing to make one is not recoverable here.
+    // `awaitable` made the runtime before anything is spawned on it: this cannot fail.
     crate::runtime::get().expect("cannot start the fastrouter-batch runtime").handle().clone()
 }
 
@@ -61,6 +61,6 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    crate::runtime::get().map_err(PyErr::from)?;
+    crate::runtime::get()?;
     generic::future_into_py::<SharedRuntime, F, T>(py, fut)
 }

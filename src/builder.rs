@@ -10,29 +10,38 @@ use pyo3::types::{PyBytes, PyDict};
 use fastrouter_batch_core::jsonl::writer::JsonlBuffer;
 use fastrouter_batch_core::model::{CHAT_URL, EMBEDDINGS_URL, METHOD_POST};
 
+use crate::args::{str_arg, Bytes, PathOrBytes};
 use crate::errors;
 use crate::py_json;
 use crate::request::{provider_for, write_head, BatchRequest};
-use crate::validation::{self, Limits, Source, ValidationReport};
+use crate::validation::{self, Limits, ValidationReport};
 
 #[pyclass(module = "fastrouter_batch._core", subclass)]
 pub struct BatchBuilder {
     buf: JsonlBuffer,
 }
 
+/// A chat or embeddings request's body: `{"model": model, key: value, **params}`, for `url`.
+struct Body<'a, 'py> {
+    url: &'a str,
+    key: &'a str,
+    value: &'a Bound<'py, PyAny>,
+    params: Option<&'a Bound<'py, PyDict>>,
+}
+
 impl BatchBuilder {
-    /// Appends a line whose body is `{"model": model, key: value, **params}`.
+    /// `add_chat` / `add_embedding`: checks the str arguments by name, then appends the line.
     fn push_body_line(
         &mut self,
-        custom_id: &str,
-        model: &str,
-        provider: Option<&str>,
-        url: &str,
-        key: &str,
-        value: &Bound<'_, PyAny>,
-        params: Option<&Bound<'_, PyDict>>,
+        custom_id: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        provider: Option<&Bound<'_, PyAny>>,
+        body: Body<'_, '_>,
     ) -> PyResult<()> {
+        let (custom_id, model) = (str_arg(custom_id, "custom_id")?, str_arg(model, "model")?);
+        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
         let provider = provider_for(Some(model), provider)?;
+        let Body { url, key, value, params } = body;
         self.buf
             .push_with(|out| {
                 write_head(out, custom_id, &provider, METHOD_POST, url);
@@ -48,21 +57,8 @@ impl BatchBuilder {
                 out.extend_from_slice(b"}}");
                 Ok::<_, PyErr>(())
             })
-            .map_err(|e| with_request_context(e, self.buf.len() + 1, custom_id))
+            .map_err(|e| errors::in_request(e, self.buf.len() + 1, custom_id))
     }
-}
-
-/// Prefixes a build error with the request it concerns.
-fn with_request_context(e: PyErr, index: usize, custom_id: &str) -> PyErr {
-    Python::attach(|py| {
-        let text = e.value(py).to_string();
-        let msg = format!("request {index} (custom_id {custom_id:?}): {text}");
-        if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
-            pyo3::exceptions::PyTypeError::new_err(msg)
-        } else {
-            pyo3::exceptions::PyValueError::new_err(msg)
-        }
-    })
 }
 
 #[pymethods]
@@ -83,7 +79,12 @@ impl BatchBuilder {
         provider: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.push_args(CHAT_URL, custom_id, model, provider, "messages", messages, params)
+        self.push_body_line(
+            custom_id,
+            model,
+            provider,
+            Body { url: CHAT_URL, key: "messages", value: messages, params },
+        )
     }
 
     /// Adds an embeddings request for `input` (a string or a list of strings).
@@ -96,7 +97,12 @@ impl BatchBuilder {
         provider: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.push_args(EMBEDDINGS_URL, custom_id, model, provider, "input", input, params)
+        self.push_body_line(
+            custom_id,
+            model,
+            provider,
+            Body { url: EMBEDDINGS_URL, key: "input", value: input, params },
+        )
     }
 
     /// Adds a `BatchRequest`, or a raw dict written as it is (validate() checks it).
@@ -107,16 +113,15 @@ impl BatchBuilder {
             return self
                 .buf
                 .push_with(|out| r.write_json(py, out))
-                .map_err(|e| with_request_context(e, index, r.custom_id()));
+                .map_err(|e| errors::in_request(e, index, r.custom_id()));
         }
         if let Ok(d) = request.cast::<PyDict>() {
-            return self
-                .buf
-                .push_with(|out| py_json::write_value(d.as_any(), out).map_err(|e| e.into_py("")))
-                .map_err(|e| {
+            return self.buf.push_with(|out| py_json::write_value(d.as_any(), out).map_err(|e| e.into_py(""))).map_err(
+                |e| {
                     let id = d.get_item("custom_id").ok().flatten().map(|v| v.to_string()).unwrap_or_default();
-                    with_request_context(e, index, &id)
-                });
+                    errors::in_request(e, index, &id)
+                },
+            );
         }
         let name = request.get_type().name()?;
         Err(pyo3::exceptions::PyTypeError::new_err(format!("add() takes a BatchRequest or a dict, not {name}")))
@@ -152,10 +157,10 @@ impl BatchBuilder {
         limits: Option<Bound<'_, Limits>>,
         providers: Option<Vec<String>>,
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<ValidationReport> {
+    ) -> errors::Result<ValidationReport> {
         let sampling = validation::sampling_table(anthropic_sampling)?;
         let opts = validation::options(limits.as_ref().map(|l| l.get()), providers, sampling);
-        validation::run(py, Source::Bytes(self.buf.snapshot()), opts)
+        validation::run(py, PathOrBytes::Bytes(Bytes::Owned(self.buf.snapshot())), opts)
     }
 
     /// Writes the file atomically (a temporary sibling renamed into place). With
@@ -171,7 +176,7 @@ impl BatchBuilder {
         limits: Option<Bound<'_, Limits>>,
         providers: Option<Vec<String>>,
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> errors::Result<()> {
         if validate {
             let report = Bound::new(py, self.validate(py, limits, providers, anthropic_sampling)?)?;
             ValidationReport::raise_if_invalid(&report)?;
@@ -181,7 +186,7 @@ impl BatchBuilder {
         crate::gate::run_blocking(py, move |_| {
             fastrouter_batch_core::jsonl::writer::write_atomic(&target, |w| std::io::Write::write_all(w, &data))
         })?
-        .map_err(|e| errors::io_on_path(e, &path))
+        .map_err(|e| errors::Error::io_at(e, &path))
     }
 
     fn __repr__(&self) -> String {
@@ -208,34 +213,5 @@ impl LineIter {
         self.pos += end + 1;
         // The builder writes only UTF-8 (str pieces and escapes).
         Some(String::from_utf8_lossy(&rest[..end]).into_owned())
-    }
-}
-
-impl BatchBuilder {
-    /// `add_chat` / `add_embedding` after their str arguments are checked by name.
-    #[allow(clippy::too_many_arguments)]
-    fn push_args(
-        &mut self,
-        url: &str,
-        custom_id: &Bound<'_, PyAny>,
-        model: &Bound<'_, PyAny>,
-        provider: Option<&Bound<'_, PyAny>>,
-        key: &str,
-        value: &Bound<'_, PyAny>,
-        params: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        let provider = provider.map(|p| str_arg(p, "provider")).transpose()?;
-        self.push_body_line(str_arg(custom_id, "custom_id")?, str_arg(model, "model")?, provider, url, key, value, params)
-    }
-}
-
-/// A str argument, or a TypeError naming it (pyo3's own message does not say which).
-fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
-    match value.cast::<pyo3::types::PyString>() {
-        Ok(s) => s.to_str(),
-        Err(_) => {
-            let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-            Err(pyo3::exceptions::PyTypeError::new_err(format!("{name} must be a str, not {kind}")))
-        }
     }
 }

@@ -7,20 +7,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use fastrouter_batch_engine::{
-    Engine, EngineConfig, FakeUpstream as CoreFakeUpstream, ProviderMode, RetryPolicy, Secret, SimulatedConfig,
-    UpstreamConfig,
+    Engine, EngineConfig, EngineError, FakeUpstream as CoreFakeUpstream, ProviderMode, RetryPolicy, Secret,
+    SimulatedConfig, UpstreamConfig,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::validation::Limits;
+use crate::args::{seconds, Seconds};
+use crate::errors;
+use crate::gate;
 use crate::serving::Serving;
-use crate::{errors, gate};
-
-fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
-}
+use crate::validation::Limits;
 
 fn probability(name: &str, value: f64) -> PyResult<f64> {
     if (0.0..=1.0).contains(&value) {
@@ -63,7 +60,7 @@ pub struct LocalServer {
     running: Serving<Engine>,
     last: Mutex<Option<Info>>,
     /// One `start` at a time (two threads must not start two engines).
-    starting: Mutex<()>,
+    starting: tokio::sync::Mutex<()>,
 }
 
 #[pymethods]
@@ -97,19 +94,17 @@ impl LocalServer {
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
         metrics_public: bool,
     ) -> PyResult<Self> {
-        let host: IpAddr = host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
+        let host: IpAddr =
+            host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
         if concurrency == 0 {
             return Err(PyValueError::new_err("concurrency must be at least 1"));
         }
-        let window = seconds("completion_window", completion_window)?;
-        if window.is_zero() {
-            return Err(PyValueError::new_err("completion_window must be more than 0 seconds"));
-        }
+        let window = seconds("completion_window", completion_window, Seconds::Positive)?;
         let (provider_name, mode) = match provider {
             "simulated" => (
                 "simulated",
                 ProviderMode::Simulated(SimulatedConfig {
-                    latency: seconds("latency", latency)?,
+                    latency: seconds("latency", latency, Seconds::NonNegative)?,
                     fault_rate: probability("fault_rate", fault_rate)?,
                     embedding_dims: embedding_dims.max(1),
                 }),
@@ -128,14 +123,14 @@ impl LocalServer {
                 if let Some(key) = anthropic_api_key {
                     up.anthropic.api_key = Some(Secret::new(key));
                 }
-                up.timeout = seconds("upstream_timeout", upstream_timeout)?;
+                up.timeout = seconds("upstream_timeout", upstream_timeout, Seconds::Positive)?;
                 ("upstream", ProviderMode::Upstream(up))
             }
             other => {
                 return Err(PyValueError::new_err(format!("provider must be 'simulated' or 'upstream', got {other:?}")))
             }
         };
-        let base_delay = seconds("retry_delay", retry_delay)?;
+        let base_delay = seconds("retry_delay", retry_delay, Seconds::NonNegative)?;
         let cfg = EngineConfig {
             host,
             port,
@@ -145,44 +140,53 @@ impl LocalServer {
             limits: limits.map(|l| l.core()).unwrap_or_default(),
             completion_window: window,
             concurrency_per_provider: concurrency,
-            retry: RetryPolicy { max_retries, base_delay, max_delay: base_delay.max(Duration::from_secs(30)), ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_retries,
+                base_delay,
+                max_delay: base_delay.max(Duration::from_secs(30)),
+                ..RetryPolicy::default()
+            },
             anthropic_sampling: crate::validation::sampling_table(anthropic_sampling)?,
             metrics_public,
             ..EngineConfig::default()
         };
-        Ok(Self { cfg, provider_name, running: Serving::default(), last: Mutex::new(None), starting: Mutex::new(()) })
+        Ok(Self {
+            cfg,
+            provider_name,
+            running: Serving::default(),
+            last: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Starts serving (a no-op if already running). A key the engine made up is kept for
     /// the next start, so a restart on the same `data_dir` sees the same batches.
-    fn start(&self, py: Python<'_>) -> PyResult<()> {
-        // Waited for without the GIL (the other start may need it for Ctrl-C checks).
-        let _one_at_a_time = loop {
-            match self.starting.try_lock() {
-                Ok(g) => break g,
-                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(Duration::from_millis(5))),
+    fn start(&self, py: Python<'_>) -> errors::Result<()> {
+        let starting = async {
+            // One start at a time: two threads must not start two engines. The other one
+            // waits here, in the gate (without the GIL, Ctrl-C heard).
+            let _one_at_a_time = self.starting.lock().await;
+            if self.running.is_running() {
+                return Ok(());
             }
-        };
-        if self.running.is_running() {
-            return Ok(());
-        }
-        let mut cfg = self.cfg.clone();
-        if cfg.api_keys.is_empty() {
-            if let Some(last) = &*self.last_info() {
-                cfg.api_keys.push(last.api_key.clone());
+            let mut cfg = self.cfg.clone();
+            if cfg.api_keys.is_empty() {
+                if let Some(last) = &*self.last_info() {
+                    cfg.api_keys.push(last.api_key.clone());
+                }
             }
-        }
-        let engine = gate::block_on(py, Engine::start(cfg))?.map_err(errors::from_engine)?;
-        let info = Info {
-            url: engine.url(),
-            api_key: engine.api_key().clone(),
-            data_dir: engine.data_dir().to_path_buf(),
-            resumed: engine.resumed(),
+            let engine = Engine::start(cfg).await?;
+            let info = Info {
+                url: engine.url(),
+                api_key: engine.api_key().clone(),
+                data_dir: engine.data_dir().to_path_buf(),
+                resumed: engine.resumed(),
+            };
+            *self.last_info() = Some(info);
+            self.running.set(engine);
+            Ok::<_, EngineError>(())
         };
-        *self.last_info() = Some(info);
-        self.running.set(engine);
-        Ok(())
+        Ok(gate::block_on(py, starting)??)
     }
 
     /// Stops serving. Unfinished batches resume when a server starts on the same data_dir.
@@ -192,12 +196,12 @@ impl LocalServer {
     }
 
     /// Blocks until interrupted (Ctrl-C), serving meanwhile.
-    fn serve_forever(&self, py: Python<'_>) -> PyResult<()> {
+    fn serve_forever(&self, py: Python<'_>) -> errors::Result<()> {
         self.start(py)?;
-        gate::block_on(py, std::future::pending::<()>())
+        Ok(gate::block_on(py, std::future::pending::<()>())?)
     }
 
-    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+    fn __enter__(slf: Bound<'_, Self>) -> errors::Result<Bound<'_, Self>> {
         slf.get().start(slf.py())?;
         Ok(slf)
     }
@@ -270,7 +274,9 @@ impl LocalServer {
     fn with_info<T>(&self, f: impl FnOnce(&Info) -> T) -> PyResult<T> {
         match &*self.last_info() {
             Some(i) => Ok(f(i)),
-            None => Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block")),
+            None => {
+                Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block"))
+            }
         }
     }
 }
@@ -290,18 +296,18 @@ impl FakeUpstream {
     #[pyo3(signature = (*, latency=0.0, fault_rate=0.0, port=0, embedding_dims=64))]
     fn new(latency: f64, fault_rate: f64, port: u16, embedding_dims: usize) -> PyResult<Self> {
         let cfg = SimulatedConfig {
-            latency: seconds("latency", latency)?,
+            latency: seconds("latency", latency, Seconds::NonNegative)?,
             fault_rate: probability("fault_rate", fault_rate)?,
             embedding_dims: embedding_dims.max(1),
         };
         Ok(Self { cfg, port, running: Serving::default() })
     }
 
-    fn start(&self, py: Python<'_>) -> PyResult<()> {
+    fn start(&self, py: Python<'_>) -> errors::Result<()> {
         if self.running.is_running() {
             return Ok(());
         }
-        let up = gate::block_on(py, CoreFakeUpstream::start(self.cfg.clone(), self.port))?.map_err(PyErr::from)?;
+        let up = gate::block_on(py, CoreFakeUpstream::start(self.cfg.clone(), self.port))??;
         self.running.set(up);
         Ok(())
     }
@@ -310,7 +316,7 @@ impl FakeUpstream {
         self.running.stop(py)
     }
 
-    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+    fn __enter__(slf: Bound<'_, Self>) -> errors::Result<Bound<'_, Self>> {
         slf.get().start(slf.py())?;
         Ok(slf)
     }
@@ -323,11 +329,9 @@ impl FakeUpstream {
 
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.running
-            .lock()
-            .as_ref()
-            .map(|(up, _)| up.url())
-            .ok_or_else(|| PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block"))
+        self.running.lock().as_ref().map(|(up, _)| up.url()).ok_or_else(|| {
+            PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block")
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -1,5 +1,7 @@
 //! The one gate every blocking call goes through: owned Rust values in, the GIL released,
-//! the work raced against a ~100 ms signal tick so Ctrl-C interrupts within half a second.
+//! the wait cut into ~100 ms ticks between which pending signals are handled, so Ctrl-C
+//! interrupts within a fraction of a second. Works inside a running asyncio loop: it never
+//! touches it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,18 +10,16 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::errors;
-
 const SIGNAL_TICK: Duration = Duration::from_millis(100);
 
 /// Runs `fut` on the shared runtime with the GIL released. A pending signal (KeyboardInterrupt)
-/// drops the future and raises. Works inside a running asyncio loop: it never touches it.
+/// drops the future and raises.
 pub fn block_on<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let rt = errors::io_result(crate::runtime::get())?;
+    let rt = crate::runtime::get()?;
     py.check_signals()?;
     py.detach(|| {
         rt.block_on(async move {
@@ -47,8 +47,7 @@ where
 {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    let rt = errors::io_result(crate::runtime::get())?;
-    let task = rt.spawn_blocking(move || work(&flag));
+    let task = crate::runtime::get()?.spawn_blocking(move || work(&flag));
     let result = block_on(py, task);
     if result.is_err() {
         cancel.store(true, Ordering::Relaxed);
@@ -56,8 +55,34 @@ where
     match result? {
         Ok(value) => Ok(value),
         // The work panicked: surface it instead of aborting the interpreter.
-        Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-            "internal error in fastrouter_batch: {e}"
-        ))),
+        Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!("internal error in fastrouter_batch: {e}"))),
     }
+}
+
+/// Takes what `poll` has ready, or waits for it with the GIL released. `poll(wait)` waits at
+/// most about `wait` (zero: not at all) and gives None when nothing came; between waits
+/// pending signals are handled. For work that runs on this thread between waits (making
+/// Python objects as results arrive), where a future would not do.
+pub fn poll<T, P>(py: Python<'_>, mut poll: P) -> PyResult<T>
+where
+    T: Send,
+    P: FnMut(Duration) -> Option<T> + Send,
+{
+    py.check_signals()?;
+    // Ready already: no need to give up the GIL.
+    if let Some(ready) = poll(Duration::ZERO) {
+        return Ok(ready);
+    }
+    loop {
+        if let Some(ready) = py.detach(|| poll(SIGNAL_TICK)) {
+            return Ok(ready);
+        }
+        py.check_signals()?;
+    }
+}
+
+/// A short blocking call (a read of one line from disk) with the GIL released: it returns
+/// in microseconds, so it needs no signal checks.
+pub fn short<T: Send>(py: Python<'_>, call: impl FnOnce() -> T + Send) -> T {
+    py.detach(call)
 }

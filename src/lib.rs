@@ -2,11 +2,13 @@
 //! function registered here has its stub in `python/fastrouter_batch/_core.pyi`.
 
 mod aio;
+mod api_client;
+mod args;
 mod builder;
-mod client;
 mod engine;
 mod errors;
 mod gate;
+mod lines;
 mod py_json;
 mod request;
 mod results;
@@ -32,12 +34,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<validation::ValidationIssue>()?;
     m.add_class::<validation::ValidationReport>()?;
     m.add_function(wrap_pyfunction!(validation::validate, m)?)?;
-    m.add_class::<client::Transport>()?;
-    m.add_class::<client::LineStream>()?;
+    m.add_class::<api_client::ApiClient>()?;
+    m.add_class::<lines::LineStream>()?;
     m.add_class::<engine::LocalServer>()?;
     m.add_class::<engine::FakeUpstream>()?;
     m.add_class::<results::BatchResult>()?;
-    m.add_class::<results::BatchResults>()?;
+    m.add_class::<results::ResultSet>()?;
     m.add_class::<results::ResultIterator>()?;
     m.add_function(wrap_pyfunction!(results::read_results, m)?)?;
     m.add_function(wrap_pyfunction!(results::read_texts, m)?)?;

@@ -4,48 +4,32 @@
 //! this is what makes building a million lines fast. An unserialisable value is reported
 //! with the path to it (`body.messages[1].content`).
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 const MAX_DEPTH: u32 = 255;
 
-/// Where in the value a problem is, built while unwinding.
+/// Where in the value a problem is, built while unwinding; `errors.rs` turns it into the
+/// Python exception (`into_py`).
 pub struct JsonError {
-    rev_path: Vec<String>,
-    message: String,
-    kind: ErrorKind,
+    pub(crate) rev_path: Vec<String>,
+    pub(crate) message: String,
+    pub(crate) kind: JsonErrorKind,
 }
 
-enum ErrorKind {
+pub(crate) enum JsonErrorKind {
     Type,
     Value,
 }
 
 impl JsonError {
-    fn new(kind: ErrorKind, message: String) -> Self {
+    fn new(kind: JsonErrorKind, message: String) -> Self {
         Self { rev_path: vec![], message, kind }
     }
 
     fn at(mut self, segment: String) -> Self {
         self.rev_path.push(segment);
         self
-    }
-
-    /// The error as a Python exception, naming `root` and the path below it.
-    pub fn into_py(self, root: &str) -> PyErr {
-        let mut path = root.to_owned();
-        for seg in self.rev_path.iter().rev() {
-            if !seg.starts_with('[') && !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(seg);
-        }
-        let text = if path.is_empty() { self.message } else { format!("{path}: {}", self.message) };
-        match self.kind {
-            ErrorKind::Type => PyTypeError::new_err(text),
-            ErrorKind::Value => PyValueError::new_err(text),
-        }
     }
 }
 
@@ -83,7 +67,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Index of the first byte needing an escape, or `len` (the validator's SIMD scan).
 #[inline]
 fn memchr_special(b: &[u8]) -> usize {
-    fastrouter_batch_core::validate::scan::find_special(b).unwrap_or(b.len())
+    fastrouter_batch_core::json_scan::find_special(b).unwrap_or(b.len())
 }
 
 /// Appends `obj` as JSON. Accepts what `json.dumps` accepts by default except non-finite
@@ -95,13 +79,13 @@ pub fn write_value(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Json
 fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
     if depth > MAX_DEPTH {
         return Err(JsonError::new(
-            ErrorKind::Value,
+            JsonErrorKind::Value,
             format!("nested deeper than {MAX_DEPTH} levels (is it circular?)"),
         ));
     }
     // Exact types first: the common case costs one pointer comparison each.
     if let Ok(s) = obj.cast_exact::<PyString>() {
-        write_str(out, s.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?);
+        write_str(out, s.to_str().map_err(|e| JsonError::new(JsonErrorKind::Value, e.to_string()))?);
     } else if let Ok(d) = obj.cast::<PyDict>() {
         write_dict(d, out, depth)?;
     } else if let Ok(l) = obj.cast::<PyList>() {
@@ -114,28 +98,37 @@ fn write_at(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> Result<(),
         match i.extract::<i64>() {
             Ok(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
             // Beyond 64 bits: Python's own decimal text is exact.
-            Err(_) => out.extend_from_slice(i.str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?.to_string().as_bytes()),
+            Err(_) => out.extend_from_slice(
+                i.str().map_err(|e| JsonError::new(JsonErrorKind::Value, e.to_string()))?.to_string().as_bytes(),
+            ),
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
         if !v.is_finite() {
-            return Err(JsonError::new(ErrorKind::Value, format!("{v} is not valid JSON (only finite numbers are)")));
+            return Err(JsonError::new(
+                JsonErrorKind::Value,
+                format!("{v} is not valid JSON (only finite numbers are)"),
+            ));
         }
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     } else if let Ok(s) = obj.cast::<PyString>() {
         // str subclasses (StrEnum members and the like).
-        write_str(out, s.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?);
+        write_str(out, s.to_str().map_err(|e| JsonError::new(JsonErrorKind::Value, e.to_string()))?);
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         write_seq(t.iter(), out, depth)?;
     } else {
         let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-        return Err(JsonError::new(ErrorKind::Type, format!("object of type {name} is not JSON serializable")));
+        return Err(JsonError::new(JsonErrorKind::Type, format!("object of type {name} is not JSON serializable")));
     }
     Ok(())
 }
 
 /// A list or tuple as a JSON array.
-fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Vec<u8>, depth: u32) -> Result<(), JsonError> {
+fn write_seq<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    out: &mut Vec<u8>,
+    depth: u32,
+) -> Result<(), JsonError> {
     out.push(b'[');
     for (i, item) in items.enumerate() {
         if i > 0 {
@@ -155,9 +148,9 @@ fn write_dict(d: &Bound<'_, PyDict>, out: &mut Vec<u8>, depth: u32) -> Result<()
         }
         let key = k.cast::<PyString>().map_err(|_| {
             let name = k.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            JsonError::new(ErrorKind::Type, format!("dict keys must be str, not {name}"))
+            JsonError::new(JsonErrorKind::Type, format!("dict keys must be str, not {name}"))
         })?;
-        let key = key.to_str().map_err(|e| JsonError::new(ErrorKind::Value, e.to_string()))?;
+        let key = key.to_str().map_err(|e| JsonError::new(JsonErrorKind::Value, e.to_string()))?;
         write_str(out, key);
         out.push(b':');
         write_at(&v, out, depth + 1).map_err(|e| e.at(key.to_owned()))?;
@@ -169,7 +162,8 @@ fn write_dict(d: &Bound<'_, PyDict>, out: &mut Vec<u8>, depth: u32) -> Result<()
 /// Writes the entries of `params` as `,"key":value` pairs (for request bodies).
 pub fn write_params(params: &Bound<'_, PyDict>, out: &mut Vec<u8>) -> Result<(), JsonError> {
     for (k, v) in params.iter() {
-        let key: String = k.extract().map_err(|_| JsonError::new(ErrorKind::Type, "parameter names must be str".into()))?;
+        let key: String =
+            k.extract().map_err(|_| JsonError::new(JsonErrorKind::Type, "parameter names must be str".into()))?;
         out.push(b',');
         write_str(out, &key);
         out.push(b':');

@@ -25,8 +25,9 @@ pub struct BatchRequest {
 pub fn provider_for(model: Option<&str>, provider: Option<&str>) -> PyResult<String> {
     match (provider, model) {
         (Some(p), _) => Ok(p.to_owned()),
-        (None, Some(m)) => model::resolve_provider(m, None)
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string())),
+        (None, Some(m)) => {
+            model::resolve_provider(m, None).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+        }
         (None, None) => Err(pyo3::exceptions::PyValueError::new_err(
             "cannot infer the provider: the body has no string \"model\"; pass provider=",
         )),
@@ -59,7 +60,13 @@ impl BatchRequest {
         Ok(())
     }
 
-    fn body_with(py: Python<'_>, model: &str, key: &str, value: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyDict>> {
+    fn body_with(
+        py: Python<'_>,
+        model: &str,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyDict>> {
         let body = PyDict::new(py);
         body.set_item("model", model)?;
         body.set_item(key, value)?;
@@ -76,7 +83,13 @@ impl BatchRequest {
     #[new]
     #[pyo3(text_signature = "(custom_id, body, *, provider=None, method='POST', url='/v1/chat/completions')")]
     #[pyo3(signature = (custom_id, body, *, provider=None, method=METHOD_POST.to_owned(), url=CHAT_URL.to_owned()))]
-    fn new(custom_id: String, body: Bound<'_, PyDict>, provider: Option<String>, method: String, url: String) -> PyResult<Self> {
+    fn new(
+        custom_id: String,
+        body: Bound<'_, PyDict>,
+        provider: Option<String>,
+        method: String,
+        url: String,
+    ) -> PyResult<Self> {
         let model: Option<String> = body.get_item("model")?.and_then(|m| m.extract().ok());
         let provider = provider_for(model.as_deref(), provider.as_deref())?;
         Ok(Self { custom_id, provider, method, url, body: body.unbind() })
@@ -85,7 +98,14 @@ impl BatchRequest {
     /// A chat request; extra keyword arguments (max_tokens, temperature, ...) go in the body.
     #[staticmethod]
     #[pyo3(signature = (custom_id, model, messages, *, provider=None, **params))]
-    fn chat(py: Python<'_>, custom_id: String, model: &str, messages: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn chat(
+        py: Python<'_>,
+        custom_id: String,
+        model: &str,
+        messages: &Bound<'_, PyAny>,
+        provider: Option<&str>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let provider = provider_for(Some(model), provider)?;
         let body = Self::body_with(py, model, "messages", messages, params)?;
         Ok(Self { custom_id, provider, method: METHOD_POST.into(), url: CHAT_URL.into(), body })
@@ -94,7 +114,14 @@ impl BatchRequest {
     /// An embeddings request for `input` (a string or a list of strings).
     #[staticmethod]
     #[pyo3(signature = (custom_id, model, input, *, provider=None, **params))]
-    fn embedding(py: Python<'_>, custom_id: String, model: &str, input: &Bound<'_, PyAny>, provider: Option<&str>, params: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn embedding(
+        py: Python<'_>,
+        custom_id: String,
+        model: &str,
+        input: &Bound<'_, PyAny>,
+        provider: Option<&str>,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let provider = provider_for(Some(model), provider)?;
         let body = Self::body_with(py, model, "input", input, params)?;
         Ok(Self { custom_id, provider, method: METHOD_POST.into(), url: EMBEDDINGS_URL.into(), body })
@@ -109,11 +136,12 @@ impl BatchRequest {
             let bytes: Vec<u8> = line.extract()?;
             serde_json::from_slice(&bytes)
         };
-        let r = parsed.map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("not a batch request line: {e}")))?;
+        let r =
+            parsed.map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("not a batch request line: {e}")))?;
         let body = py_json::to_py(py, &r.body)?;
-        let body = body.cast_into::<PyDict>().map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err("not a batch request line: body must be an object")
-        })?;
+        let body = body
+            .cast_into::<PyDict>()
+            .map_err(|_| pyo3::exceptions::PyValueError::new_err("not a batch request line: body must be an object"))?;
         Ok(Self { custom_id: r.custom_id, provider: r.provider, method: r.method, url: r.url, body: body.unbind() })
     }
 

@@ -8,12 +8,14 @@
 
 use std::sync::Mutex;
 
+use pyo3::PyResult;
 use tokio::runtime::{Builder, Runtime};
 
 static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
 
-/// The process's runtime, made (or remade after a fork) on demand.
-pub fn get() -> std::io::Result<&'static Runtime> {
+/// The process's runtime, made (or remade after a fork) on demand; an OSError if the
+/// system refuses its threads.
+pub fn get() -> PyResult<&'static Runtime> {
     let pid = std::process::id();
     // A poisoned lock only means a panic elsewhere; the value is still usable.
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -22,12 +24,8 @@ pub fn get() -> std::io::Result<&'static Runtime> {
             return Ok(rt);
         }
     }
-    let rt: &'static Runtime = Box::leak(Box::new(
-        Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("fastrouter-batch")
-            .build()?,
-    ));
+    let rt: &'static Runtime =
+        Box::leak(Box::new(Builder::new_multi_thread().enable_all().thread_name("fastrouter-batch").build()?));
     *slot = Some((pid, rt));
     Ok(rt)
 }

@@ -62,7 +62,7 @@ impl<T: Stop> Serving<T> {
     /// interrupted wait (Ctrl-C) still lets it complete in the background.
     pub fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let Some((server, _)) = self.lock().take() else { return Ok(()) };
-        let rt = crate::runtime::get().map_err(PyErr::from)?;
+        let rt = crate::runtime::get()?;
         let stopping = rt.spawn(server.stop());
         gate::block_on(py, stopping)?.map_err(|e| PyRuntimeError::new_err(format!("stopping the server failed: {e}")))
     }

@@ -1,17 +1,19 @@
 //! `validate()`, `Limits`, `ValidationReport` and `ValidationIssue`: the Python face of
 //! the core validator.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 
 use fastrouter_batch_core::limits::{self, Limits as CoreLimits};
 use fastrouter_batch_core::translate::{Sampling, SamplingTable};
 use fastrouter_batch_core::validate::{self as core_validate, Options, Report};
 
-use crate::{errors, gate};
+use crate::args::{self, PathOrBytes};
+use crate::errors::{self, Error};
+use crate::gate;
 
 /// How many problems a raised `BatchValidationError` lists before "... and N more".
 const SHOWN_IN_ERROR: usize = 10;
@@ -46,7 +48,8 @@ impl Limits {
     #[pyo3(text_signature = "(*, max_requests=50000, max_bytes=200000000, max_line_bytes=8388608, max_issues=100000)")]
     #[pyo3(signature = (*, max_requests=limits::DEFAULT_MAX_REQUESTS, max_bytes=limits::DEFAULT_MAX_BYTES, max_line_bytes=limits::DEFAULT_MAX_LINE_BYTES, max_issues=limits::DEFAULT_MAX_ISSUES))]
     fn new(max_requests: u64, max_bytes: u64, max_line_bytes: u64, max_issues: u64) -> PyResult<Self> {
-        for (name, v) in [("max_requests", max_requests), ("max_bytes", max_bytes), ("max_line_bytes", max_line_bytes)] {
+        for (name, v) in [("max_requests", max_requests), ("max_bytes", max_bytes), ("max_line_bytes", max_line_bytes)]
+        {
             if v == 0 {
                 return Err(pyo3::exceptions::PyValueError::new_err(format!("Limits: {name} must be at least 1")));
             }
@@ -156,7 +159,12 @@ impl ValidationReport {
                     .map(|i| {
                         Py::new(
                             py,
-                            ValidationIssue { line: i.line, path: i.path.clone(), code: i.code.as_str(), message: i.message.clone() },
+                            ValidationIssue {
+                                line: i.line,
+                                path: i.path.clone(),
+                                code: i.code.as_str(),
+                                message: i.message.clone(),
+                            },
                         )
                     })
                     .collect::<PyResult<Vec<_>>>()?;
@@ -274,42 +282,6 @@ impl ValidationReport {
     }
 }
 
-/// What `validate()` reads: a file path, or bytes already in memory.
-pub enum Source {
-    Path(PathBuf),
-    Bytes(Arc<Vec<u8>>),
-    /// A Python `bytes`, read in place: it is immutable, and `owner` keeps it alive for as
-    /// long as the work holds this value (even past an interrupted call).
-    PyBytes {
-        #[allow(dead_code)] // held, never read: it keeps the buffer alive
-        owner: Py<PyBytes>,
-        ptr: usize,
-        len: usize,
-    },
-}
-
-impl Source {
-    pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if let Ok(b) = obj.cast::<PyBytes>() {
-            let data = b.as_bytes();
-            return Ok(Self::PyBytes { owner: b.clone().unbind(), ptr: data.as_ptr() as usize, len: data.len() });
-        }
-        if let Ok(b) = obj.cast::<PyByteArray>() {
-            return Ok(Self::Bytes(Arc::new(b.to_vec())));
-        }
-        if obj.cast::<PyString>().is_ok() || obj.hasattr("__fspath__")? {
-            return Ok(Self::Path(obj.extract::<PathBuf>()?));
-        }
-        if let Ok(v) = obj.extract::<Vec<u8>>() {
-            return Ok(Self::Bytes(Arc::new(v)));
-        }
-        let name = obj.get_type().name()?;
-        Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "validate() takes a path (str or os.PathLike) or bytes, not {name}"
-        )))
-    }
-}
-
 pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>, sampling: SamplingTable) -> Options {
     let mut opts = Options { sampling, ..Options::default() };
     if let Some(l) = limits {
@@ -345,19 +317,16 @@ pub fn sampling_table(value: Option<&Bound<'_, PyAny>>) -> PyResult<SamplingTabl
 }
 
 /// Validates through the gate (GIL released, Ctrl-C honoured).
-pub fn run(py: Python<'_>, source: Source, opts: Options) -> PyResult<ValidationReport> {
+pub fn run(py: Python<'_>, source: PathOrBytes, opts: Options) -> errors::Result<ValidationReport> {
     let report = gate::run_blocking(py, move |cancel| match &source {
-        Source::Path(p) => core_validate::validate_path(p, &opts, cancel).map_err(|e| (e, Some(p.clone()))),
-        Source::Bytes(b) => core_validate::validate_reader(&b[..], &opts, cancel).map_err(|e| (e, None)),
-        Source::PyBytes { owner: _, ptr, len } => {
-            // SAFETY: `owner` (borrowed by this match, so alive) holds an immutable bytes
-            // object whose buffer is `ptr..ptr+len`; nothing can change or free it meanwhile.
-            let data = unsafe { std::slice::from_raw_parts(*ptr as *const u8, *len) };
-            core_validate::validate_reader(data, &opts, cancel).map_err(|e| (e, None))
+        PathOrBytes::Path(p) => {
+            core_validate::validate_path(p, &opts, cancel).map_err(|e| Error::Validate(e, Some(p.clone())))
+        }
+        PathOrBytes::Bytes(b) => {
+            core_validate::validate_reader(b.as_slice(), &opts, cancel).map_err(|e| Error::Validate(e, None))
         }
     })?;
-    let report = report.map_err(|(e, p)| errors::from_validate(e, p.as_deref()))?;
-    Ok(ValidationReport::new(report))
+    Ok(ValidationReport::new(report?))
 }
 
 /// Checks a batch file against the contract and reports every problem.
@@ -369,8 +338,13 @@ pub fn validate(
     limits: Option<Bound<'_, Limits>>,
     providers: Option<Vec<String>>,
     anthropic_sampling: Option<&Bound<'_, PyAny>>,
-) -> PyResult<ValidationReport> {
-    let source = Source::extract(source)?;
+) -> errors::Result<ValidationReport> {
+    let Some(source) = args::path_or_bytes(source)? else {
+        let name = args::type_name(source);
+        return Err(
+            PyTypeError::new_err(format!("validate() takes a path (str or os.PathLike) or bytes, not {name}")).into()
+        );
+    };
     let sampling = sampling_table(anthropic_sampling)?;
     run(py, source, options(limits.as_ref().map(|l| l.get()), providers, sampling))
 }

@@ -20,7 +20,7 @@ OK_EMBED = (
 
 def with_id(line: str, custom_id: str) -> str:
     """`line` (one of the OK_* lines) with its custom_id replaced."""
-    old = '"custom_id":"%s"' % json.loads(line)["custom_id"]
+    old = f'"custom_id":"{json.loads(line)["custom_id"]}"'
     assert old in line
     return line.replace(old, '"custom_id":' + json.dumps(custom_id), 1)
 

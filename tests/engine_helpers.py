@@ -30,8 +30,9 @@ EMBEDDINGS = "/v1/embeddings"
 # --- building input files -------------------------------------------------------------
 
 
-def chat_line(custom_id: str, provider: str = "openai", model: str | None = None,
-              content: str | None = None, **params: Any) -> dict[str, Any]:
+def chat_line(
+    custom_id: str, provider: str = "openai", model: str | None = None, content: str | None = None, **params: Any
+) -> dict[str, Any]:
     """One chat request line (a dict). Anthropic lines get `max_tokens` unless given."""
     if model is None:
         model = "openai/gpt-4.1-nano" if provider == "openai" else "anthropic/claude-4.5-sonnet"
@@ -45,8 +46,9 @@ def chat_line(custom_id: str, provider: str = "openai", model: str | None = None
     return {"custom_id": custom_id, "provider": provider, "method": "POST", "url": CHAT, "body": body}
 
 
-def embedding_line(custom_id: str, text: str | list[str], model: str = "openai/text-embedding-3-small",
-                   **params: Any) -> dict[str, Any]:
+def embedding_line(
+    custom_id: str, text: str | list[str], model: str = "openai/text-embedding-3-small", **params: Any
+) -> dict[str, Any]:
     body = {"model": model, "input": text, **params}
     return {"custom_id": custom_id, "provider": "openai", "method": "POST", "url": EMBEDDINGS, "body": body}
 
@@ -90,7 +92,9 @@ class Api:
         return response.json()
 
     def upload(self, data: bytes, filename: str = "batch.jsonl", purpose: str = "batch") -> dict[str, Any]:
-        r = self.http.post("/v1/files", files={"file": (filename, data, "application/jsonl")}, data={"purpose": purpose})
+        r = self.http.post(
+            "/v1/files", files={"file": (filename, data, "application/jsonl")}, data={"purpose": purpose}
+        )
         return self.ok(r)
 
     def create_batch(self, file_id: str, endpoint: str = CHAT, **extra: Any) -> dict[str, Any]:
@@ -111,8 +115,9 @@ class Api:
     def lines(self, file_id: str | None) -> list[dict[str, Any]]:
         return [] if file_id is None else parse_jsonl(self.content(file_id))
 
-    def wait(self, batch_id: str, statuses: Iterable[str] = TERMINAL, timeout: float = 30.0,
-             interval: float = 0.02) -> dict[str, Any]:
+    def wait(
+        self, batch_id: str, statuses: Iterable[str] = TERMINAL, timeout: float = 30.0, interval: float = 0.02
+    ) -> dict[str, Any]:
         """Polls until the batch's status is one of `statuses`; fails after `timeout` s."""
         wanted = set(statuses)
         deadline = time.monotonic() + timeout
@@ -155,8 +160,9 @@ class Serve:
     FASTROUTER_LOCAL_API_KEY).
     """
 
-    def __init__(self, args: Sequence[str], stderr_path: Path, startup_timeout: float = 20.0,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, args: Sequence[str], stderr_path: Path, startup_timeout: float = 20.0, env: dict[str, str] | None = None
+    ):
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "ab")
         if env is None:

@@ -101,15 +101,24 @@ class _Rule:
     times: int
 
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 def _error_body(status: int) -> bytes:
     kind = "rate_limit_error" if status == 429 else "server_error"
     code = "rate_limited" if status == 429 else "proxy_fault"
-    return json.dumps({"error": {"message": f"injected {status} by the fault proxy", "type": kind,
-                                 "code": code, "status": status}}).encode()
+    return json.dumps(
+        {"error": {"message": f"injected {status} by the fault proxy", "type": kind, "code": code, "status": status}}
+    ).encode()
 
 
 def _rst(sock: socket.socket) -> None:
@@ -180,8 +189,9 @@ class FaultProxy:
 
     # --- scripting ---------------------------------------------------------------------
 
-    def add(self, action: Any, *, method: str | None = None, path: str | None = None, prefix: bool = True,
-            times: int = 1) -> None:
+    def add(
+        self, action: Any, *, method: str | None = None, path: str | None = None, prefix: bool = True, times: int = 1
+    ) -> None:
         """Applies `action` to the next `times` requests matching `method` and `path`
         (a prefix of the request path unless `prefix=False`)."""
         with self._lock:
@@ -253,7 +263,7 @@ class FaultProxy:
         while not self._closed.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -318,7 +328,9 @@ class FaultProxy:
         try:
             out_headers = [(k, v) for k, v in raw_headers if k.lower() not in ("connection", "keep-alive")]
             out_headers.append(("Connection", "close"))
-            up.sendall((request_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in out_headers) + "\r\n").encode("latin-1"))
+            up.sendall(
+                (request_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in out_headers) + "\r\n").encode("latin-1")
+            )
             got = 0
             for piece in reader.chunks(length):
                 got += len(piece)
@@ -347,13 +359,19 @@ class FaultProxy:
         else:
             data = json.dumps(body).encode()
         seen.status = status
-        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Content-Type: application/json",
-                 f"Content-Length: {len(data)}", "Connection: close", "x-request-id: req_faultproxy"]
+        lines = [
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            "Connection: close",
+            "x-request-id: req_faultproxy",
+        ]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
 
-    def _relay(self, up: socket.socket, conn: socket.socket, seen: Seen, cut: int | None,
-               stall: float | None = None) -> bool:
+    def _relay(
+        self, up: socket.socket, conn: socket.socket, seen: Seen, cut: int | None, stall: float | None = None
+    ) -> bool:
         """Relays the engine's answer (ends with the engine's close); with `cut`, only the
         head and `cut` body bytes, then a reset (or, with `stall`, silence for that long and
         a close). Returns True when it reset."""

@@ -92,7 +92,10 @@ def _strict(value: Any, tp: Any, path: str) -> None:
         if not isinstance(value, dict):
             raise Unknown(f"{path}: expected an object")
         return
-    if origin in (list, collections.abc.Iterable, collections.abc.Sequence) or getattr(tp, "__name__", "") == "SequenceNotStr":
+    if (
+        origin in (list, collections.abc.Iterable, collections.abc.Sequence)
+        or getattr(tp, "__name__", "") == "SequenceNotStr"
+    ):
         if not isinstance(value, list):
             raise Unknown(f"{path}: expected a list")
         (item,) = get_args(tp) or (Any,)
@@ -120,7 +123,7 @@ def check_anthropic_request(request: dict[str, Any]) -> None:
     body = {k: v for k, v in request.items() if k in declared or k not in SAMPLING}
     validated = REQUEST.validate_python(body)
     _walk_lazy(validated)
-    for i, message in enumerate(body["messages"]):
+    for _i, message in enumerate(body["messages"]):
         _walk_lazy(MESSAGE.validate_python(message))
         if isinstance(message["content"], list):
             _walk_lazy(BLOCKS.validate_python(message["content"]))

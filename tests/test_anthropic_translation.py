@@ -22,9 +22,19 @@ import pytest
 import fastrouter_batch as fb
 from engine_helpers import ROOT, Api, chat_line, to_jsonl
 from sdk_types import SAMPLING, check_anthropic_request, parse_chat_completion
-from test_engine_upstream import RecordingUpstream, anthropic_reply, engine, reply, run, upstream  # noqa: F401
+from test_engine_upstream import RecordingUpstream, anthropic_reply, engine, reply, run
 
 SONNET = "anthropic/claude-4.5-sonnet"
+
+
+@pytest.fixture
+def upstream():
+    up = RecordingUpstream()
+    try:
+        yield up
+    finally:
+        up.close()
+
 
 WEATHER = {
     "type": "function",
@@ -57,10 +67,22 @@ def round_trip(tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ask → two tool calls (with text) → both results → `tail`."""
     return [
         user("What is the weather in Paris and Rome?"),
-        {"role": "assistant", "content": "Let me check both.", "tool_calls": [
-            {"id": "call_paris", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-            {"id": "call_rome", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome", "unit": "c"}'}},
-        ]},
+        {
+            "role": "assistant",
+            "content": "Let me check both.",
+            "tool_calls": [
+                {
+                    "id": "call_paris",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                },
+                {
+                    "id": "call_rome",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Rome", "unit": "c"}'},
+                },
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_paris", "content": "18C, sunny"},
         {"role": "tool", "tool_call_id": "call_rome", "content": [{"type": "text", "text": "21C, cloudy"}]},
         *tail,
@@ -71,76 +93,198 @@ def round_trip(tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # starts with a system message naming it, which is how its request is found upstream.
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "system-and-developer": (
-        {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
-                      user("Hi"), {"role": "assistant", "content": "Bonjour"}, user("Bye")]},
-        {"system": "Answer in French.", "messages": [
-            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Bonjour"}, {"role": "user", "content": "Bye"}]},
+        {
+            "messages": [
+                {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+                user("Hi"),
+                {"role": "assistant", "content": "Bonjour"},
+                user("Bye"),
+            ]
+        },
+        {
+            "system": "Answer in French.",
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Bonjour"},
+                {"role": "user", "content": "Bye"},
+            ],
+        },
     ),
     "images": (
-        {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "Compare these."},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}}]}]},
-        {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "Compare these."},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-            {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Compare these."},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
+                    ],
+                }
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Compare these."},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+                    ],
+                }
+            ]
+        },
     ),
     "document": (
-        {"messages": [{"role": "user", "content": [
-            {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"}},
-            {"type": "text", "text": "Summarise the report."}]}]},
-        {"messages": [{"role": "user", "content": [
-            {"type": "document", "title": "report.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}},
-            {"type": "text", "text": "Summarise the report."}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "file",
+                            "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"},
+                        },
+                        {"type": "text", "text": "Summarise the report."},
+                    ],
+                }
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "title": "report.pdf",
+                            "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+                        },
+                        {"type": "text", "text": "Summarise the report."},
+                    ],
+                }
+            ]
+        },
     ),
     "stop-string": ({"messages": [user("Count")], "stop": "END"}, {"stop_sequences": ["END"]}),
     "stop-list": ({"messages": [user("Count")], "stop": ["A", "B"]}, {"stop_sequences": ["A", "B"]}),
-    "tools-default": ({"messages": [user("Weather in Paris?")], "tools": [WEATHER, LOOKUP]}, {"tools": [
-        {"name": "get_weather", "description": "The weather in a city.", "input_schema": WEATHER["function"]["parameters"]},
-        {"name": "lookup", "input_schema": {"type": "object", "properties": {}}}]}),
-    "tool-choice-auto": ({"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "auto"}, {"tool_choice": {"type": "auto"}}),
-    "tool-choice-none": ({"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "none"}, {"tool_choice": {"type": "none"}}),
-    "tool-choice-required": ({"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "required"}, {"tool_choice": {"type": "any"}}),
+    "tools-default": (
+        {"messages": [user("Weather in Paris?")], "tools": [WEATHER, LOOKUP]},
+        {
+            "tools": [
+                {
+                    "name": "get_weather",
+                    "description": "The weather in a city.",
+                    "input_schema": WEATHER["function"]["parameters"],
+                },
+                {"name": "lookup", "input_schema": {"type": "object", "properties": {}}},
+            ]
+        },
+    ),
+    "tool-choice-auto": (
+        {"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "auto"},
+        {"tool_choice": {"type": "auto"}},
+    ),
+    "tool-choice-none": (
+        {"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "none"},
+        {"tool_choice": {"type": "none"}},
+    ),
+    "tool-choice-required": (
+        {"messages": [user("Weather?")], "tools": [WEATHER], "tool_choice": "required"},
+        {"tool_choice": {"type": "any"}},
+    ),
     "tool-choice-named": (
-        {"messages": [user("Weather?")], "tools": [WEATHER, LOOKUP], "tool_choice": {"type": "function", "function": {"name": "lookup"}}},
+        {
+            "messages": [user("Weather?")],
+            "tools": [WEATHER, LOOKUP],
+            "tool_choice": {"type": "function", "function": {"name": "lookup"}},
+        },
         {"tool_choice": {"type": "tool", "name": "lookup"}},
     ),
     "no-parallel-calls": (
         {"messages": [user("Weather?")], "tools": [WEATHER], "parallel_tool_calls": False},
         {"tool_choice": {"type": "auto", "disable_parallel_tool_use": True}},
     ),
-    "tool-round-trip": ({"messages": round_trip([]), "tools": [WEATHER]}, {"messages": [
-        {"role": "user", "content": "What is the weather in Paris and Rome?"},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": "Let me check both."},
-            {"type": "tool_use", "id": "call_paris", "name": "get_weather", "input": {"city": "Paris"}},
-            {"type": "tool_use", "id": "call_rome", "name": "get_weather", "input": {"city": "Rome", "unit": "c"}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "call_paris", "content": "18C, sunny"},
-            {"type": "tool_result", "tool_use_id": "call_rome", "content": [{"type": "text", "text": "21C, cloudy"}]}]}]}),
+    "tool-round-trip": (
+        {"messages": round_trip([]), "tools": [WEATHER]},
+        {
+            "messages": [
+                {"role": "user", "content": "What is the weather in Paris and Rome?"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "Let me check both."},
+                        {"type": "tool_use", "id": "call_paris", "name": "get_weather", "input": {"city": "Paris"}},
+                        {
+                            "type": "tool_use",
+                            "id": "call_rome",
+                            "name": "get_weather",
+                            "input": {"city": "Rome", "unit": "c"},
+                        },
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "call_paris", "content": "18C, sunny"},
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "call_rome",
+                            "content": [{"type": "text", "text": "21C, cloudy"}],
+                        },
+                    ],
+                },
+            ]
+        },
+    ),
     "tool-round-trip-and-question": (
         {"messages": round_trip([user("Which is warmer?")]), "tools": [WEATHER]},
         {},
     ),
     "structured-output": (
-        {"messages": [user("Largest city of France?")],
-         "response_format": {"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": SCHEMA}}},
+        {
+            "messages": [user("Largest city of France?")],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "city", "strict": True, "schema": SCHEMA},
+            },
+        },
         {"output_config": {"format": {"type": "json_schema", "schema": SCHEMA}}},
     ),
     "user-and-nulls": (
-        {"messages": [user("Hi")], "user": "user-42", "temperature": None, "tools": None, "seed": 7,
-         "metadata": {"team": "data"}, "presence_penalty": 0.5, "n": 1, "stream": False},
+        {
+            "messages": [user("Hi")],
+            "user": "user-42",
+            "temperature": None,
+            "tools": None,
+            "seed": 7,
+            "metadata": {"team": "data"},
+            "presence_penalty": 0.5,
+            "n": 1,
+            "stream": False,
+        },
         {"metadata": {"user_id": "user-42"}},
     ),
-    "max-completion-tokens": ({"messages": [user("Hi")], "max_tokens": None, "max_completion_tokens": 33}, {"max_tokens": 33}),
+    "max-completion-tokens": (
+        {"messages": [user("Hi")], "max_tokens": None, "max_completion_tokens": 33},
+        {"max_tokens": 33},
+    ),
     "one-sampling-parameter": ({"messages": [user("Hi")], "temperature": 0.3}, {"temperature": 0.3}),
     "claude-3-samples-freely": (
-        {"model": "anthropic/claude-3-5-haiku", "messages": [user("Hi")], "temperature": 0.3, "top_p": 0.8, "top_k": 20},
+        {
+            "model": "anthropic/claude-3-5-haiku",
+            "messages": [user("Hi")],
+            "temperature": 0.3,
+            "top_p": 0.8,
+            "top_k": 20,
+        },
         {"model": "claude-3-5-haiku", "temperature": 0.3, "top_p": 0.8, "top_k": 20},
     ),
-    "prefill": ({"messages": [user("JSON please"), {"role": "assistant", "content": "{"}]},
-                {"messages": [{"role": "user", "content": "JSON please"}, {"role": "assistant", "content": "{"}]}),
+    "prefill": (
+        {"messages": [user("JSON please"), {"role": "assistant", "content": "{"}]},
+        {"messages": [{"role": "user", "content": "JSON please"}, {"role": "assistant", "content": "{"}]},
+    ),
 }
 
 
@@ -160,7 +304,7 @@ def test_every_translated_request_passes_the_anthropic_sdk_types(upstream):
     assert err == {}, err
     sent = {r.body["system"].split("\n\n")[0].removeprefix("case "): r.body for r in upstream.requests}
     assert sorted(sent) == sorted(CASES)
-    for name, (fields, expected) in CASES.items():
+    for name, (_fields, expected) in CASES.items():
         body = sent[name]
         check_anthropic_request(body)
         for key, value in expected.items():
@@ -169,8 +313,18 @@ def test_every_translated_request_passes_the_anthropic_sdk_types(upstream):
             else:
                 assert body[key] == value, (name, key, body.get(key))
         # Only parameters with an Anthropic meaning reach Anthropic, never as null.
-        assert set(body) <= {"model", "max_tokens", "system", "messages", "stop_sequences", "tools", "tool_choice",
-                             "output_config", "metadata", *SAMPLING}, (name, set(body))
+        assert set(body) <= {
+            "model",
+            "max_tokens",
+            "system",
+            "messages",
+            "stop_sequences",
+            "tools",
+            "tool_choice",
+            "output_config",
+            "metadata",
+            *SAMPLING,
+        }, (name, set(body))
         assert None not in body.values(), name
         if body["model"].startswith("claude-4"):
             assert not {"temperature", "top_p"} <= set(body), "Claude 4.x answers 400 to both"
@@ -203,22 +357,39 @@ CALLS = [
     {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}},
     {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {"city": "Rome", "unit": "c"}},
 ]
-THINKING = [{"type": "thinking", "thinking": "Let me think.", "signature": "sig"}, {"type": "redacted_thinking", "data": "xx"},
-            {"type": "text", "text": "Thought it through."}]
+THINKING = [
+    {"type": "thinking", "thinking": "Let me think.", "signature": "sig"},
+    {"type": "redacted_thinking", "data": "xx"},
+    {"type": "text", "text": "Thought it through."},
+]
 
 # tag -> (Anthropic reply, finish_reason, content, tool calls as (id, name, input))
 REPLIES: dict[str, tuple[dict[str, Any], str, str | None, list[tuple[str, str, dict]]]] = {
     "r-end-turn": (message("end_turn", TEXT), "stop", "The answer.", []),
     "r-max-tokens": (message("max_tokens", TEXT), "length", "The answer.", []),
     "r-stop-sequence": (message("stop_sequence", TEXT), "stop", "The answer.", []),
-    "r-tool-use": (message("tool_use", CALLS), "tool_calls", "Checking.",
-                   [("toolu_01A", "get_weather", {"city": "Paris"}), ("toolu_01B", "get_weather", {"city": "Rome", "unit": "c"})]),
-    "r-tool-use-only": (message("tool_use", CALLS[1:2]), "tool_calls", None, [("toolu_01A", "get_weather", {"city": "Paris"})]),
+    "r-tool-use": (
+        message("tool_use", CALLS),
+        "tool_calls",
+        "Checking.",
+        [("toolu_01A", "get_weather", {"city": "Paris"}), ("toolu_01B", "get_weather", {"city": "Rome", "unit": "c"})],
+    ),
+    "r-tool-use-only": (
+        message("tool_use", CALLS[1:2]),
+        "tool_calls",
+        None,
+        [("toolu_01A", "get_weather", {"city": "Paris"})],
+    ),
     "r-pause-turn": (message("pause_turn", TEXT), "stop", "The answer.", []),
     "r-refusal": (message("refusal", [{"type": "text", "text": "I can't"}]), "content_filter", "I can't", []),
     "r-context-window": (message("model_context_window_exceeded", TEXT), "length", "The answer.", []),
     "r-thinking": (message("end_turn", THINKING), "stop", "Thought it through.", []),
-    "r-cached": (message("end_turn", TEXT, cache_read_input_tokens=100, cache_creation_input_tokens=30), "stop", "The answer.", []),
+    "r-cached": (
+        message("end_turn", TEXT, cache_read_input_tokens=100, cache_creation_input_tokens=30),
+        "stop",
+        "The answer.",
+        [],
+    ),
 }
 
 
@@ -244,7 +415,9 @@ def test_every_reply_becomes_a_chat_completion(upstream):
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (142, 7, 149)
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 100
     results = fb.read_results(b"".join(json.dumps(out[t]).encode() + b"\n" for t in REPLIES))
-    assert results["r-tool-use"].tool_calls == out["r-tool-use"]["response"]["body"]["choices"][0]["message"]["tool_calls"]
+    assert (
+        results["r-tool-use"].tool_calls == out["r-tool-use"]["response"]["body"]["choices"][0]["message"]["tool_calls"]
+    )
     assert results["r-tool-use"].text == "Checking."
     assert results["r-end-turn"].tool_calls is None
     assert results["r-thinking"].text == "Thought it through."
@@ -260,14 +433,36 @@ REFUSED = [
     ({"temperature": 1.5}, "body.temperature", "invalid_value"),
     ({"temperature": 0.5, "top_p": 0.5}, "body.top_p", "unsupported_parameter"),
     ({"model": "anthropic/claude-opus-4-7", "temperature": 0.5}, "body.temperature", "unsupported_parameter"),
-    ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "body.tools[0].function.name", "invalid_value"),
+    (
+        {"tools": [{"type": "function", "function": {"name": "bad name"}}]},
+        "body.tools[0].function.name",
+        "invalid_value",
+    ),
     ({"tools": [{"type": "custom", "custom": {"name": "free"}}]}, "body.tools[0]", "unsupported_parameter"),
-    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}]},
-     "body.messages[0].content[0]", "unsupported_content"),
-    ({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]},
-     "body.messages[0].content[0].file.file_id", "unsupported_content"),
-    ({"messages": [{"role": "user", "name": "ann", "content": "hi"}]}, "body.messages[0].name", "unsupported_parameter"),
-    ({"messages": round_trip([])[:2] + [user("no tool result")], "tools": [WEATHER]}, "body.messages[1].tool_calls[0]", "invalid_value"),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}
+            ]
+        },
+        "body.messages[0].content[0]",
+        "unsupported_content",
+    ),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]},
+        "body.messages[0].content[0].file.file_id",
+        "unsupported_content",
+    ),
+    (
+        {"messages": [{"role": "user", "name": "ann", "content": "hi"}]},
+        "body.messages[0].name",
+        "unsupported_parameter",
+    ),
+    (
+        {"messages": [*round_trip([])[:2], user("no tool result")], "tools": [WEATHER]},
+        "body.messages[1].tool_calls[0]",
+        "invalid_value",
+    ),
     ({"frobnicate": True}, "body.frobnicate", "unsupported_parameter"),
 ]
 
@@ -299,7 +494,7 @@ def test_the_model_table_is_extended_by_the_user(upstream):
     table = {"claude-opus-4-7*": "either"}
     assert fb.validate(to_jsonl([line]), anthropic_sampling=table).ok
     with engine(upstream, anthropic_sampling=table) as server:
-        b, out, err = run(server, [line])
+        b, _out, err = run(server, [line])
     assert b["status"] == "completed" and err == {}
     (rec,) = upstream.requests
     assert rec.body["temperature"] == 0.4

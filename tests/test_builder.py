@@ -27,10 +27,18 @@ def user(text: str) -> dict:
 def chat_requests() -> list[fb.BatchRequest]:
     """What the chat builder below must hold, built independently as BatchRequests."""
     return [
-        fb.BatchRequest.chat("c1", "anthropic/claude-4.5-sonnet", [SYSTEM, user("13 + 25?")],
-                             max_tokens=100, temperature=0.2),
-        fb.BatchRequest.chat("c2", "openai/gpt-4.1-nano", [user("next: 2, 4, 6?")],
-                             max_tokens=50, response_format=RESPONSE_FORMAT, stop=["\n"], seed=7),
+        fb.BatchRequest.chat(
+            "c1", "anthropic/claude-4.5-sonnet", [SYSTEM, user("13 + 25?")], max_tokens=100, temperature=0.2
+        ),
+        fb.BatchRequest.chat(
+            "c2",
+            "openai/gpt-4.1-nano",
+            [user("next: 2, 4, 6?")],
+            max_tokens=50,
+            response_format=RESPONSE_FORMAT,
+            stop=["\n"],
+            seed=7,
+        ),
         fb.BatchRequest.chat("c3", "openai/gpt-4.1", [user("via add()")], max_tokens=5),
         fb.BatchRequest.chat("c4", "openai/gpt-4.1", [user("via a dict")], max_tokens=5),
     ]
@@ -39,11 +47,25 @@ def chat_requests() -> list[fb.BatchRequest]:
 def build_chat() -> fb.BatchBuilder:
     b = fb.BatchBuilder()
     b.add_chat("c1", "anthropic/claude-4.5-sonnet", [SYSTEM, user("13 + 25?")], max_tokens=100, temperature=0.2)
-    b.add_chat("c2", "openai/gpt-4.1-nano", [user("next: 2, 4, 6?")],
-               max_tokens=50, response_format=RESPONSE_FORMAT, stop=["\n"], seed=7)
+    b.add_chat(
+        "c2",
+        "openai/gpt-4.1-nano",
+        [user("next: 2, 4, 6?")],
+        max_tokens=50,
+        response_format=RESPONSE_FORMAT,
+        stop=["\n"],
+        seed=7,
+    )
     b.add(fb.BatchRequest.chat("c3", "openai/gpt-4.1", [user("via add()")], max_tokens=5))
-    b.add({"custom_id": "c4", "provider": "openai", "method": "POST", "url": "/v1/chat/completions",
-           "body": {"model": "openai/gpt-4.1", "messages": [user("via a dict")], "max_tokens": 5}})
+    b.add(
+        {
+            "custom_id": "c4",
+            "provider": "openai",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "openai/gpt-4.1", "messages": [user("via a dict")], "max_tokens": 5},
+        }
+    )
     return b
 
 
@@ -58,18 +80,29 @@ def embedding_requests() -> list[fb.BatchRequest]:
 def build_embeddings() -> fb.BatchBuilder:
     b = fb.BatchBuilder()
     b.add_embedding("e1", "openai/text-embedding-3-small", "one text")
-    b.extend([
-        fb.BatchRequest.embedding("e2", "openai/text-embedding-3-small", ["a", "b", "c"], dimensions=256),
-        {"custom_id": "e3", "provider": "openai", "method": "POST", "url": "/v1/embeddings",
-         "body": {"model": "openai/text-embedding-3-large", "input": ["x"]}},
-    ])
+    b.extend(
+        [
+            fb.BatchRequest.embedding("e2", "openai/text-embedding-3-small", ["a", "b", "c"], dimensions=256),
+            {
+                "custom_id": "e3",
+                "provider": "openai",
+                "method": "POST",
+                "url": "/v1/embeddings",
+                "body": {"model": "openai/text-embedding-3-large", "input": ["x"]},
+            },
+        ]
+    )
     return b
 
 
-@pytest.mark.parametrize(("build", "expected", "url"), [
-    (build_chat, chat_requests, "/v1/chat/completions"),
-    (build_embeddings, embedding_requests, "/v1/embeddings"),
-], ids=["chat", "embeddings"])
+@pytest.mark.parametrize(
+    ("build", "expected", "url"),
+    [
+        (build_chat, chat_requests, "/v1/chat/completions"),
+        (build_embeddings, embedding_requests, "/v1/embeddings"),
+    ],
+    ids=["chat", "embeddings"],
+)
 def test_build_write_validate_read_back_equal(tmp_path, build, expected, url):
     builder, want = build(), expected()
     path = tmp_path / "batch.jsonl"
@@ -90,13 +123,16 @@ def test_build_write_validate_read_back_equal(tmp_path, build, expected, url):
 
 def test_lines_are_compact_json_with_fields_in_contract_order():
     line = next(iter(build_chat()))
-    assert line.startswith('{"custom_id":"c1","provider":"anthropic","method":"POST","url":"/v1/chat/completions",'
-                           '"body":{"model":"anthropic/claude-4.5-sonnet","messages":[')
+    assert line.startswith(
+        '{"custom_id":"c1","provider":"anthropic","method":"POST","url":"/v1/chat/completions",'
+        '"body":{"model":"anthropic/claude-4.5-sonnet","messages":['
+    )
     assert line.endswith('"max_tokens":100,"temperature":0.2}}')
     assert list(json.loads(line)) == ["custom_id", "provider", "method", "url", "body"]
 
 
 # --- providers ------------------------------------------------------------------------
+
 
 def test_provider_is_inferred_from_the_model_prefix():
     assert fb.BatchRequest.chat("x", "anthropic/claude-4.5-sonnet", [user("hi")]).provider == "anthropic"
@@ -117,20 +153,22 @@ def test_explicit_provider_wins():
 
 
 def test_a_model_without_prefix_or_provider_raises_value_error_naming_it():
-    with pytest.raises(ValueError, match='"gpt-4.1"'):
+    with pytest.raises(ValueError, match=r'"gpt-4\.1"'):
         fb.BatchRequest.chat("x", "gpt-4.1", [user("hi")])
     b = fb.BatchBuilder()
     with pytest.raises(ValueError, match='"text-embedding-3-small"'):
         b.add_embedding("x", "text-embedding-3-small", "t")
-    with pytest.raises(ValueError, match="no string \"model\""):
+    with pytest.raises(ValueError, match='no string "model"'):
         fb.BatchRequest("x", {"messages": []})
     assert len(b) == 0 and b.to_bytes() == b""
 
 
 # --- values round-trip exactly ---------------------------------------------------------
 
-UNICODE = "emoji 😀🇫🇷, CJK 中文日本語, accents é, newline \n tab \t cr \r, controls \x00\x01\x1f\x7f, " \
-          "quote \" backslash \\ slash / line-sep \u2028, bom \ufeff"
+UNICODE = (
+    "emoji 😀🇫🇷, CJK 中文日本語, accents é, newline \n tab \t cr \r, controls \x00\x01\x1f\x7f, "
+    'quote " backslash \\ slash / line-sep \u2028, bom \ufeff'
+)
 
 
 def test_unicode_round_trips_exactly(tmp_path):
@@ -146,8 +184,10 @@ def test_unicode_round_trips_exactly(tmp_path):
     assert got[0].body["messages"][0]["content"] == UNICODE
     assert got[0].body["metadata"] == {"键": UNICODE}
     assert got[1].custom_id == "ü-🙂"
-    assert got == [fb.BatchRequest.chat("u1", "openai/gpt-4.1", [user(UNICODE)], metadata={"键": UNICODE}),
-                   fb.BatchRequest.chat("ü-🙂", "openai/gpt-4.1", [user("x")])]
+    assert got == [
+        fb.BatchRequest.chat("u1", "openai/gpt-4.1", [user(UNICODE)], metadata={"键": UNICODE}),
+        fb.BatchRequest.chat("ü-🙂", "openai/gpt-4.1", [user("x")]),
+    ]
 
 
 BIG_INTS = [2**70, 2**70 + 1, -(2**70) - 1, 2**64 - 1, -(2**63), 2**63 - 1]
@@ -204,6 +244,7 @@ def started() -> fb.BatchBuilder:
 
 
 # --- iteration, len, repr -----------------------------------------------------------------
+
 
 def test_iteration_is_a_snapshot():
     b = started()

@@ -14,6 +14,7 @@ def user(text) -> dict:
 
 # --- unserialisable values ------------------------------------------------------------
 
+
 def started() -> fb.BatchBuilder:
     b = fb.BatchBuilder()
     b.add_chat("first", "openai/gpt-4.1", [user("ok")])
@@ -25,25 +26,60 @@ class Opaque:
 
 
 BAD_ADDS = [
-    ("set_in_content", lambda b: b.add_chat("bad-1", "openai/gpt-4.1", [user({1, 2})]),
-     TypeError, 'request 2 (custom_id "bad-1"): body.messages[0].content: object of type set is not JSON serializable'),
-    ("nan_param", lambda b: b.add_chat("bad-2", "openai/gpt-4.1", [user("x")], temperature=float("nan")),
-     ValueError, 'request 2 (custom_id "bad-2"): body.temperature: NaN is not valid JSON'),
-    ("inf_in_input", lambda b: b.add_embedding("bad-3", "openai/te", [1.0, float("inf")]),
-     ValueError, 'request 2 (custom_id "bad-3"): body.input[1]: inf is not valid JSON'),
-    ("object_nested_in_param", lambda b: b.add_chat("bad-4", "openai/gpt-4.1", [user("x")],
-                                                   response_format={"schema": {"a": [1, Opaque()]}}),
-     TypeError, 'request 2 (custom_id "bad-4"): body.response_format.schema.a[1]: object of type Opaque is not JSON'),
-    ("object_in_dict", lambda b: b.add({"custom_id": "bad-5", "body": {"model": "openai/x", "messages": [Opaque()]}}),
-     TypeError, 'request 2 (custom_id "bad-5"): body.messages[0]: object of type Opaque is not JSON'),
-    ("lone_surrogate", lambda b: b.add_chat("bad-6", "openai/gpt-4.1", [user("\ud800")]),
-     ValueError, 'request 2 (custom_id "bad-6"): body.messages[0].content: '),
-    ("int_key", lambda b: b.add_chat("bad-7", "openai/gpt-4.1", [{1: "x"}]),
-     TypeError, 'request 2 (custom_id "bad-7"): body.messages[0]: dict keys must be str, not int'),
-    ("int_key_in_dict", lambda b: b.add({"custom_id": "bad-8", "body": {"model": "openai/x", "meta": {None: 1}}}),
-     TypeError, 'request 2 (custom_id "bad-8"): body.meta: dict keys must be str, not NoneType'),
-    ("set_in_request", lambda b: b.add(fb.BatchRequest.chat("bad-9", "openai/gpt-4.1", [user({1})])),
-     TypeError, 'request 2 (custom_id "bad-9"): body.messages[0].content: object of type set is not JSON serializable'),
+    (
+        "set_in_content",
+        lambda b: b.add_chat("bad-1", "openai/gpt-4.1", [user({1, 2})]),
+        TypeError,
+        'request 2 (custom_id "bad-1"): body.messages[0].content: object of type set is not JSON serializable',
+    ),
+    (
+        "nan_param",
+        lambda b: b.add_chat("bad-2", "openai/gpt-4.1", [user("x")], temperature=float("nan")),
+        ValueError,
+        'request 2 (custom_id "bad-2"): body.temperature: NaN is not valid JSON',
+    ),
+    (
+        "inf_in_input",
+        lambda b: b.add_embedding("bad-3", "openai/te", [1.0, float("inf")]),
+        ValueError,
+        'request 2 (custom_id "bad-3"): body.input[1]: inf is not valid JSON',
+    ),
+    (
+        "object_nested_in_param",
+        lambda b: b.add_chat("bad-4", "openai/gpt-4.1", [user("x")], response_format={"schema": {"a": [1, Opaque()]}}),
+        TypeError,
+        'request 2 (custom_id "bad-4"): body.response_format.schema.a[1]: object of type Opaque is not JSON',
+    ),
+    (
+        "object_in_dict",
+        lambda b: b.add({"custom_id": "bad-5", "body": {"model": "openai/x", "messages": [Opaque()]}}),
+        TypeError,
+        'request 2 (custom_id "bad-5"): body.messages[0]: object of type Opaque is not JSON',
+    ),
+    (
+        "lone_surrogate",
+        lambda b: b.add_chat("bad-6", "openai/gpt-4.1", [user("\ud800")]),
+        ValueError,
+        'request 2 (custom_id "bad-6"): body.messages[0].content: ',
+    ),
+    (
+        "int_key",
+        lambda b: b.add_chat("bad-7", "openai/gpt-4.1", [{1: "x"}]),
+        TypeError,
+        'request 2 (custom_id "bad-7"): body.messages[0]: dict keys must be str, not int',
+    ),
+    (
+        "int_key_in_dict",
+        lambda b: b.add({"custom_id": "bad-8", "body": {"model": "openai/x", "meta": {None: 1}}}),
+        TypeError,
+        'request 2 (custom_id "bad-8"): body.meta: dict keys must be str, not NoneType',
+    ),
+    (
+        "set_in_request",
+        lambda b: b.add(fb.BatchRequest.chat("bad-9", "openai/gpt-4.1", [user({1})])),
+        TypeError,
+        'request 2 (custom_id "bad-9"): body.messages[0].content: object of type set is not JSON serializable',
+    ),
 ]
 
 
@@ -76,6 +112,7 @@ def test_add_rejects_other_types():
 
 
 # --- write() ----------------------------------------------------------------------------
+
 
 def duplicate_ids() -> fb.BatchBuilder:
     b = fb.BatchBuilder()

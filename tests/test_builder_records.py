@@ -49,7 +49,7 @@ def test_template_prompt_with_field_custom_id():
     assert len(b) == 3
     got = lines(b)
     assert [x["custom_id"] for x in got] == ["a1", "b2", "c3"]
-    for line, row in zip(got, RECORDS):
+    for line, row in zip(got, RECORDS, strict=True):
         assert line["provider"] == "openai"
         assert line["method"] == "POST"
         assert line["url"] == "/v1/chat/completions"
@@ -80,8 +80,9 @@ def test_callable_prompt_and_custom_id():
 
 
 def test_callable_results_are_made_strings():
-    b = fb.BatchBuilder.from_records([{"n": 1}, {"n": 2}], prompt=lambda r: r["n"] * 10, model=NANO,
-                                     custom_id=lambda r: r["n"] + 100)
+    b = fb.BatchBuilder.from_records(
+        [{"n": 1}, {"n": 2}], prompt=lambda r: r["n"] * 10, model=NANO, custom_id=lambda r: r["n"] + 100
+    )
     got = lines(b)
     assert [x["custom_id"] for x in got] == ["101", "102"]
     assert [messages(x)[0]["content"] for x in got] == ["10", "20"]
@@ -143,8 +144,9 @@ def test_missing_system_template_field_names_the_row_and_field():
 
 def test_missing_custom_id_field_names_the_row_and_field():
     with pytest.raises(KeyError, match=r"row 2.*'id'"):
-        fb.BatchBuilder.from_records([{"id": "x", "t": 1}, {"id": "y", "t": 2}, {"t": 3}], prompt="{t}",
-                                     model=NANO, custom_id="id")
+        fb.BatchBuilder.from_records(
+            [{"id": "x", "t": 1}, {"id": "y", "t": 2}, {"t": 3}], prompt="{t}", model=NANO, custom_id="id"
+        )
 
 
 @pytest.mark.parametrize("bad", [("text", "tuple"), "a string", 42, None, ["text"]])
@@ -178,8 +180,9 @@ def test_anthropic_max_tokens_override():
 
 
 def test_explicit_anthropic_provider_gets_max_tokens_too():
-    b = fb.BatchBuilder.from_records(RECORDS[:1], prompt="{text}", model="anthropic/claude-4.5-haiku",
-                                     provider="anthropic")
+    b = fb.BatchBuilder.from_records(
+        RECORDS[:1], prompt="{text}", model="anthropic/claude-4.5-haiku", provider="anthropic"
+    )
     (line,) = lines(b)
     assert line["provider"] == "anthropic"
     assert line["body"]["max_tokens"] == 1024
@@ -187,8 +190,17 @@ def test_explicit_anthropic_provider_gets_max_tokens_too():
 
 def test_extra_params_land_in_every_body():
     fmt = {"type": "json_object"}
-    b = fb.BatchBuilder.from_records(RECORDS, prompt="{text}", model=NANO, temperature=0.3, top_p=0.9,
-                                     max_tokens=64, response_format=fmt, stop=["\n"], seed=7)
+    b = fb.BatchBuilder.from_records(
+        RECORDS,
+        prompt="{text}",
+        model=NANO,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=64,
+        response_format=fmt,
+        stop=["\n"],
+        seed=7,
+    )
     for line in lines(b):
         body = line["body"]
         assert body["temperature"] == 0.3
@@ -234,12 +246,15 @@ def test_records_run_end_to_end():
 def test_from_dataframe_pandas():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(RECORDS)
-    b = fb.BatchBuilder.from_dataframe(df, prompt="Translate from {lang}: {text}", model=SONNET,
-                                       system="Be brief.", custom_id="id", temperature=0.1)
+    b = fb.BatchBuilder.from_dataframe(
+        df, prompt="Translate from {lang}: {text}", model=SONNET, system="Be brief.", custom_id="id", temperature=0.1
+    )
     got = lines(b)
     assert [x["custom_id"] for x in got] == ["a1", "b2", "c3"]
-    assert messages(got[1]) == [{"role": "system", "content": "Be brief."},
-                                {"role": "user", "content": "Translate from French: le chat"}]
+    assert messages(got[1]) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Translate from French: le chat"},
+    ]
     assert all(x["body"]["max_tokens"] == 1024 and x["body"]["temperature"] == 0.1 for x in got)
     assert_valid(b)
 
@@ -265,8 +280,9 @@ def test_from_dataframe_pandas_missing_column():
 def test_from_dataframe_polars():
     pl = pytest.importorskip("polars")
     df = pl.DataFrame(RECORDS)
-    b = fb.BatchBuilder.from_dataframe(df, prompt="Translate from {lang}: {text}", model=NANO,
-                                       custom_id=lambda r: f"pl-{r['id']}", max_tokens=32)
+    b = fb.BatchBuilder.from_dataframe(
+        df, prompt="Translate from {lang}: {text}", model=NANO, custom_id=lambda r: f"pl-{r['id']}", max_tokens=32
+    )
     got = lines(b)
     assert [x["custom_id"] for x in got] == ["pl-a1", "pl-b2", "pl-c3"]
     assert messages(got[2]) == [{"role": "user", "content": "Translate from German: die Katze"}]
@@ -277,10 +293,12 @@ def test_from_dataframe_polars():
 def test_from_dataframe_polars_and_pandas_agree():
     pd = pytest.importorskip("pandas")
     pl = pytest.importorskip("polars")
-    options = dict(prompt="{text} ({score})", model=SONNET, custom_id="id", system="In {lang}.")
-    assert (fb.BatchBuilder.from_dataframe(pd.DataFrame(RECORDS), **options).to_bytes()
-            == fb.BatchBuilder.from_dataframe(pl.DataFrame(RECORDS), **options).to_bytes()
-            == fb.BatchBuilder.from_records(RECORDS, **options).to_bytes())
+    options = {"prompt": "{text} ({score})", "model": SONNET, "custom_id": "id", "system": "In {lang}."}
+    assert (
+        fb.BatchBuilder.from_dataframe(pd.DataFrame(RECORDS), **options).to_bytes()
+        == fb.BatchBuilder.from_dataframe(pl.DataFrame(RECORDS), **options).to_bytes()
+        == fb.BatchBuilder.from_records(RECORDS, **options).to_bytes()
+    )
 
 
 def test_from_dataframe_rejects_other_objects():
@@ -308,8 +326,12 @@ def test_from_dataframe_missing_values_name_the_row_and_column():
         with pytest.raises(ValueError, match=r"row 1: column 'x' has a missing value"):
             fb.BatchBuilder.from_dataframe(pd.DataFrame({"x": column}), prompt="{x}", model=NANO)
     with pytest.raises(ValueError, match=r"row 1: column 'pk' \(the custom_id\)"):
-        fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": pd.array([1, None], dtype="Int64"), "t": ["a", "b"]}),
-                                       prompt="{t}", model=NANO, custom_id="pk")
+        fb.BatchBuilder.from_dataframe(
+            pd.DataFrame({"pk": pd.array([1, None], dtype="Int64"), "t": ["a", "b"]}),
+            prompt="{t}",
+            model=NANO,
+            custom_id="pk",
+        )
     # A column the template does not use may have gaps.
     b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"t": ["a", "b"], "note": [None, 1.0]}), prompt="{t}", model=NANO)
     assert [messages(x)[0]["content"] for x in lines(b)] == ["a", "b"]
@@ -319,8 +341,9 @@ def test_from_records_and_polars_missing_values():
     with pytest.raises(ValueError, match=r"row 0: column 'text' has a missing value \(None\)"):
         fb.BatchBuilder.from_records([{"text": None}], prompt="{text}", model=NANO)
     with pytest.raises(ValueError, match=r"row 1: column 'id' \(the custom_id\).*nan"):
-        fb.BatchBuilder.from_records([{"id": "a", "t": 1}, {"id": float("nan"), "t": 2}], prompt="{t}", model=NANO,
-                                     custom_id="id")
+        fb.BatchBuilder.from_records(
+            [{"id": "a", "t": 1}, {"id": float("nan"), "t": 2}], prompt="{t}", model=NANO, custom_id="id"
+        )
     pl = pytest.importorskip("polars")
     df = pl.DataFrame({"id": [1, None], "t": ["x", "y"]})
     with pytest.raises(ValueError, match=r"row 1: column 'id' \(the custom_id\)"):
@@ -334,20 +357,29 @@ def test_from_dataframe_whole_number_ids_stay_whole():
     assert df["review_id"].dtype.kind == "f"
     b = fb.BatchBuilder.from_dataframe(df, prompt="Summarise: {review}", model=NANO, custom_id="review_id")
     assert [x["custom_id"] for x in lines(b)] == ["10", "12"]
-    b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": [10, 11], "t": ["a", "b"]}), prompt="{t}", model=NANO,
-                                       custom_id="pk")
+    b = fb.BatchBuilder.from_dataframe(
+        pd.DataFrame({"pk": [10, 11], "t": ["a", "b"]}), prompt="{t}", model=NANO, custom_id="pk"
+    )
     assert [x["custom_id"] for x in lines(b)] == ["10", "11"]
     # Real fractions are left as they are.
-    b = fb.BatchBuilder.from_dataframe(pd.DataFrame({"pk": [1.5, 2.0], "t": ["a", "b"]}), prompt="{t}", model=NANO,
-                                       custom_id="pk")
+    b = fb.BatchBuilder.from_dataframe(
+        pd.DataFrame({"pk": [1.5, 2.0], "t": ["a", "b"]}), prompt="{t}", model=NANO, custom_id="pk"
+    )
     assert [x["custom_id"] for x in lines(b)] == ["1.5", "2.0"]
 
 
 def test_numpy_scalars_as_parameters():
     np = pytest.importorskip("numpy")
-    b = fb.BatchBuilder.from_records(RECORDS[:1], prompt="{text}", model=NANO, seed=np.int64(1),
-                                     temperature=np.float32(0.5), max_tokens=np.int32(64),
-                                     stop=np.array(["\n", "END"]), logit_bias={"50256": np.int16(-100)})
+    b = fb.BatchBuilder.from_records(
+        RECORDS[:1],
+        prompt="{text}",
+        model=NANO,
+        seed=np.int64(1),
+        temperature=np.float32(0.5),
+        max_tokens=np.int32(64),
+        stop=np.array(["\n", "END"]),
+        logit_bias={"50256": np.int16(-100)},
+    )
     body = lines(b)[0]["body"]
     assert body["seed"] == 1 and type(body["seed"]) is int
     assert body["temperature"] == 0.5

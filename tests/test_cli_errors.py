@@ -17,9 +17,14 @@ from pathlib import Path
 
 import pytest
 
+import test_cli_workflow
 from engine_helpers import ROOT, chat_line, embedding_line, to_jsonl
 from fastrouter_batch import LocalServer
-from test_cli_workflow import KEY, TIMEOUT, cli, client_for, explain, failing, finished_batch, requests_file, server  # noqa: F401 (fixtures)
+from test_cli_workflow import KEY, TIMEOUT, cli, client_for, explain, finished_batch, requests_file
+
+# The workflow tests' engines, shared.
+server = test_cli_workflow.server
+failing = test_cli_workflow.failing
 
 
 def nothing_uploaded(server: LocalServer) -> bool:
@@ -174,9 +179,14 @@ def test_results_into_a_pipe_closed_early_exit_quietly(server, tmp_path):
     child = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
     child.update(FASTROUTER_API_KEY=KEY, FASTROUTER_BASE_URL=server.url)
     with open(tmp_path / "stderr", "w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "fastrouter_batch", "results", b.id],
-                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                cwd=str(ROOT), env=child)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastrouter_batch", "results", b.id],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=str(ROOT),
+            env=child,
+        )
         try:
             assert proc.stdout is not None
             head = [proc.stdout.readline() for _ in range(5)]
@@ -197,9 +207,15 @@ def test_a_shell_pipeline_into_head(server, tmp_path):
     b = finished_batch(server, tmp_path, 3000)
     child = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
     child.update(FASTROUTER_API_KEY=KEY, FASTROUTER_BASE_URL=server.url, PY=sys.executable, BATCH=b.id)
-    r = subprocess.run(["bash", "-c", '"$PY" -m fastrouter_batch results "$BATCH" | head -5; echo "exit ${PIPESTATUS[0]}" >&2'],
-                       capture_output=True, text=True, timeout=TIMEOUT, cwd=str(ROOT), env=child,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        ["bash", "-c", '"$PY" -m fastrouter_batch results "$BATCH" | head -5; echo "exit ${PIPESTATUS[0]}" >&2'],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=str(ROOT),
+        env=child,
+        stdin=subprocess.DEVNULL,
+    )
     assert len(r.stdout.splitlines()) == 5
     assert r.stderr.strip() == "exit 1", r.stderr
 
@@ -230,8 +246,16 @@ def test_run_json_prints_a_summary(server, tmp_path):
     out = tmp_path / "results.jsonl"
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    r = cli("run", str(requests_file(tmp_path, 5)), "-o", str(out), "--json", "--no-progress", server=server,
-            env={"TMPDIR": str(scratch)})
+    r = cli(
+        "run",
+        str(requests_file(tmp_path, 5)),
+        "-o",
+        str(out),
+        "--json",
+        "--no-progress",
+        server=server,
+        env={"TMPDIR": str(scratch)},
+    )
     assert r.returncode == 0, explain(r)
     summary = json.loads(r.stdout)
     assert summary["batches"] == [b.id for b in client_for(server).batches.list()]
@@ -245,8 +269,17 @@ def test_run_json_prints_a_summary(server, tmp_path):
 def test_run_json_with_a_manifest_and_resume(server, tmp_path):
     manifest = tmp_path / "run.json"
     out = tmp_path / "results.jsonl"
-    r = cli("run", str(requests_file(tmp_path, 4)), "--manifest", str(manifest), "-o", str(out), "--json",
-            "--no-progress", server=server)
+    r = cli(
+        "run",
+        str(requests_file(tmp_path, 4)),
+        "--manifest",
+        str(manifest),
+        "-o",
+        str(out),
+        "--json",
+        "--no-progress",
+        server=server,
+    )
     assert r.returncode == 0, explain(r)
     first = json.loads(r.stdout)
     assert first["manifest"] == str(manifest)
@@ -259,8 +292,17 @@ def test_run_json_with_a_manifest_and_resume(server, tmp_path):
 
 def test_run_json_with_failures_exits_1(failing, tmp_path):
     out = tmp_path / "results.csv"
-    r = cli("run", str(requests_file(tmp_path, 3)), "-o", str(out), "--format", "csv", "--json", "--no-progress",
-            server=failing)
+    r = cli(
+        "run",
+        str(requests_file(tmp_path, 3)),
+        "-o",
+        str(out),
+        "--format",
+        "csv",
+        "--json",
+        "--no-progress",
+        server=failing,
+    )
     assert r.returncode == 1, explain(r)
     summary = json.loads(r.stdout)
     assert (summary["total"], summary["succeeded"], summary["failed"]) == (3, 0, 3)

@@ -24,7 +24,11 @@ from engine_helpers import ROOT, SAMPLE, Api, Serve, chat_line, to_jsonl
 def cli(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+        env=env,
     )
 
 

@@ -30,8 +30,13 @@ KEY = "sk-v1-cli-workflow"
 TIMEOUT = 30.0
 
 
-def cli(*args: str, env: dict[str, str] | None = None, server: LocalServer | None = None,
-        cwd: Path | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    server: LocalServer | None = None,
+    cwd: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess:
     """`python -m fastrouter_batch ARGS` with this environment less any FASTROUTER_* setting,
     plus `env`; with `server`, its URL and key come from the environment."""
     child = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
@@ -41,7 +46,11 @@ def cli(*args: str, env: dict[str, str] | None = None, server: LocalServer | Non
     child.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=str(cwd or ROOT), env=child,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(cwd or ROOT),
+        env=child,
         stdin=subprocess.DEVNULL,
     )
 
@@ -98,8 +107,18 @@ def closed_port_url() -> str:
 
 def test_submit_wait_on_a_good_file_exits_0(server, tmp_path):
     src = requests_file(tmp_path, 5)
-    r = cli("submit", str(src), "--wait", "--no-progress", "--json", "--metadata", "job=nightly",
-            "--metadata", "owner=a=b", server=server)
+    r = cli(
+        "submit",
+        str(src),
+        "--wait",
+        "--no-progress",
+        "--json",
+        "--metadata",
+        "job=nightly",
+        "--metadata",
+        "owner=a=b",
+        server=server,
+    )
     assert r.returncode == 0, explain(r)
     batch = json.loads(r.stdout)
     assert batch["status"] == "completed"
@@ -117,8 +136,9 @@ def test_submit_without_wait_prints_the_id(server, tmp_path):
 
 
 def test_submit_with_flags_instead_of_env(server, tmp_path):
-    r = cli("submit", str(requests_file(tmp_path, 2)), "--wait", "--no-progress",
-            "--api-key", KEY, "--base-url", server.url)
+    r = cli(
+        "submit", str(requests_file(tmp_path, 2)), "--wait", "--no-progress", "--api-key", KEY, "--base-url", server.url
+    )
     assert r.returncode == 0, explain(r)
     assert " completed " in r.stdout and "2/2 completed" in r.stdout
 
@@ -139,8 +159,16 @@ def test_submit_wait_shows_progress_on_stderr(server, tmp_path):
 
 
 def test_submit_with_a_wrong_key_exits_2(server, tmp_path):
-    r = cli("submit", str(requests_file(tmp_path, 2)), "--api-key", "sk-wrong", "--base-url", server.url,
-            "--max-retries", "0")
+    r = cli(
+        "submit",
+        str(requests_file(tmp_path, 2)),
+        "--api-key",
+        "sk-wrong",
+        "--base-url",
+        server.url,
+        "--max-retries",
+        "0",
+    )
     assert r.returncode == 2, explain(r)
     assert "401" in r.stderr or "auth" in r.stderr.lower()
     assert "sk-wrong" not in r.stderr and "Traceback" not in r.stderr
@@ -149,8 +177,12 @@ def test_submit_with_a_wrong_key_exits_2(server, tmp_path):
 def test_no_api_key_anywhere_is_a_usage_error_naming_both_ways(server, tmp_path):
     """No --api-key and no FASTROUTER_API_KEY (or an empty one): exit 2, nothing uploaded."""
     src = str(requests_file(tmp_path, 2))
-    for args, env in ((("status", "fr_batch-x"), None), (("submit", src), None), (("run", src), None),
-                      (("list",), {"FASTROUTER_API_KEY": ""})):
+    for args, env in (
+        (("status", "fr_batch-x"), None),
+        (("submit", src), None),
+        (("run", src), None),
+        (("list",), {"FASTROUTER_API_KEY": ""}),
+    ):
         r = cli(*args, "--base-url", server.url, "--no-progress", env=env)
         assert r.returncode == 2, (args, explain(r))
         assert "--api-key" in r.stderr and "FASTROUTER_API_KEY" in r.stderr, r.stderr
@@ -382,8 +414,9 @@ def test_run_manifest_then_resume(server, tmp_path):
     src = requests_file(tmp_path, 9)
     manifest = tmp_path / "run.json"
     # A run that "crashed" after submitting its three parts.
-    submitted = client_for(server).run(src, wait=False, manifest=manifest, limits=Limits(max_requests=4),
-                                       progress=False)
+    submitted = client_for(server).run(
+        src, wait=False, manifest=manifest, limits=Limits(max_requests=4), progress=False
+    )
     assert len(submitted) == 3
     out = tmp_path / "results.jsonl"
     r = cli("run", "--resume", str(manifest), "-o", str(out), "--no-progress", server=server)

@@ -80,7 +80,7 @@ class SilentServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -93,7 +93,7 @@ class SilentServer:
         while not self._stop.is_set():
             try:
                 data = conn.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 self.peer_closed.set()
@@ -133,7 +133,7 @@ def test_settings_and_repr(server):
     assert c.timeout == 12.5
     assert c.max_retries == 4
     assert_no_key(repr(c))
-    assert_no_key(repr(c._transport))
+    assert_no_key(repr(c._api))
     assert_no_key(str(vars(c)))
     assert "Client" in repr(c) and server.url in repr(c)
 
@@ -380,7 +380,7 @@ def test_failed_validation_has_batch_errors(client):
     assert done.status == "failed"
     assert isinstance(done.errors, fb.BatchErrors)
     assert len(done.errors) >= 1
-    first = list(done.errors)[0]
+    first = next(iter(done.errors))
     assert isinstance(first, fb.BatchError)
     assert first.line == 1 and first.code
     assert done.output_file_id is None
@@ -479,9 +479,17 @@ def _check_status_error(err: fb.APIStatusError, cls: type, status: int, code: st
 def test_error_tree():
     assert issubclass(fb.APIError, fb.FastRouterError)
     assert issubclass(fb.APIStatusError, fb.APIError)
-    for cls in (fb.BadRequestError, fb.AuthenticationError, fb.PermissionDeniedError, fb.NotFoundError,
-                fb.ConflictError, fb.RequestTooLargeError, fb.UnprocessableEntityError, fb.RateLimitError,
-                fb.InternalServerError):
+    for cls in (
+        fb.BadRequestError,
+        fb.AuthenticationError,
+        fb.PermissionDeniedError,
+        fb.NotFoundError,
+        fb.ConflictError,
+        fb.RequestTooLargeError,
+        fb.UnprocessableEntityError,
+        fb.RateLimitError,
+        fb.InternalServerError,
+    ):
         assert issubclass(cls, fb.APIStatusError)
     assert issubclass(fb.APIConnectionError, fb.APIError)
     assert issubclass(fb.APITimeoutError, fb.APIConnectionError)
@@ -501,9 +509,13 @@ def test_401_wrong_key(server):
 
 
 def test_404s(client, tmp_path):
-    for call in (lambda: client.files.retrieve("file-nope"), lambda: client.batches.retrieve("fr_batch-nope"),
-                 lambda: client.batches.cancel("fr_batch-nope"), lambda: client.files.content("file-nope"),
-                 lambda: client.files.delete("file-nope")):
+    for call in (
+        lambda: client.files.retrieve("file-nope"),
+        lambda: client.batches.retrieve("fr_batch-nope"),
+        lambda: client.batches.cancel("fr_batch-nope"),
+        lambda: client.files.content("file-nope"),
+        lambda: client.files.delete("file-nope"),
+    ):
         with pytest.raises(fb.NotFoundError) as ei:
             call()
         _check_status_error(ei.value, fb.NotFoundError, 404, "not_found")
@@ -616,11 +628,18 @@ def test_objects_tolerant_and_readable():
     assert f.to_dict() == {"id": "file-1", "bytes": 3, "brand_new": {"x": 1}}
     assert repr(f) == "FileObject(id='file-1', bytes=3)"
 
-    b = fb.Batch({
-        "id": "fr_batch-1", "status": "failed", "future": True,
-        "errors": {"object": "list", "data": [{"code": "invalid_json", "line": 2, "message": "bad", "param": None}]},
-        "request_counts": {"total": 3, "completed": 1, "failed": 2, "skipped": 0},
-    })
+    b = fb.Batch(
+        {
+            "id": "fr_batch-1",
+            "status": "failed",
+            "future": True,
+            "errors": {
+                "object": "list",
+                "data": [{"code": "invalid_json", "line": 2, "message": "bad", "param": None}],
+            },
+            "request_counts": {"total": 3, "completed": 1, "failed": 2, "skipped": 0},
+        }
+    )
     assert b.is_terminal
     assert b.output_file_id is None
     assert b.model_extra == {"future": True}

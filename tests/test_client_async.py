@@ -105,8 +105,14 @@ def test_async_upload_kinds(aclient, tmp_path, kind):
     path.write_bytes(data)
     builder = fb.BatchBuilder()
     builder.extend(json.loads(x) for x in data.splitlines())
-    src = {"bytes": lambda: data, "bytearray": lambda: bytearray(data), "memoryview": lambda: memoryview(data),
-           "BytesIO": lambda: io.BytesIO(data), "binary file": lambda: open(path, "rb"), "builder": lambda: builder}[kind]()
+    src = {
+        "bytes": lambda: data,
+        "bytearray": lambda: bytearray(data),
+        "memoryview": lambda: memoryview(data),
+        "BytesIO": lambda: io.BytesIO(data),
+        "binary file": lambda: open(path, "rb"),
+        "builder": lambda: builder,
+    }[kind]()
 
     async def main():
         try:
@@ -124,6 +130,7 @@ def test_async_upload_kinds(aclient, tmp_path, kind):
 def test_async_pagination():
     key = "sk-async-paging"
     with LocalServer(api_key=key) as s:
+
         async def main():
             c = AsyncClient(key, s.url, timeout=10, max_retries=0)
             ids = await asyncio.gather(*(c.files.create(f'{{"n":{i}}}\n'.encode()) for i in range(8)))
@@ -172,9 +179,13 @@ def test_async_errors_map_to_the_same_classes(server, aclient, tmp_path):
         with pytest.raises(fb.AuthenticationError):
             await bad.files.create(b'{"x":1}\n')
 
-        for coro in (aclient.files.retrieve("file-nope"), aclient.batches.retrieve("fr_batch-nope"),
-                     aclient.files.content("file-nope"), aclient.batches.cancel("fr_batch-nope"),
-                     aclient.files.delete("file-nope")):
+        for coro in (
+            aclient.files.retrieve("file-nope"),
+            aclient.batches.retrieve("fr_batch-nope"),
+            aclient.files.content("file-nope"),
+            aclient.batches.cancel("fr_batch-nope"),
+            aclient.files.delete("file-nope"),
+        ):
             with pytest.raises(fb.NotFoundError) as ei:
                 await coro
             _check_status_error(ei.value, fb.NotFoundError, 404, "not_found")
@@ -200,6 +211,7 @@ def test_async_errors_map_to_the_same_classes(server, aclient, tmp_path):
 
 def test_async_413():
     with LocalServer(api_key=KEY, limits=Limits(max_bytes=10_000)) as s:
+
         async def main():
             c = AsyncClient(KEY, s.url, max_retries=0)
             with pytest.raises(fb.RequestTooLargeError) as ei:
@@ -211,6 +223,7 @@ def test_async_413():
 
 def test_async_timeout_error():
     with SilentServer() as silent:
+
         async def main():
             c = AsyncClient(KEY, silent.url, timeout=0.3, max_retries=0)
             t = time.monotonic()
@@ -226,6 +239,7 @@ def test_async_cancellation_drops_the_request(server):
     TimeoutError promptly, the request's connection is closed (the Rust future was
     dropped), and the loop goes on working."""
     with SilentServer() as silent:
+
         async def main():
             c = AsyncClient(KEY, silent.url, timeout=20, max_retries=0)
             t = time.monotonic()

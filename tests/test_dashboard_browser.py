@@ -39,7 +39,8 @@ def _browser() -> tuple[str, str] | str:
     if chrome is None:
         return "no Chromium found on PATH (Debian: apt-get install chromium chromium-driver)"
     driver = shutil.which("chromedriver") or next(
-        (p for p in ("/usr/lib/chromium/chromedriver", "/usr/bin/chromedriver") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/lib/chromium/chromedriver", "/usr/bin/chromedriver") if os.access(p, os.X_OK)), None
+    )
     if driver is None:
         return "no chromedriver found (Debian: apt-get install chromium-driver)"
     return chrome, driver
@@ -73,12 +74,22 @@ def browser(downloads):
 
     opts = Options()
     opts.binary_location = chrome
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                           "download.prompt_for_download": False})
+    opts.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
     drv.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
@@ -142,14 +153,17 @@ def item(drv, batch_id: str):
 
 def item_state(drv, batch_id: str) -> dict[str, Any] | None:
     """The list item's status, progress and text, read at once (the page redraws it as it polls)."""
-    return drv.execute_script("""
+    return drv.execute_script(
+        """
         const li = document.querySelector(`li.batch[data-id="${arguments[0]}"]`);
         if (!li) return null;
         const bar = li.querySelector("[role=progressbar]");
         return {status: li.dataset.status, done: Number(bar.getAttribute("aria-valuenow")),
                 total: Number(bar.getAttribute("aria-valuemax")), text: li.innerText,
                 times: li.querySelectorAll("time").length};
-    """, batch_id)
+    """,
+        batch_id,
+    )
 
 
 def severe_console_messages(drv) -> list[str]:
@@ -159,8 +173,9 @@ def severe_console_messages(drv) -> list[str]:
 
 def wait_download(folder: Path, name: str, timeout: float = 20) -> bytes:
     path = folder / name
-    wait_until(lambda: path.exists() and not (folder / (name + ".crdownload")).exists(), timeout,
-               what=f"download of {name}")
+    wait_until(
+        lambda: path.exists() and not (folder / (name + ".crdownload")).exists(), timeout, what=f"download of {name}"
+    )
     return path.read_bytes()
 
 
@@ -241,11 +256,19 @@ def test_a_running_batch_progresses_live_then_its_page_downloads_its_files(brows
 
 def test_a_failed_batch_shows_its_errors_by_line(browser, server, api_a, shots):
     drv = browser
-    bad = to_jsonl([chat_line("ok-1")]) + b"{not json\n" + to_jsonl([
-        {**chat_line("no-max", "anthropic"), "body": {"model": "anthropic/claude-4.5-sonnet",
-                                                       "messages": [{"role": "user", "content": "hi"}]}},
-        chat_line("ok-1"),
-    ])
+    bad = (
+        to_jsonl([chat_line("ok-1")])
+        + b"{not json\n"
+        + to_jsonl(
+            [
+                {
+                    **chat_line("no-max", "anthropic"),
+                    "body": {"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]},
+                },
+                chat_line("ok-1"),
+            ]
+        )
+    )
     f = api_a.upload(bad)
     b = api_a.wait(api_a.create_batch(f["id"])["id"])
     assert b["status"] == "failed"
@@ -270,8 +293,11 @@ def test_another_key_sees_none_of_it(browser, server, api_a, shots):
     f = api_a.upload(to_jsonl(mixed_lines(2)))
     mine = api_a.create_batch(f["id"], metadata={"owner": "a"})["id"]
     sign_in(drv, server.url, KEY_B)
-    wait_until(lambda: visible(drv, "list") and "No batches yet" in by_id(drv, "list-summary").text, 10,
-               what="an empty list for key B")
+    wait_until(
+        lambda: visible(drv, "list") and "No batches yet" in by_id(drv, "list-summary").text,
+        10,
+        what="an empty list for key B",
+    )
     assert css(drv, "li.batch") == []
     assert mine not in drv.page_source
     shot(drv, shots, "06-other-key")
@@ -317,7 +343,10 @@ def test_the_page_loads_nothing_from_elsewhere(browser, server):
     resources = drv.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert resources, "the page loads its script and style"
     assert all(r.startswith(server.url + "/") for r in resources), resources
-    policy = json.loads(drv.execute_script(
-        "return JSON.stringify(Array.from(document.querySelectorAll('script,link')).map(e => e.src || e.href))"))
+    policy = json.loads(
+        drv.execute_script(
+            "return JSON.stringify(Array.from(document.querySelectorAll('script,link')).map(e => e.src || e.href))"
+        )
+    )
     assert all(p.startswith(server.url + "/") for p in policy), policy
     assert severe_console_messages(drv) == []

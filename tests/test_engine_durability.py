@@ -66,8 +66,7 @@ def engines(tmp_path):
         e.cleanup()
 
 
-def restart_after_kill(engines: Engines, serve: Serve, api: Api, batch_id: str,
-                       log: list[str]) -> tuple[Serve, Api]:
+def restart_after_kill(engines: Engines, serve: Serve, api: Api, batch_id: str, log: list[str]) -> tuple[Serve, Api]:
     """SIGKILLs `serve`, starts a new engine on the same directory, checks the batch is
     still there (running again, or already completed) and returns the new engine and a
     client for it."""
@@ -220,7 +219,7 @@ def test_sigkill_while_finalizing_leaves_no_stray_result_file(engines):
     f = api.upload(to_jsonl(chat_line(f"f-{i:05d}") for i in range(n)))
     report = []
     try:
-        for trial in range(5):
+        for _ in range(5):
             bid = api.create_batch(f["id"])["id"]
             api.wait(bid, ["finalizing", *TERMINAL], timeout=30, interval=0.001)
             time.sleep(rng.uniform(0.0, 0.12))

@@ -24,8 +24,9 @@ def value(fams: dict, family: str, sample: str | None = None, **labels: str) -> 
     """The sum of `family`'s samples named `sample` (default: the family's own) whose
     labels include `labels`."""
     name = sample or family
-    return sum(s.value for s in fams[family].samples
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        s.value for s in fams[family].samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def counter(fams: dict, family: str, **labels: str) -> float:
@@ -43,8 +44,12 @@ def scrape(url: str, key: str | None = KEY) -> httpx.Response:
 def run():
     """One engine, one 240-line batch through a 30% fault rate with one retry, polled a
     known number of times; then the metrics, the batch and its result files."""
-    with fb.LocalServer(api_key=KEY, fault_rate=0.3, max_retries=1, retry_delay=0.001, latency=LATENCY,
-                        concurrency=32) as server, Api(server.url, KEY) as api:
+    with (
+        fb.LocalServer(
+            api_key=KEY, fault_rate=0.3, max_retries=1, retry_delay=0.001, latency=LATENCY, concurrency=32
+        ) as server,
+        Api(server.url, KEY) as api,
+    ):
         lines = [chat_line(f"o{i}") for i in range(140)] + [chat_line(f"a{i}", "anthropic") for i in range(100)]
         f = api.upload(to_jsonl(lines))
         b = api.create_batch(f["id"])
@@ -55,8 +60,15 @@ def run():
             polls += 1
         output, errors = api.lines(b["output_file_id"]), api.lines(b["error_file_id"])
         r = scrape(server.url)
-        yield {"server": server, "response": r, "fams": families(r.text), "batch": b, "polls": polls,
-               "output": output, "errors": errors}
+        yield {
+            "server": server,
+            "response": r,
+            "fams": families(r.text),
+            "batch": b,
+            "polls": polls,
+            "output": output,
+            "errors": errors,
+        }
 
 
 def test_metrics_parse_and_count_requests_by_route_template(run):
@@ -83,8 +95,16 @@ def test_metrics_count_batches_by_status(run):
     fams = run["fams"]
     assert run["batch"]["status"] == "completed"
     by_status = {s.labels["status"]: s.value for s in fams["fastrouter_engine_batches"].samples}
-    assert by_status == {"validating": 0, "in_progress": 0, "finalizing": 0, "completed": 1, "failed": 0,
-                         "expired": 0, "cancelling": 0, "cancelled": 0}
+    assert by_status == {
+        "validating": 0,
+        "in_progress": 0,
+        "finalizing": 0,
+        "completed": 1,
+        "failed": 0,
+        "expired": 0,
+        "cancelling": 0,
+        "cancelled": 0,
+    }
 
 
 def test_metrics_count_lines_and_failures_by_provider_as_the_result_files_do(run):
@@ -117,8 +137,11 @@ def test_metrics_time_every_upstream_attempt_and_count_retries(run):
         faults = sum(counter(fams, "upstream_requests", provider=p, status=s) for s in ("429", "500"))
         failed = counter(fams, "lines_failed", provider=p)
         assert faults == retries + failed, p
-        buckets = sorted((float(s.labels["le"]), s.value) for s in fams[latency].samples
-                         if s.name == latency + "_bucket" and s.labels["provider"] == p)
+        buckets = sorted(
+            (float(s.labels["le"]), s.value)
+            for s in fams[latency].samples
+            if s.name == latency + "_bucket" and s.labels["provider"] == p
+        )
         counts = [n for _, n in buckets]
         assert counts == sorted(counts), "buckets are cumulative"
         assert buckets[-1] == (float("inf"), attempts)

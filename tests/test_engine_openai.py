@@ -322,8 +322,9 @@ def test_bad_create_parameters_are_bad_requests(c):
         c.batches.create(input_file_id=f.id, endpoint="/v1/completions", completion_window="24h")  # type: ignore[arg-type]
     assert (e.value.body["code"], e.value.body["param"]) == ("invalid_endpoint", "endpoint")
     with pytest.raises(openai.BadRequestError) as e:
-        c.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h",
-                         metadata={f"k{i}": "v" for i in range(17)})
+        c.batches.create(
+            input_file_id=f.id, endpoint=CHAT, completion_window="24h", metadata={f"k{i}": "v" for i in range(17)}
+        )
     assert (e.value.body["code"], e.value.body["param"]) == ("invalid_metadata", "metadata")
     with pytest.raises(openai.NotFoundError) as e:
         c.batches.create(input_file_id="file-missing", endpoint=CHAT, completion_window="24h")
@@ -334,17 +335,30 @@ def test_bad_create_parameters_are_bad_requests(c):
 
 
 def test_failed_validation_lists_line_code_and_message(c):
-    bad = to_jsonl([
-        chat_line("a", messages=[]),
-        chat_line("a"),
-        {"custom_id": "c", "provider": "anthropic", "method": "POST", "url": CHAT,
-         "body": {"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]}},
-    ]) + b"not json\n"
+    bad = (
+        to_jsonl(
+            [
+                chat_line("a", messages=[]),
+                chat_line("a"),
+                {
+                    "custom_id": "c",
+                    "provider": "anthropic",
+                    "method": "POST",
+                    "url": CHAT,
+                    "body": {"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]},
+                },
+            ]
+        )
+        + b"not json\n"
+    )
     expected = [
         {"code": i.code, "line": i.line, "message": i.message, "param": i.path} for i in fb.validate(bad).issues
     ]
     assert [(e["line"], e["code"]) for e in expected] == [
-        (1, "empty_messages"), (2, "duplicate_custom_id"), (3, "missing_max_tokens"), (4, "invalid_json"),
+        (1, "empty_messages"),
+        (2, "duplicate_custom_id"),
+        (3, "missing_max_tokens"),
+        (4, "invalid_json"),
     ]
     f = c.files.create(file=("bad.jsonl", bad), purpose="batch")
     b = wait_batch(c, c.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h").id)
@@ -371,10 +385,16 @@ def mixed_chat_lines(n: int) -> list[dict]:
     lines = []
     for i in range(n):
         provider = "anthropic" if i % 2 else "openai"
-        model = {0: "openai/gpt-4.1-nano", 1: "anthropic/claude-4.5-sonnet", 2: "openai/gpt-4.1",
-                 3: "anthropic/claude-4.5-haiku"}[i % 4]
-        messages = [{"role": "system", "content": "Be brief."},
-                    {"role": "user", "content": f"What is {i} plus {i + 1}? Explain step by step please, thanks."}]
+        model = {
+            0: "openai/gpt-4.1-nano",
+            1: "anthropic/claude-4.5-sonnet",
+            2: "openai/gpt-4.1",
+            3: "anthropic/claude-4.5-haiku",
+        }[i % 4]
+        messages = [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"What is {i} plus {i + 1}? Explain step by step please, thanks."},
+        ]
         lines.append(chat_line(f"mix-{i}", provider, model, messages=messages))
     return lines
 
@@ -462,8 +482,12 @@ def test_openapi_document_names_every_route(server):
     assert r.headers["content-type"] == "application/json"
     doc = r.json()
     assert set(doc["paths"]) >= {
-        "/v1/files", "/v1/files/{file_id}", "/v1/files/{file_id}/content",
-        "/v1/batches", "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/cancel",
+        "/v1/files",
+        "/v1/files/{file_id}",
+        "/v1/files/{file_id}/content",
+        "/v1/batches",
+        "/v1/batches/{batch_id}",
+        "/v1/batches/{batch_id}/cancel",
     }
 
 
@@ -476,8 +500,9 @@ def test_async_client_full_flow(server):
             lines = mixed_chat_lines(8)
             f = await ac.files.create(file=("async.jsonl", to_jsonl(lines)), purpose="batch")
             assert (await ac.files.retrieve(f.id)).bytes == f.bytes
-            b = await ac.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h",
-                                        metadata={"client": "async"})
+            b = await ac.batches.create(
+                input_file_id=f.id, endpoint=CHAT, completion_window="24h", metadata={"client": "async"}
+            )
             deadline = time.monotonic() + 30
             while b.status not in TERMINAL:
                 assert time.monotonic() < deadline
@@ -503,8 +528,15 @@ def test_the_contract_error_shape_on_unknown_routes(server):
 
     r = httpx.get(server.url + "/v1/nope", headers={"Authorization": "Bearer k1"}, timeout=10)
     assert r.status_code == 404
-    assert r.json() == {"error": {"message": "Unknown request URL: GET /v1/nope.", "type": "invalid_request_error",
-                                  "code": "unknown_url", "param": None, "status": 404}}
+    assert r.json() == {
+        "error": {
+            "message": "Unknown request URL: GET /v1/nope.",
+            "type": "invalid_request_error",
+            "code": "unknown_url",
+            "param": None,
+            "status": 404,
+        }
+    }
     r = httpx.delete(server.url + "/v1/batches", headers={"Authorization": "Bearer k1"}, timeout=10)
     assert r.status_code == 405
     assert r.json()["error"]["code"] == "method_not_allowed"
@@ -520,16 +552,25 @@ def test_upload_with_another_purpose_or_without_a_file_is_a_bad_request(c, serve
     with pytest.raises(openai.BadRequestError) as e:
         c.files.create(file=("x.jsonl", b"{}\n"), purpose="fine-tune")
     assert (e.value.body["code"], e.value.body["param"]) == ("invalid_purpose", "purpose")
-    r = httpx.post(server.url + "/v1/files", headers={"Authorization": "Bearer k1"}, data={"purpose": "batch"},
-                   files={"other": ("x", b"1")}, timeout=10)
+    r = httpx.post(
+        server.url + "/v1/files",
+        headers={"Authorization": "Bearer k1"},
+        data={"purpose": "batch"},
+        files={"other": ("x", b"1")},
+        timeout=10,
+    )
     assert r.status_code == 400
     assert (r.json()["error"]["code"], r.json()["error"]["param"]) == ("missing_file", "file")
 
 
 def test_bom_crlf_and_blank_lines_are_read_like_the_validator_reads_them(c):
     lines = [chat_line(f"c{i}", content=f"héllo {i} ✓") for i in range(5)]
-    data = (b"\xef\xbb\xbf" + b"\r\n".join(json.dumps(x, ensure_ascii=False).encode() for x in lines[:3])
-            + b"\r\n\r\n   \n" + b"\n".join(json.dumps(x).encode() for x in lines[3:]))
+    data = (
+        b"\xef\xbb\xbf"
+        + b"\r\n".join(json.dumps(x, ensure_ascii=False).encode() for x in lines[:3])
+        + b"\r\n\r\n   \n"
+        + b"\n".join(json.dumps(x).encode() for x in lines[3:])
+    )
     assert fb.validate(data).num_requests == 5
     f = c.files.create(file=("crlf.jsonl", data), purpose="batch")
     assert (f.model_extra or {})["num_rows"] == 5

@@ -9,7 +9,7 @@ pytest_plugins = ["pytester"]
 
 import pytest  # noqa: E402
 
-USER_TESTS = r'''
+USER_TESTS = r"""
 import json
 import os
 import time
@@ -28,8 +28,8 @@ def run_one(url, key):
             "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "plugin hello"}]}}
     f = httpx.post(url + "/v1/files", headers=h, files={"file": ("p.jsonl", json.dumps(line) + "\n")},
                    data={"purpose": "batch"}, timeout=10).json()
-    b = httpx.post(url + "/v1/batches", headers=h, timeout=10,
-                   json={"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}).json()
+    batch = {"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    b = httpx.post(url + "/v1/batches", headers=h, timeout=10, json=batch).json()
     deadline = time.monotonic() + 20
     while b["status"] not in ("completed", "failed", "expired", "cancelled"):
         assert time.monotonic() < deadline
@@ -94,18 +94,18 @@ def test_marker_latency_and_env(fastrouter_env):
     b, _ = run_one(os.environ["FASTROUTER_BASE_URL"], os.environ["FASTROUTER_API_KEY"])
     assert b["status"] == "completed"
     assert time.monotonic() - start >= 0.3
-'''
+"""
 
-OPTIONS_CONFTEST = r'''
+OPTIONS_CONFTEST = r"""
 import pytest
 
 
 @pytest.fixture
 def fastrouter_server_options():
     return {"api_key": "from-conftest", "completion_window": 3600.0}
-'''
+"""
 
-OPTIONS_TESTS = r'''
+OPTIONS_TESTS = r"""
 import httpx
 import pytest
 
@@ -134,7 +134,7 @@ def test_marker_overrides_the_options_fixture(fastrouter_server):
 @pytest.mark.fastrouter_server(latency=-1.0)
 def test_bad_options_error_at_setup(fastrouter_server):
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -145,8 +145,9 @@ def clean_env(monkeypatch):
 
 def test_fixtures_and_marker_in_a_user_test_suite(pytester, clean_env):
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-W",
-                                           "error::pytest.PytestUnknownMarkWarning", "-v", timeout=120)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", "-v", timeout=120
+    )
     result.assert_outcomes(passed=7)
     assert result.ret == 0
 
@@ -169,16 +170,18 @@ def test_fixtures_are_listed(pytester, clean_env):
     pytester.makepyfile(test_x="def test_x(): pass\n")
     result = pytester.runpytest_subprocess("--fixtures", timeout=60)
     assert result.ret == 0
-    result.stdout.fnmatch_lines([
-        "*fixtures defined from fastrouter_batch.pytest_plugin*",
-        "fastrouter_server_options -- *pytest_plugin.py:*",
-        "fastrouter_server -- *pytest_plugin.py:*",
-        "    A running local engine for one test; stopped (and its data removed) afterwards.",
-        "fastrouter_env -- *pytest_plugin.py:*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*fixtures defined from fastrouter_batch.pytest_plugin*",
+            "fastrouter_server_options -- *pytest_plugin.py:*",
+            "fastrouter_server -- *pytest_plugin.py:*",
+            "    A running local engine for one test; stopped (and its data removed) afterwards.",
+            "fastrouter_env -- *pytest_plugin.py:*",
+        ]
+    )
 
 
-MARKER_MISUSE_TESTS = r'''
+MARKER_MISUSE_TESTS = r"""
 import pytest
 
 
@@ -202,16 +205,17 @@ class TestClosest:
 
     def test_class_marker(self, fastrouter_server):
         assert fastrouter_server.api_key == "class-key"
-'''
+"""
 
 
 def test_marker_positional_arguments_are_a_usage_error(pytester, clean_env):
     pytester.makepyfile(test_misuse=MARKER_MISUSE_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=120)
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([
-        "*test_positional ERROR*",
-        "*fastrouter_server takes keyword options only, got positional 0.05*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_positional ERROR*",
+            "*fastrouter_server takes keyword options only, got positional 0.05*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*the options: provider, latency, fault_rate, *concurrency*"])
-

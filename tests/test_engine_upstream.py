@@ -123,7 +123,8 @@ class RecordingUpstream:
                     action = actions.pop(0) if actions else None
                     upstream.in_flight[self.path] += 1
                     upstream.max_in_flight[self.path] = max(
-                        upstream.max_in_flight[self.path], upstream.in_flight[self.path])
+                        upstream.max_in_flight[self.path], upstream.in_flight[self.path]
+                    )
                 try:
                     reply_ = self.answer(rec, action)
                 finally:
@@ -177,9 +178,12 @@ class RecordingUpstream:
         if rec.path.endswith("/v1/messages"):
             return anthropic_reply(rec.body["model"], f"echo {rec.tag}")
         if rec.path.endswith("/v1/embeddings"):
-            return {"object": "list", "model": rec.body["model"], "data": [
-                {"object": "embedding", "index": 0, "embedding": [0.6, 0.8]}],
-                "usage": {"prompt_tokens": 2, "total_tokens": 2}}
+            return {
+                "object": "list",
+                "model": rec.body["model"],
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.6, 0.8]}],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            }
         return openai_chat_reply(rec.body, f"echo {rec.tag}")
 
     def for_tag(self, tag: str) -> list[Recorded]:
@@ -202,16 +206,16 @@ def upstream():
 
 
 def engine(up: RecordingUpstream, **options: Any) -> fb.LocalServer:
-    opts: dict[str, Any] = dict(
-        provider="upstream",
-        api_key=ENGINE_KEY,
-        openai_base_url=up.url,
-        openai_api_key=OPENAI_KEY,
-        anthropic_base_url=up.url,
-        anthropic_api_key=ANTHROPIC_KEY,
-        retry_delay=0.01,
-        upstream_timeout=10.0,
-    )
+    opts: dict[str, Any] = {
+        "provider": "upstream",
+        "api_key": ENGINE_KEY,
+        "openai_base_url": up.url,
+        "openai_api_key": OPENAI_KEY,
+        "anthropic_base_url": up.url,
+        "anthropic_api_key": ANTHROPIC_KEY,
+        "retry_delay": 0.01,
+        "upstream_timeout": 10.0,
+    }
     opts.update(options)
     return fb.LocalServer(**opts)
 
@@ -241,9 +245,17 @@ def assert_no_key_on_disk(server: fb.LocalServer) -> None:
 
 def test_openai_request_goes_out_unchanged_but_for_the_model_prefix(upstream):
     body_fields = {
-        "temperature": 0.3, "top_p": 0.9, "max_tokens": 50, "seed": 7, "n": 1, "stop": ["\n\n"],
-        "response_format": {"type": "json_object"}, "user": "u-1", "logprobs": False,
-        "metadata": {"a": "b"}, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_tokens": 50,
+        "seed": 7,
+        "n": 1,
+        "stop": ["\n\n"],
+        "response_format": {"type": "json_object"},
+        "user": "u-1",
+        "logprobs": False,
+        "metadata": {"a": "b"},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
     }
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": "openai-shape"}]
     line = chat_line("o1", "openai", "openai/gpt-4.1-mini", messages=messages, **body_fields)
@@ -274,24 +286,45 @@ def test_openai_embeddings_request(upstream):
     (rec,) = upstream.requests
     assert rec.path == "/v1/embeddings"
     assert rec.headers["authorization"] == f"Bearer {OPENAI_KEY}"
-    assert rec.body == {"model": "text-embedding-3-small", "input": ["x", "y"], "dimensions": 2,
-                        "encoding_format": "float"}
+    assert rec.body == {
+        "model": "text-embedding-3-small",
+        "input": ["x", "y"],
+        "dimensions": 2,
+        "encoding_format": "float",
+    }
     assert out["e1"]["response"]["body"]["data"][0]["embedding"] == [0.6, 0.8]
 
 
 def test_anthropic_request_is_translated(upstream):
-    a1 = chat_line("a1", "anthropic", "anthropic/claude-4.5-sonnet", messages=[
-        {"role": "system", "content": "Be terse."},
-        {"role": "user", "content": "first question"},
-        {"role": "assistant", "content": "first answer"},
-        {"role": "user", "content": "translate-me"},
-    ], max_tokens=77, stop="END", temperature=0.2)
-    a2 = chat_line("a2", "anthropic", "anthropic/claude-4.5-haiku", messages=[
-        {"role": "system", "content": "One."}, {"role": "system", "content": "Two."},
-        {"role": "user", "content": "two-systems"},
-    ], max_tokens=5, stop=["A", "B"], top_p=0.5)
+    a1 = chat_line(
+        "a1",
+        "anthropic",
+        "anthropic/claude-4.5-sonnet",
+        messages=[
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": "translate-me"},
+        ],
+        max_tokens=77,
+        stop="END",
+        temperature=0.2,
+    )
+    a2 = chat_line(
+        "a2",
+        "anthropic",
+        "anthropic/claude-4.5-haiku",
+        messages=[
+            {"role": "system", "content": "One."},
+            {"role": "system", "content": "Two."},
+            {"role": "user", "content": "two-systems"},
+        ],
+        max_tokens=5,
+        stop=["A", "B"],
+        top_p=0.5,
+    )
     with engine(upstream) as server:
-        b, out, err = run(server, [a1, a2])
+        b, _out, err = run(server, [a1, a2])
         assert_no_key_on_disk(server)
     assert b["status"] == "completed" and err == {}
     (r1,) = upstream.for_tag("translate-me")
@@ -359,16 +392,18 @@ UNAVAILABLE = {"error": {"message": "Service unavailable", "type": "server_error
 
 
 def test_transient_failures_are_retried_until_success(upstream):
-    upstream.script.update({
-        "r429": [reply(429, RATE_LIMITED, {"retry-after-ms": "50"})] * 2,
-        "r529": [reply(529, OVERLOADED)] * 2,
-        "r503": [reply(503, UNAVAILABLE)] * 3,
-        "r500-anthropic": [reply(500, {"type": "error", "error": {"type": "api_error", "message": "x"}})],
-        "r408": [reply(408, {"error": {"message": "timeout"}}), reply(409, {"error": {"message": "conflict"}})],
-        "close": [CLOSE],
-        "close-twice": [CLOSE, CLOSE],
-        "fine": [],
-    })
+    upstream.script.update(
+        {
+            "r429": [reply(429, RATE_LIMITED, {"retry-after-ms": "50"})] * 2,
+            "r529": [reply(529, OVERLOADED)] * 2,
+            "r503": [reply(503, UNAVAILABLE)] * 3,
+            "r500-anthropic": [reply(500, {"type": "error", "error": {"type": "api_error", "message": "x"}})],
+            "r408": [reply(408, {"error": {"message": "timeout"}}), reply(409, {"error": {"message": "conflict"}})],
+            "close": [CLOSE],
+            "close-twice": [CLOSE, CLOSE],
+            "fine": [],
+        }
+    )
     lines = [
         chat_line("l429", "openai", content="r429"),
         chat_line("l529", "anthropic", content="r529"),
@@ -385,8 +420,16 @@ def test_transient_failures_are_retried_until_success(upstream):
     assert b["status"] == "completed"
     assert b["request_counts"] == {"total": 8, "completed": 8, "failed": 0}
     attempts = {tag: len(upstream.for_tag(tag)) for tag in upstream.script}
-    assert attempts == {"r429": 3, "r529": 3, "r503": 4, "r500-anthropic": 2, "r408": 3, "close": 2,
-                        "close-twice": 3, "fine": 1}
+    assert attempts == {
+        "r429": 3,
+        "r529": 3,
+        "r503": 4,
+        "r500-anthropic": 2,
+        "r408": 3,
+        "close": 2,
+        "close-twice": 3,
+        "fine": 1,
+    }
     for line in lines:
         o = out[line["custom_id"]]
         assert o["response"]["status_code"] == 200
@@ -400,12 +443,14 @@ def test_transient_failures_are_retried_until_success(upstream):
 
 def test_retry_after_headers_are_honoured(upstream):
     """With a 5 s backoff base, an unhonoured header would mean a >= 2.5 s wait."""
-    upstream.script.update({
-        "after-ms": [reply(429, RATE_LIMITED, {"retry-after-ms": "200"})],
-        "after-s": [reply(429, RATE_LIMITED, {"retry-after": "1"})],
-        "after-s-529": [reply(529, OVERLOADED, {"retry-after": "1"})],
-        "both": [reply(503, UNAVAILABLE, {"retry-after": "9", "retry-after-ms": "300"})],
-    })
+    upstream.script.update(
+        {
+            "after-ms": [reply(429, RATE_LIMITED, {"retry-after-ms": "200"})],
+            "after-s": [reply(429, RATE_LIMITED, {"retry-after": "1"})],
+            "after-s-529": [reply(529, OVERLOADED, {"retry-after": "1"})],
+            "both": [reply(503, UNAVAILABLE, {"retry-after": "9", "retry-after-ms": "300"})],
+        }
+    )
     lines = [
         chat_line("ms", "openai", content="after-ms"),
         chat_line("s", "openai", content="after-s"),
@@ -413,7 +458,7 @@ def test_retry_after_headers_are_honoured(upstream):
         chat_line("both", "openai", content="both"),
     ]
     with engine(upstream, retry_delay=5.0) as server:
-        b, out, err = run(server, lines)
+        b, _out, err = run(server, lines)
     assert b["status"] == "completed" and err == {}
 
     def gap(tag: str) -> float:
@@ -427,16 +472,26 @@ def test_retry_after_headers_are_honoured(upstream):
 
 
 def test_permanent_errors_are_not_retried(upstream):
-    openai_400 = {"error": {"message": "Invalid 'messages': empty.", "type": "invalid_request_error",
-                            "param": "messages", "code": "invalid_value"}}
+    openai_400 = {
+        "error": {
+            "message": "Invalid 'messages': empty.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "invalid_value",
+        }
+    }
     anthropic_400 = {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too big"}}
-    upstream.script.update({
-        "bad-openai": [reply(400, openai_400, {"x-request-id": "req_bad"})] * 5,
-        "bad-anthropic": [reply(400, anthropic_400)] * 5,
-        "unauthorized": [reply(401, {"error": {"message": "bad key", "type": "auth", "code": "invalid_api_key"}})] * 5,
-        "missing": [reply(404, {"error": {"message": "no such model", "type": "x", "code": "model_not_found"}})] * 5,
-        "ok": [],
-    })
+    upstream.script.update(
+        {
+            "bad-openai": [reply(400, openai_400, {"x-request-id": "req_bad"})] * 5,
+            "bad-anthropic": [reply(400, anthropic_400)] * 5,
+            "unauthorized": [reply(401, {"error": {"message": "bad key", "type": "auth", "code": "invalid_api_key"}})]
+            * 5,
+            "missing": [reply(404, {"error": {"message": "no such model", "type": "x", "code": "model_not_found"}})]
+            * 5,
+            "ok": [],
+        }
+    )
     lines = [
         chat_line("bo", "openai", content="bad-openai"),
         chat_line("ba", "anthropic", content="bad-anthropic"),
@@ -450,24 +505,37 @@ def test_permanent_errors_are_not_retried(upstream):
     assert b["request_counts"] == {"total": 5, "completed": 1, "failed": 4}
     assert b["output_file_id"] is not None and b["error_file_id"] is not None
     assert {tag: len(upstream.for_tag(tag)) for tag in upstream.script} == {
-        "bad-openai": 1, "bad-anthropic": 1, "unauthorized": 1, "missing": 1, "ok": 1}
+        "bad-openai": 1,
+        "bad-anthropic": 1,
+        "unauthorized": 1,
+        "missing": 1,
+        "ok": 1,
+    }
     assert list(out) == ["ok"]
     assert err["bo"]["error"] is None
     assert err["bo"]["response"] == {"status_code": 400, "request_id": "req_bad", "body": openai_400}
     assert err["ba"]["response"]["status_code"] == 400
-    assert err["ba"]["response"]["body"] == {"error": {
-        "message": "max_tokens: too big", "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}
+    assert err["ba"]["response"]["body"] == {
+        "error": {
+            "message": "max_tokens: too big",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_request_error",
+        }
+    }
     assert err["un"]["response"]["status_code"] == 401
     assert err["mi"]["response"]["status_code"] == 404
     assert err["mi"]["response"]["body"]["error"]["code"] == "model_not_found"
 
 
 def test_exhausted_retries_land_in_the_error_file(upstream):
-    upstream.script.update({
-        "always-500": [reply(500, UNAVAILABLE)] * 10,
-        "always-529": [reply(529, OVERLOADED)] * 10,
-        "always-close": [CLOSE] * 10,
-    })
+    upstream.script.update(
+        {
+            "always-500": [reply(500, UNAVAILABLE)] * 10,
+            "always-529": [reply(529, OVERLOADED)] * 10,
+            "always-close": [CLOSE] * 10,
+        }
+    )
     lines = [
         chat_line("x500", "openai", content="always-500"),
         chat_line("x529", "anthropic", content="always-529"),
@@ -481,13 +549,17 @@ def test_exhausted_retries_land_in_the_error_file(upstream):
     assert b["output_file_id"] is None and b["error_file_id"] is not None
     assert out == {}
     assert {tag: len(upstream.for_tag(tag)) for tag in upstream.script} == {
-        "always-500": 3, "always-529": 3, "always-close": 3}
+        "always-500": 3,
+        "always-529": 3,
+        "always-close": 3,
+    }
     assert err["x500"]["error"] is None
     assert err["x500"]["response"]["status_code"] == 500
     assert err["x500"]["response"]["body"] == UNAVAILABLE
     assert err["x529"]["response"]["status_code"] == 529
-    assert err["x529"]["response"]["body"] == {"error": {
-        "message": "Overloaded", "type": "overloaded_error", "param": None, "code": "overloaded_error"}}
+    assert err["x529"]["response"]["body"] == {
+        "error": {"message": "Overloaded", "type": "overloaded_error", "param": None, "code": "overloaded_error"}
+    }
     assert err["xclose"]["response"] is None
     assert err["xclose"]["error"]["code"] == "upstream_unreachable"
     assert err["xclose"]["error"]["message"]
@@ -513,7 +585,9 @@ def test_unreachable_upstream(upstream):
     dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     s.close()
     with engine(upstream, openai_base_url=dead, max_retries=1) as server:
-        b, out, err = run(server, [chat_line("d", "openai", content="dead"), chat_line("a", "anthropic", content="alive")])
+        b, out, err = run(
+            server, [chat_line("d", "openai", content="dead"), chat_line("a", "anthropic", content="alive")]
+        )
     assert b["status"] == "completed"
     assert b["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
     assert err["d"]["response"] is None
@@ -526,17 +600,20 @@ def test_concurrency_is_a_limit_per_provider(upstream):
     lines = [chat_line(f"o{i}", "openai", content=f"co{i}") for i in range(12)]
     lines += [chat_line(f"a{i}", "anthropic", content=f"ca{i}") for i in range(12)]
     with engine(upstream, concurrency=3) as server:
-        b, out, err = run(server, lines)
+        b, _out, err = run(server, lines)
     assert b["status"] == "completed" and err == {}
     assert dict(upstream.max_in_flight) == {"/v1/chat/completions": 3, "/v1/messages": 3}
 
 
 def test_base_urls_keep_their_path_prefix(upstream):
-    with engine(upstream, openai_base_url=upstream.url + "/openai-proxy/",
-                anthropic_base_url=upstream.url + "/anthropic-proxy") as server:
+    with engine(
+        upstream, openai_base_url=upstream.url + "/openai-proxy/", anthropic_base_url=upstream.url + "/anthropic-proxy"
+    ) as server:
         run(server, [chat_line("o", "openai", content="po"), chat_line("a", "anthropic", content="pa")])
     assert sorted(r.path for r in upstream.requests) == [
-        "/anthropic-proxy/v1/messages", "/openai-proxy/v1/chat/completions"]
+        "/anthropic-proxy/v1/messages",
+        "/openai-proxy/v1/chat/completions",
+    ]
 
 
 HTML = b"<html><body><h1>Welcome to the proxy</h1></body></html>"

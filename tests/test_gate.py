@@ -59,7 +59,7 @@ def test_the_gil_is_released_while_validating():
                 result["reports"].append(fb.validate(data, limits=NO_LIMITS))
                 result["seconds"] += time.perf_counter() - t
                 inside["on"] = False
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             result["error"] = e
         finally:
             inside["on"] = False

@@ -17,7 +17,9 @@ from fastrouter_batch import LocalServer
 def test_a_second_engine_on_the_same_data_dir_is_refused(tmp_path):
     with LocalServer(data_dir=tmp_path, api_key="sk-one") as first:
         c = fb.Client("sk-one", first.url, max_retries=0)
-        f = c.files.create(b'{"custom_id":"a","provider":"openai","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4.1-nano","messages":[]}}\n')
+        f = c.files.create(
+            b'{"custom_id":"a","provider":"openai","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4.1-nano","messages":[]}}\n'
+        )
         with pytest.raises(OSError, match="another engine is using this data directory") as ei:
             LocalServer(data_dir=tmp_path, api_key="sk-one").start()
         assert str(tmp_path) in str(ei.value)
@@ -29,12 +31,13 @@ def test_a_second_engine_on_the_same_data_dir_is_refused(tmp_path):
 def test_properties_stay_readable_and_a_made_up_key_is_kept(tmp_path):
     s = LocalServer(data_dir=tmp_path, latency=0.05, concurrency=2)
     with pytest.raises(RuntimeError, match="has not started"):
-        s.url
+        _ = s.url
     with s:
         key, url = s.api_key, s.url
         c = fb.Client(key, url, max_retries=0)
         lines = b"".join(
-            b'{"custom_id":"r%d","provider":"openai","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4.1-nano","messages":[{"role":"user","content":"hi"}]}}\n' % i
+            b'{"custom_id":"r%d","provider":"openai","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4.1-nano","messages":[{"role":"user","content":"hi"}]}}\n'
+            % i
             for i in range(100)
         )
         batch = c.batches.create(input_file_id=c.files.create(lines).id, endpoint="/v1/chat/completions")

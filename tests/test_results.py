@@ -166,7 +166,14 @@ def test_inputs_give_the_request_order(client, tmp_path):
 
     plain = fb.read_results(shuffled)
     assert [r.custom_id for r in plain] == [line["custom_id"] for line in lines] != want
-    for inputs in (builder, input_path, str(input_path), want, [input_path], [fb.BatchRequest.chat("ord-0", "openai/gpt-4.1-nano", [{"role": "user", "content": "x"}])] + want[1:]):
+    for inputs in (
+        builder,
+        input_path,
+        str(input_path),
+        want,
+        [input_path],
+        [fb.BatchRequest.chat("ord-0", "openai/gpt-4.1-nano", [{"role": "user", "content": "x"}]), *want[1:]],
+    ):
         r = fb.read_results(shuffled, inputs=inputs)
         assert [x.custom_id for x in r] == want, inputs
         assert list(r.texts()) == want
@@ -196,7 +203,7 @@ def test_lookups(client):
     assert results.get("lk-99", sentinel) is sentinel
     with pytest.raises(KeyError):
         results["lk-99"]
-    assert results[0].custom_id == list(results)[0].custom_id
+    assert results[0].custom_id == next(iter(results)).custom_id
     assert results[-1].custom_id == list(results)[-1].custom_id
     with pytest.raises(IndexError):
         results[6]
@@ -215,11 +222,15 @@ def test_summary_and_texts(client):
     s = results.summary()
     usage = [line["response"]["body"]["usage"] for line in lines]
     assert s == {
-        "total": 12, "succeeded": 12, "failed": 0, "missing": 0,
+        "total": 12,
+        "succeeded": 12,
+        "failed": 0,
+        "missing": 0,
         "prompt_tokens": sum(u["prompt_tokens"] for u in usage),
         "completion_tokens": sum(u["completion_tokens"] for u in usage),
         "total_tokens": sum(u["total_tokens"] for u in usage),
-        "status_codes": {200: 12}, "error_codes": {},
+        "status_codes": {200: 12},
+        "error_codes": {},
     }
     texts = results.texts()
     assert texts == {line["custom_id"]: expected_text(line["response"]["body"]) for line in lines}
@@ -371,11 +382,20 @@ def test_dataframes(client, lib):
     batch = run_batch(client, chat_builder(7, prefix="df"))
     results = fb.read_results(*_download(client, batch), inputs=[f"df-{i}" for i in range(7)])
     frame = results.to_pandas() if lib == "pandas" else results.to_polars()
-    assert list(frame.columns) == ["custom_id", "ok", "status_code", "text", "model", "prompt_tokens",
-                                   "completion_tokens", "error_code", "error_message"]
+    assert list(frame.columns) == [
+        "custom_id",
+        "ok",
+        "status_code",
+        "text",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "error_code",
+        "error_message",
+    ]
     assert len(frame) == 7
     rows = frame.to_dict("records") if lib == "pandas" else frame.to_dicts()
-    for row, r in zip(rows, results):
+    for row, r in zip(rows, results, strict=True):
         assert row["custom_id"] == r.custom_id and bool(row["ok"]) is r.ok
         assert row["status_code"] == 200 and row["text"] == r.text and row["model"] == r.model
         assert row["prompt_tokens"] == r.usage["prompt_tokens"]
@@ -400,9 +420,13 @@ def test_to_columns_with_failures(tmp_path):
     data = "".join(x + "\n" for x in [ok_line("a"), rejected_line("b", 429), never_ran_line("c")])
     cols = fb.read_results(data.encode()).to_columns()
     assert cols == {
-        "custom_id": ["a", "b", "c"], "ok": [True, False, False], "status_code": [200, 429, None],
-        "text": ["Hello a", None, None], "model": ["gpt-4.1-nano", None, None],
-        "prompt_tokens": [3, None, None], "completion_tokens": [4, None, None],
+        "custom_id": ["a", "b", "c"],
+        "ok": [True, False, False],
+        "status_code": [200, 429, None],
+        "text": ["Hello a", None, None],
+        "model": ["gpt-4.1-nano", None, None],
+        "prompt_tokens": [3, None, None],
+        "completion_tokens": [4, None, None],
         "error_code": [None, "rate_limited", "batch_expired"],
         "error_message": [None, "Slow down", "Not run in time"],
     }
@@ -412,23 +436,54 @@ def test_to_columns_with_failures(tmp_path):
 
 
 def ok_line(custom_id: str, content: Any = None, **body: Any) -> str:
-    b = {"id": f"chatcmpl-{custom_id}", "object": "chat.completion", "model": "gpt-4.1-nano",
-         "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Hello {custom_id}" if content is None else content},
-                      "finish_reason": "stop"}],
-         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+    b = {
+        "id": f"chatcmpl-{custom_id}",
+        "object": "chat.completion",
+        "model": "gpt-4.1-nano",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"Hello {custom_id}" if content is None else content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
     b.update(body)
-    return json.dumps({"id": f"batch_req_{custom_id}", "custom_id": custom_id,
-                       "response": {"status_code": 200, "request_id": "r", "body": b}, "error": None}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "id": f"batch_req_{custom_id}",
+            "custom_id": custom_id,
+            "response": {"status_code": 200, "request_id": "r", "body": b},
+            "error": None,
+        },
+        ensure_ascii=False,
+    )
 
 
 def rejected_line(custom_id: str, status: int) -> str:
-    return json.dumps({"id": "x", "custom_id": custom_id, "response": {"status_code": status, "body": {
-        "error": {"message": "Slow down", "type": "rate_limit_error", "code": "rate_limited"}}}, "error": None})
+    return json.dumps(
+        {
+            "id": "x",
+            "custom_id": custom_id,
+            "response": {
+                "status_code": status,
+                "body": {"error": {"message": "Slow down", "type": "rate_limit_error", "code": "rate_limited"}},
+            },
+            "error": None,
+        }
+    )
 
 
 def never_ran_line(custom_id: str) -> str:
-    return json.dumps({"id": "x", "custom_id": custom_id, "response": None,
-                       "error": {"code": "batch_expired", "message": "Not run in time"}})
+    return json.dumps(
+        {
+            "id": "x",
+            "custom_id": custom_id,
+            "response": None,
+            "error": {"code": "batch_expired", "message": "Not run in time"},
+        }
+    )
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -452,8 +507,11 @@ def test_invalid_json_line_names_file_and_line(tmp_path):
     with pytest.raises(ValueError) as e:
         fb.read_results(out, err)
     assert str(err) in str(e.value) and "line 3" in str(e.value) and "invalid JSON" in str(e.value)
-    for bad, why in [("[1, 2]", "expected a JSON object"), ('{"response": null}', "no custom_id"),
-                     ('{"custom_id": 5}', "custom_id must be a string")]:
+    for bad, why in [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"response": null}', "no custom_id"),
+        ('{"custom_id": 5}', "custom_id must be a string"),
+    ]:
         p = write(tmp_path, "bad.jsonl", f"{ok_line('a')}\n{bad}\n")
         with pytest.raises(ValueError, match=rf"bad\.jsonl, line 2: {why}"):
             fb.read_results(p)
@@ -486,7 +544,7 @@ def test_bom_crlf_blank_lines_and_bytes(tmp_path):
 
 
 def test_missing_file_and_bad_arguments(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
         fb.read_results(tmp_path / "nope.jsonl")
     with pytest.raises(OSError):
         fb.read_results(tmp_path)  # a directory
@@ -500,17 +558,34 @@ def test_missing_file_and_bad_arguments(tmp_path):
 
 def test_text_shapes():
     lines = [
-        ok_line("str", "plain \"quoted\" \n new line \u00e9 \U0001F600"),
-        ok_line("parts", [{"type": "text", "text": "one, "}, {"type": "image_url", "image_url": {"url": "u"}},
-                          {"type": "text", "text": "two"}]),
-        ok_line("null", None) .replace('"Hello null"', "null"),
+        ok_line("str", 'plain "quoted" \n new line \u00e9 \U0001f600'),
+        ok_line(
+            "parts",
+            [
+                {"type": "text", "text": "one, "},
+                {"type": "image_url", "image_url": {"url": "u"}},
+                {"type": "text", "text": "two"},
+            ],
+        ),
+        ok_line("null", None).replace('"Hello null"', "null"),
         ok_line("empty", ""),
-        json.dumps({"custom_id": "anthropic", "response": {"status_code": 200, "body": {
-            "type": "message", "model": "claude", "content": [{"type": "text", "text": "Native"}],
-            "usage": {"input_tokens": 5, "output_tokens": 6}}}}),
+        json.dumps(
+            {
+                "custom_id": "anthropic",
+                "response": {
+                    "status_code": 200,
+                    "body": {
+                        "type": "message",
+                        "model": "claude",
+                        "content": [{"type": "text", "text": "Native"}],
+                        "usage": {"input_tokens": 5, "output_tokens": 6},
+                    },
+                },
+            }
+        ),
     ]
     r = fb.read_results("\n".join(lines).encode())
-    assert r["str"].text == "plain \"quoted\" \n new line \u00e9 \U0001F600"
+    assert r["str"].text == 'plain "quoted" \n new line \u00e9 \U0001f600'
     assert r["parts"].text == "one, two"
     assert r["null"].text is None and r["null"].ok
     assert r["empty"].text == ""
@@ -521,21 +596,37 @@ def test_text_shapes():
 def test_base64_embeddings():
     vector = [0.5, -1.25, 3.0]
     b64 = base64.b64encode(struct.pack("<3f", *vector)).decode()
-    line = json.dumps({"custom_id": "e", "response": {"status_code": 200, "body": {
-        "object": "list", "data": [{"object": "embedding", "index": 0, "embedding": b64}],
-        "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2}}}})
+    line = json.dumps(
+        {
+            "custom_id": "e",
+            "response": {
+                "status_code": 200,
+                "body": {
+                    "object": "list",
+                    "data": [{"object": "embedding", "index": 0, "embedding": b64}],
+                    "model": "text-embedding-3-small",
+                    "usage": {"prompt_tokens": 2, "total_tokens": 2},
+                },
+            },
+        }
+    )
     assert fb.read_results(line.encode())["e"].embedding == vector
 
 
 def test_repeated_custom_id_last_wins(tmp_path):
     first = rejected_line("x", 429)
     retry = ok_line("x")
-    r = fb.read_results(write(tmp_path, "a.jsonl", first + "\n"), write(tmp_path, "b.jsonl", retry + "\n" + ok_line("y")))
+    r = fb.read_results(
+        write(tmp_path, "a.jsonl", first + "\n"), write(tmp_path, "b.jsonl", retry + "\n" + ok_line("y"))
+    )
     assert len(r) == 3  # every line is a result
     assert r["x"].ok and r["x"].text == "Hello x"
     assert r.texts() == {"x": "Hello x", "y": "Hello y"}
-    ordered = fb.read_results(write(tmp_path, "a.jsonl", first + "\n"), write(tmp_path, "b.jsonl", retry + "\n" + ok_line("y")),
-                              inputs=["y", "x"])
+    ordered = fb.read_results(
+        write(tmp_path, "a.jsonl", first + "\n"),
+        write(tmp_path, "b.jsonl", retry + "\n" + ok_line("y")),
+        inputs=["y", "x"],
+    )
     assert [(x.custom_id, x.ok) for x in ordered] == [("y", True), ("x", True), ("x", False)]
 
 
@@ -553,7 +644,7 @@ def test_body_is_read_back_from_the_file(tmp_path):
         f.write(ok_line("q").encode() + b"\n")
         f.truncate()
     with pytest.raises(OSError, match="changed since it was read"):
-        r["b"].body
+        _ = r["b"].body
     with pytest.raises(OSError, match="changed since it was read"):
         r["a"].to_dict()
     assert r["a"].text == "Hello a"  # what was read stays
@@ -566,12 +657,21 @@ def test_many_lines_in_order_and_views(tmp_path):
     lines = []
     for cid in ids:
         roll = rng.random()
-        lines.append(ok_line(cid, f"text {cid} " + "x" * rng.randint(0, 3000)) if roll < 0.9
-                     else rejected_line(cid, 500) if roll < 0.95 else never_ran_line(cid))
+        lines.append(
+            ok_line(cid, f"text {cid} " + "x" * rng.randint(0, 3000))
+            if roll < 0.9
+            else rejected_line(cid, 500)
+            if roll < 0.95
+            else never_ran_line(cid)
+        )
     p = write(tmp_path, "big.jsonl", "\n".join(lines) + "\n")
     r = fb.read_results(p)
     assert [x.custom_id for x in r] == ids
-    ok_ids = [json.loads(x)["custom_id"] for x in lines if json.loads(x)["response"] and json.loads(x)["response"]["status_code"] == 200]
+    ok_ids = [
+        json.loads(x)["custom_id"]
+        for x in lines
+        if json.loads(x)["response"] and json.loads(x)["response"]["status_code"] == 200
+    ]
     assert r.succeeded.custom_ids == ok_ids
     assert len(r.succeeded) + len(r.failed) == n
     assert all(not x.ok for x in r.failed)
@@ -600,11 +700,22 @@ def test_read_texts_of_a_real_batch_matches_the_reference(client, tmp_path):
 
 
 def test_read_texts_failures_shapes_and_repeats(tmp_path):
-    out = write(tmp_path, "out.jsonl", "\ufeff" + ok_line("a", "plain \"q\" \n \u00e9 \U0001F600") + "\r\n\r\n"
-                + ok_line("x", "first") + "\n" + ok_line("emb", None).replace('"Hello emb"', "null") + "\n")
-    err = write(tmp_path, "err.jsonl", rejected_line("r", 429) + "\n" + never_ran_line("n") + "\n" + ok_line("x", "second"))
+    out = write(
+        tmp_path,
+        "out.jsonl",
+        "\ufeff"
+        + ok_line("a", 'plain "q" \n \u00e9 \U0001f600')
+        + "\r\n\r\n"
+        + ok_line("x", "first")
+        + "\n"
+        + ok_line("emb", None).replace('"Hello emb"', "null")
+        + "\n",
+    )
+    err = write(
+        tmp_path, "err.jsonl", rejected_line("r", 429) + "\n" + never_ran_line("n") + "\n" + ok_line("x", "second")
+    )
     t = fb.read_texts(out, err)
-    assert t == {"a": "plain \"q\" \n \u00e9 \U0001F600", "x": "second", "emb": None, "r": None, "n": None}
+    assert t == {"a": 'plain "q" \n \u00e9 \U0001f600', "x": "second", "emb": None, "r": None, "n": None}
     assert list(t) == ["a", "x", "emb", "r", "n"]  # a repeated id keeps its first place, its last text
     assert t == fb.read_results(out, err).texts()
     assert fb.read_texts() == {}
@@ -619,7 +730,7 @@ def test_read_texts_errors_name_file_and_line(tmp_path):
     assert str(bad) in str(e.value) and "line 3" in str(e.value) and "invalid JSON" in str(e.value)
     with pytest.raises(ValueError, match=r"<bytes #2>, line 1: expected a JSON object"):
         fb.read_texts(ok_line("a").encode(), b"[1]\n")
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
         fb.read_texts(tmp_path / "nope.jsonl")
     with pytest.raises(TypeError, match="paths"):
         fb.read_texts(42)  # type: ignore[arg-type]
@@ -637,8 +748,15 @@ def test_read_texts_many_blocks(tmp_path):
 
 
 def test_a_request_file_is_not_taken_for_results(tmp_path):
-    req = json.dumps({"custom_id": "a", "provider": "openai", "method": "POST", "url": "/v1/chat/completions",
-                      "body": {"model": "openai/gpt-4.1-nano", "messages": []}})
+    req = json.dumps(
+        {
+            "custom_id": "a",
+            "provider": "openai",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "openai/gpt-4.1-nano", "messages": []},
+        }
+    )
     p = write(tmp_path, "batch.jsonl", req + "\n")
     for read in (fb.read_results, fb.read_texts):
         with pytest.raises(ValueError, match=r"batch\.jsonl, line 1: not a result line.*input file"):

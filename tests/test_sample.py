@@ -27,16 +27,22 @@ def test_rebuilding_the_sample_gives_the_same_requests(tmp_path):
     b = fb.BatchBuilder()
     b.add_chat("request-1", "anthropic/claude-4.5-sonnet", [{"role": "user", "content": SUM}], max_tokens=1000)
     b.add_chat("request-2", "anthropic/claude-4.5-sonnet", [{"role": "user", "content": SERIES}], max_tokens=1000)
-    b.add_chat("request-3", "openai/gpt-4.1-nano",
-               [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": SUM}],
-               max_tokens=1000)
-    b.add_chat("request-4", "openai/gpt-4.1",
-               [{"role": "system", "content": "You are an unhelpful assistant."}, {"role": "user", "content": SERIES}],
-               max_tokens=1000)
+    b.add_chat(
+        "request-3",
+        "openai/gpt-4.1-nano",
+        [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": SUM}],
+        max_tokens=1000,
+    )
+    b.add_chat(
+        "request-4",
+        "openai/gpt-4.1",
+        [{"role": "system", "content": "You are an unhelpful assistant."}, {"role": "user", "content": SERIES}],
+        max_tokens=1000,
+    )
     sample_lines = SAMPLE.read_text().splitlines()
     built_lines = list(b)
     assert len(built_lines) == len(sample_lines) == 4
-    for built, sample in zip(built_lines, sample_lines):
+    for built, sample in zip(built_lines, sample_lines, strict=True):
         assert json.loads(built) == json.loads(sample)
     out = tmp_path / "rebuilt.jsonl"
     b.write(out)

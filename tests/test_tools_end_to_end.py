@@ -23,20 +23,41 @@ from engine_helpers import ROOT, chat_line, to_jsonl
 from sdk_types import parse_chat_completion
 
 MODELS = {"openai": "openai/gpt-4.1-nano", "anthropic": "anthropic/claude-4.5-sonnet"}
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "The weather in a city.",
-    "parameters": {"type": "object", "properties": {
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
+            "required": ["city", "unit", "days"],
+            "additionalProperties": False,
+        },
+    },
+}
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup_population",
+        "parameters": {"type": "object", "properties": {"country": {"type": "string"}}, "required": ["country"]},
+    },
+}
+ANSWER = {
+    "type": "object",
+    "properties": {
         "city": {"type": "string"},
-        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-        "days": {"type": "integer", "minimum": 1, "maximum": 7}},
-        "required": ["city", "unit", "days"], "additionalProperties": False}}}
-LOOKUP = {"type": "function", "function": {"name": "lookup_population", "parameters": {
-    "type": "object", "properties": {"country": {"type": "string"}}, "required": ["country"]}}}
-ANSWER = {"type": "object", "properties": {
-    "city": {"type": "string"}, "population": {"type": "integer", "minimum": 0},
-    "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-    "capital": {"type": "boolean"}},
-    "required": ["city", "population", "tags", "capital"], "additionalProperties": False}
+        "population": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "capital": {"type": "boolean"},
+    },
+    "required": ["city", "population", "tags", "capital"],
+    "additionalProperties": False,
+}
 ASK = [{"role": "user", "content": "Use get_weather: what is the weather in Paris this week?"}]
 
 
@@ -47,15 +68,24 @@ def fits(value: Any, schema: dict[str, Any]) -> bool:
     kind = schema.get("type")
     if kind == "object":
         props = schema.get("properties", {})
-        return (isinstance(value, dict) and set(schema.get("required", [])) <= set(value)
-                and (schema.get("additionalProperties", True) or set(value) <= set(props))
-                and all(fits(v, props[k]) for k, v in value.items() if k in props))
+        return (
+            isinstance(value, dict)
+            and set(schema.get("required", [])) <= set(value)
+            and (schema.get("additionalProperties", True) or set(value) <= set(props))
+            and all(fits(v, props[k]) for k, v in value.items() if k in props)
+        )
     if kind == "array":
-        return (isinstance(value, list) and len(value) >= schema.get("minItems", 0)
-                and all(fits(v, schema["items"]) for v in value))
+        return (
+            isinstance(value, list)
+            and len(value) >= schema.get("minItems", 0)
+            and all(fits(v, schema["items"]) for v in value)
+        )
     if kind == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)
-                and schema.get("minimum", value) <= value <= schema.get("maximum", value))
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and schema.get("minimum", value) <= value <= schema.get("maximum", value)
+        )
     if kind == "string":
         return isinstance(value, str)
     if kind == "boolean":
@@ -69,10 +99,17 @@ def server(request):
         with fb.LocalServer() as s:
             yield s
         return
-    with fb.FakeUpstream() as up, fb.LocalServer(
-        provider="upstream", openai_base_url=up.url, openai_api_key="sk-fake-openai",
-        anthropic_base_url=up.url, anthropic_api_key="sk-fake-anthropic", retry_delay=0.01,
-    ) as s:
+    with (
+        fb.FakeUpstream() as up,
+        fb.LocalServer(
+            provider="upstream",
+            openai_base_url=up.url,
+            openai_api_key="sk-fake-openai",
+            anthropic_base_url=up.url,
+            anthropic_api_key="sk-fake-anthropic",
+            retry_delay=0.01,
+        ) as s,
+    ):
         yield s
 
 
@@ -88,7 +125,9 @@ def run(server: fb.LocalServer, lines: list[dict[str, Any]]) -> fb.BatchResults:
         batch = client.batches.retrieve(batch.id)
     assert batch.status == "completed", batch.errors
     assert batch.error_file_id is None, client.files.content(batch.error_file_id).text
-    results = fb.read_results(client.files.content(batch.output_file_id).content, inputs=[x["custom_id"] for x in lines])
+    results = fb.read_results(
+        client.files.content(batch.output_file_id).content, inputs=[x["custom_id"] for x in lines]
+    )
     assert [r.custom_id for r in results] == [x["custom_id"] for x in lines]
     return results
 
@@ -102,11 +141,21 @@ def first_round(provider: str) -> list[dict[str, Any]]:
     return [
         line(f"{p}-auto", p, ASK, tools=[LOOKUP, WEATHER]),
         line(f"{p}-required", p, [{"role": "user", "content": "Anything."}], tools=[WEATHER], tool_choice="required"),
-        line(f"{p}-named", p, ASK, tools=[WEATHER, LOOKUP],
-             tool_choice={"type": "function", "function": {"name": "lookup_population"}}, parallel_tool_calls=False),
+        line(
+            f"{p}-named",
+            p,
+            ASK,
+            tools=[WEATHER, LOOKUP],
+            tool_choice={"type": "function", "function": {"name": "lookup_population"}},
+            parallel_tool_calls=False,
+        ),
         line(f"{p}-none", p, ASK, tools=[WEATHER], tool_choice="none"),
-        line(f"{p}-json", p, [{"role": "user", "content": "Describe Paris."}],
-             response_format={"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": ANSWER}}),
+        line(
+            f"{p}-json",
+            p,
+            [{"role": "user", "content": "Describe Paris."}],
+            response_format={"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": ANSWER}},
+        ),
     ]
 
 
@@ -114,8 +163,11 @@ def test_tool_calls_and_structured_output_on_both_providers(server):
     lines = [x for p in MODELS for x in first_round(p)]
     results = run(server, lines)
     for p in MODELS:
-        for suffix, tool, schema in [("auto", "get_weather", WEATHER), ("required", "get_weather", WEATHER),
-                                     ("named", "lookup_population", LOOKUP)]:
+        for suffix, tool, schema in [
+            ("auto", "get_weather", WEATHER),
+            ("required", "get_weather", WEATHER),
+            ("named", "lookup_population", LOOKUP),
+        ]:
             r = results[f"{p}-{suffix}"]
             c = parse_chat_completion(r.body)
             assert c.choices[0].finish_reason == "tool_calls", (p, suffix)
@@ -143,8 +195,12 @@ def test_a_full_tool_round_trip_on_both_providers(server):
         (call,) = r.tool_calls
         city = json.loads(call["function"]["arguments"])["city"]
         assistant = r.body["choices"][0]["message"]
-        messages = [*ASK, assistant, {"role": "tool", "tool_call_id": call["id"], "content": f"21C and dry in {city}"},
-                    {"role": "user", "content": "And should I take an umbrella?"}]
+        messages = [
+            *ASK,
+            assistant,
+            {"role": "tool", "tool_call_id": call["id"], "content": f"21C and dry in {city}"},
+            {"role": "user", "content": "And should I take an umbrella?"},
+        ]
         follow_ups.append(line(r.custom_id, r.custom_id, messages, tools=[WEATHER]))
         # Without the question: the answer comes straight after the tool result.
         follow_ups.append(line(f"{r.custom_id}-direct", r.custom_id, messages[:-1], tools=[WEATHER]))

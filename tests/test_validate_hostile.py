@@ -110,9 +110,9 @@ def test_nesting_limit_is_exactly_128_levels(validate_as):
 @pytest.mark.parametrize(
     "bad",
     [
-        b'"\xc3\x28"',          # a 2-byte sequence cut short
-        b'"\xc0\xaf"',          # overlong encoding of '/'
-        b'"\xed\xa0\x80"',      # an encoded surrogate
+        b'"\xc3\x28"',  # a 2-byte sequence cut short
+        b'"\xc0\xaf"',  # overlong encoding of '/'
+        b'"\xed\xa0\x80"',  # an encoded surrogate
         b'"\xf4\x90\x80\x80"',  # beyond U+10FFFF
     ],
     ids=["cut_short", "overlong", "surrogate", "too_high"],

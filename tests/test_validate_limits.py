@@ -88,7 +88,11 @@ def test_file_level_checks_span_blocks(validate_as):
 def test_limits_defaults_repr_and_equality():
     limits = fb.Limits()
     assert (limits.max_requests, limits.max_bytes, limits.max_line_bytes, limits.max_issues) == (
-        50_000, 200_000_000, 8 * 1024 * 1024, 100_000)
+        50_000,
+        200_000_000,
+        8 * 1024 * 1024,
+        100_000,
+    )
     assert repr(limits) == "Limits(max_requests=50000, max_bytes=200000000, max_line_bytes=8388608, max_issues=100000)"
     assert fb.Limits(max_requests=3) == fb.Limits(max_requests=3)
     assert fb.Limits(max_requests=3) != fb.Limits(max_requests=4)

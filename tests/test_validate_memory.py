@@ -50,9 +50,7 @@ def test_a_300_mb_file_validates_in_under_100_mb(tmp_path):
     try:
         lines, size = write_big_file(path)
         assert size > 300_000_000, size
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=60
-        )
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["ok"] is True and out["issues"] == 0

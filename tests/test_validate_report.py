@@ -152,7 +152,10 @@ def test_to_dict_round_trips_through_json():
         "url": "/v1/chat/completions",
     }
     assert d["issues"][0] == {
-        "line": 2, "path": "custom_id", "code": "duplicate_custom_id", "message": report.issues[0].message,
+        "line": 2,
+        "path": "custom_id",
+        "code": "duplicate_custom_id",
+        "message": report.issues[0].message,
     }
     assert d["issues"][1]["path"] is None
 
@@ -168,7 +171,9 @@ def test_reprs_are_readable():
     )
     assert str(issue) == "line 2: a line must be a JSON object, not an array [not_an_object]"
     pathed = fb.validate(jsonl(OK_ANTHROPIC, replaced(OK_OPENAI, '"method":"POST"', '"method":"GET"'))).issues[0]
-    assert re.fullmatch(r'ValidationIssue\(line=2, path="method", code="method_not_post", message=".*GET.*"\)', repr(pathed))
+    assert re.fullmatch(
+        r'ValidationIssue\(line=2, path="method", code="method_not_post", message=".*GET.*"\)', repr(pathed)
+    )
     assert str(pathed).startswith("line 2: method: ")
 
 

@@ -14,12 +14,11 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from conftest import leftovers
 
 import fastrouter_batch as fb
+from conftest import leftovers
 from engine_helpers import chat_line
 from fastrouter_batch import AsyncClient, Client, LocalServer
 
@@ -39,9 +38,6 @@ def slow():
         yield s
 
 
-
-
-
 def engine_batches(server: LocalServer) -> list[fb.Batch]:
     return list(Client(KEY, server.url, timeout=10, max_retries=0).batches.list(limit=100))
 
@@ -57,8 +53,9 @@ def assert_goes_on_and_completes(server: LocalServer, n: int) -> None:
 
 
 def logged_ids(caplog) -> str:
-    return " ".join(r.getMessage() for r in caplog.records
-                    if r.name == "fastrouter_batch" and r.levelno == logging.WARNING)
+    return " ".join(
+        r.getMessage() for r in caplog.records if r.name == "fastrouter_batch" and r.levelno == logging.WARNING
+    )
 
 
 # --- cancellation --------------------------------------------------------------------------
@@ -94,7 +91,6 @@ def test_cancelling_run_returns_at_once_and_the_batch_goes_on(slow, temp, caplog
     assert "manifest=" in logged_ids(caplog)
     assert leftovers(temp) == []  # no manifest: nothing to resume, nothing kept
     assert_goes_on_and_completes(slow, 40)
-
 
 
 def test_ctrl_c_under_asyncio_run_stops_at_once_and_the_batch_goes_on(slow, sigint_default, tmp_path, caplog):

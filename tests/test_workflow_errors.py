@@ -13,12 +13,11 @@ import errno
 import gc
 import time
 import types
-from pathlib import Path
 
 import pytest
-from conftest import leftovers
 
 import fastrouter_batch as fb
+from conftest import leftovers
 from engine_helpers import EMBEDDINGS, chat_line, to_jsonl
 from fastrouter_batch import Client, LocalServer
 
@@ -38,9 +37,6 @@ def server():
 def flaky():
     with LocalServer(api_key=KEY, fault_rate=0.4, max_retries=0) as s:
         yield s
-
-
-
 
 
 def lines(n: int, prefix: str = "req") -> list[dict]:
@@ -137,7 +133,7 @@ def test_retry_failed_takes_a_list_of_requests(flaky, kind):
 def _files_of(client: Client, results: fb.BatchResults) -> list[bytes]:
     """The output and error files of the one batch behind ``results``, as bytes (results
     with no requests attached)."""
-    (batch,) = [b for b in client.batches.list(limit=100)]
+    (batch,) = list(client.batches.list(limit=100))
     return [client.files.content(f) for f in (batch.output_file_id, batch.error_file_id) if f]
 
 
@@ -148,7 +144,7 @@ def test_retry_failed_rejects_inputs_it_cannot_use(flaky):
     before = batch_ids(client)
     with pytest.raises(TypeError, match=r"got a dict \(did you mean \[request\]\?\)"):
         client.retry_failed(results, inputs=requests[0], progress=False)
-    with pytest.raises(TypeError, match="list of requests.*got a list holding an int"):
+    with pytest.raises(TypeError, match=r"list of requests.*got a list holding an int"):
         client.retry_failed(results, inputs=[1, 2], progress=False)
     with pytest.raises(TypeError, match="got an int"):
         client.retry_failed(results, inputs=5, progress=False)
@@ -269,11 +265,11 @@ def test_client_settings_name_the_wrong_argument():
         Client(123, CLOSED)
     with pytest.raises(TypeError, match="base_url must be a str, got int"):
         Client("k", 123)
-    with pytest.raises(ValueError, match="^max_retries must be >= 0$"):
+    with pytest.raises(ValueError, match=r"^max_retries must be >= 0$"):
         Client("k", CLOSED, max_retries=-1)
-    with pytest.raises(ValueError, match="^max_retries must be >= 0$"):
+    with pytest.raises(ValueError, match=r"^max_retries must be >= 0$"):
         fb.AsyncClient("k", CLOSED, max_retries=-1)
-    with pytest.raises(ValueError, match="^max_retries must be >= 0$"):
+    with pytest.raises(ValueError, match=r"^max_retries must be >= 0$"):
         Client("k", CLOSED).with_options(max_retries=-1)
     with pytest.raises(TypeError, match="max_retries must be an int"):
         Client("k", CLOSED, max_retries=1.5)

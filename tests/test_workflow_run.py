@@ -115,7 +115,11 @@ def test_split_by_request_count_and_merge_in_input_order(client, tmp_path):
         b = by_id[p["batch_id"]]
         assert b.status == "completed"
         assert b.input_file_id == p["file_id"]
-        assert (b.request_counts.total, b.request_counts.completed, b.request_counts.failed) == (p["lines"], p["lines"], 0)
+        assert (b.request_counts.total, b.request_counts.completed, b.request_counts.failed) == (
+            p["lines"],
+            p["lines"],
+            0,
+        )
 
 
 def test_split_by_bytes(client, tmp_path):
@@ -328,8 +332,6 @@ def slow():
         yield s
 
 
-
-
 def test_run_timeout_names_the_batches_that_keep_running(slow, temp):
     client = Client(KEY, slow.url, timeout=10, max_retries=0)
     t = time.monotonic()
@@ -350,7 +352,7 @@ def test_run_timeout_names_the_batches_that_keep_running(slow, temp):
     # The ids are enough to get every result.
     for part, batch_id in enumerate(error.batch_ids):
         assert client.batches.wait(batch_id, progress=False, timeout=WAIT).status == "completed"
-        assert sorted(client.batches.results(batch_id).custom_ids) == ids(40)[20 * part:20 * (part + 1)]
+        assert sorted(client.batches.results(batch_id).custom_ids) == ids(40)[20 * part : 20 * (part + 1)]
 
 
 def test_run_timeout_with_a_manifest_says_how_to_resume(slow, tmp_path):
@@ -440,8 +442,9 @@ def test_retry_failed_with_explicit_inputs(flaky, tmp_path, kind):
     # Another process: the results read back from the run's files, without its requests.
     client = Client(KEY, flaky.url, timeout=10, max_retries=0)
     parts_dir = manifest.with_name(manifest.name + ".parts")
-    results = fb.read_results(*sorted(parts_dir.glob("*.output.jsonl")), *sorted(parts_dir.glob("*.errors.jsonl")),
-                              inputs=src)
+    results = fb.read_results(
+        *sorted(parts_dir.glob("*.output.jsonl")), *sorted(parts_dir.glob("*.errors.jsonl")), inputs=src
+    )
     assert results.failed.custom_ids == failed
     with pytest.raises(ValueError, match="inputs="):
         client.retry_failed(results, progress=False, timeout=WAIT)
@@ -493,8 +496,15 @@ def any_engine(request):
             yield s
         return
     with fb.FakeUpstream() as up:
-        with LocalServer(api_key=KEY, provider="upstream", openai_base_url=up.url, openai_api_key="sk-up-openai",
-                         anthropic_base_url=up.url, anthropic_api_key="sk-up-anthropic", retry_delay=0.01) as s:
+        with LocalServer(
+            api_key=KEY,
+            provider="upstream",
+            openai_base_url=up.url,
+            openai_api_key="sk-up-openai",
+            anthropic_base_url=up.url,
+            anthropic_api_key="sk-up-anthropic",
+            retry_delay=0.01,
+        ) as s:
             yield s
 
 
@@ -508,12 +518,14 @@ def assert_usage(usage) -> None:
 
 def test_every_provider_normalizes_to_the_same_result_shape(any_engine):
     client = Client(KEY, any_engine.url, timeout=10, max_retries=0)
-    chat = run(client, [chat_line("oa", "openai", content="Hello openai"),
-                        chat_line("an", "anthropic", content="Hello anthropic")])
+    chat = run(
+        client,
+        [chat_line("oa", "openai", content="Hello openai"), chat_line("an", "anthropic", content="Hello anthropic")],
+    )
     emb = run(client, [embedding_line("em", "Hello embeddings"), embedding_line("em2", ["a", "b"])])
 
     assert chat.custom_ids == ["oa", "an"]
-    for r, model in zip(chat, ("gpt-4.1-nano", "claude-4.5-sonnet")):
+    for r, model in zip(chat, ("gpt-4.1-nano", "claude-4.5-sonnet"), strict=True):
         assert r.ok is True
         assert r.status_code == 200
         assert r.error is None
@@ -553,10 +565,14 @@ def test_run_from_a_list_of_dicts(client):
 
 
 def test_run_from_batch_requests(client):
-    reqs = [fb.BatchRequest.chat(cid, "openai/gpt-4.1-nano", [{"role": "user", "content": f"Q {cid}"}])
-            for cid in ids(4)]
-    reqs.append(fb.BatchRequest.chat("claude", "anthropic/claude-4.5-sonnet",
-                                     [{"role": "user", "content": "Q claude"}], max_tokens=50))
+    reqs = [
+        fb.BatchRequest.chat(cid, "openai/gpt-4.1-nano", [{"role": "user", "content": f"Q {cid}"}]) for cid in ids(4)
+    ]
+    reqs.append(
+        fb.BatchRequest.chat(
+            "claude", "anthropic/claude-4.5-sonnet", [{"role": "user", "content": "Q claude"}], max_tokens=50
+        )
+    )
     results = run(client, reqs)
     assert_all_ok(results, [*ids(4), "claude"])
     assert "Q claude" in results["claude"].text

@@ -8,6 +8,7 @@ Everything talks to 127.0.0.1; every wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import re
@@ -19,8 +20,7 @@ import pytest
 
 import fastrouter_batch as fb
 from engine_helpers import chat_line, to_jsonl
-from fastrouter_batch import AsyncClient, Client, LocalServer
-from fastrouter_batch import _wait
+from fastrouter_batch import AsyncClient, Client, LocalServer, _wait
 from fastrouter_batch.types import Batch
 
 KEY = "sk-v1-workflow-wait"
@@ -169,12 +169,12 @@ def test_polling_starts_quick_and_backs_off(slow):
     done = client.batches.wait(b.id, progress=False, timeout=WAIT)
     took = time.monotonic() - t
     assert done.status == "completed"
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert gaps, times
     # Quick at first: a tiny batch is not kept waiting for seconds.
     assert gaps[0] < 0.2, gaps
     # Backing off: each gap longer than the last (allowing for jitter of the call itself).
-    for earlier, later in zip(gaps, gaps[1:]):
+    for earlier, later in itertools.pairwise(gaps):
         assert later > earlier * 1.2, gaps
     # Far fewer polls than a fixed 50 ms schedule would make.
     assert len(times) <= 12, (len(times), took)
@@ -188,7 +188,7 @@ def test_poll_interval_fixes_the_schedule(slow):
     times = recording_retrieve(client)
     done = client.batches.wait(b.id, poll_interval=0.2, progress=False, timeout=WAIT)
     assert done.status == "completed"
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(gaps) >= 3
     assert all(0.18 <= g < 0.4 for g in gaps), gaps
 
@@ -198,7 +198,7 @@ def test_backoff_schedule_is_capped():
     for _ in range(40):
         delays.append(_wait._next_delay(delays[-1], None))
     assert delays[0] <= 0.1
-    assert all(b >= a for a, b in zip(delays, delays[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert max(delays) == _wait.MAX_POLL == 30.0
     assert _wait._next_delay(5.0, 0.7) == 0.7
 
@@ -326,7 +326,6 @@ def test_async_wait(slow):
 # --- Ctrl-C ------------------------------------------------------------------------------
 
 
-
 @pytest.mark.parametrize("poll_interval", [None, 5.0])
 def test_ctrl_c_stops_waiting_not_the_batch(slow, sigint_default, poll_interval):
     assert threading.current_thread() is threading.main_thread()
@@ -366,8 +365,12 @@ def test_ctrl_c_during_run_logs_the_batches_that_keep_running(slow, sigint_defau
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            client.run([chat_line(f"req-{i}", "anthropic" if i % 2 else "openai") for i in range(40)],
-                       limits=fb.Limits(max_requests=20), progress=False, timeout=WAIT)
+            client.run(
+                [chat_line(f"req-{i}", "anthropic" if i % 2 else "openai") for i in range(40)],
+                limits=fb.Limits(max_requests=20),
+                progress=False,
+                timeout=WAIT,
+            )
     finally:
         timer.cancel()
         timer.join(5)

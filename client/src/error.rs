@@ -1,21 +1,13 @@
 //! What can go wrong talking to the Batch API, with what the server said.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub enum ClientError {
     /// The server answered with a non-2xx status.
-    Status {
-        status: u16,
-        message: String,
-        kind: Option<String>,
-        code: Option<String>,
-        param: Option<String>,
-        request_id: Option<String>,
-        body: Option<Value>,
-        /// The wait the answer asked for (`retry-after-ms` / `retry-after`), if any.
-        retry_after: Option<std::time::Duration>,
-    },
+    Status(Box<StatusError>),
     /// No answer: connection refused or reset, DNS, TLS.
     Connection { message: String },
     /// No answer in time.
@@ -24,18 +16,30 @@ pub enum ClientError {
     Io { message: String, path: Option<std::path::PathBuf>, kind: std::io::ErrorKind, errno: Option<i32> },
     /// The server's answer could not be understood.
     Decode { message: String },
-    /// A setting is unusable (bad base URL, missing key...).
+    /// A setting or an argument is unusable (bad base URL, an empty id...).
     Config { message: String },
 }
 
-impl ClientError {
-    /// Builds a status error from an error body `{"error": {...}}` (or anything else).
-    pub fn from_body(status: u16, body: &[u8], request_id: Option<String>) -> Self {
-        Self::from_answer(status, body, request_id, None)
-    }
+/// A non-2xx answer: its status and the error body's fields (OpenAI's `{"error": {...}}`).
+#[derive(Debug, Clone)]
+pub struct StatusError {
+    pub status: u16,
+    pub message: String,
+    /// The error's `type`.
+    pub kind: Option<String>,
+    pub code: Option<String>,
+    pub param: Option<String>,
+    pub request_id: Option<String>,
+    /// The whole body, when it was JSON.
+    pub body: Option<Value>,
+    /// The wait the answer asked for (`retry-after-ms` / `retry-after`), if any.
+    pub retry_after: Option<Duration>,
+}
 
-    /// `from_body` with the wait the answer's headers asked for.
-    pub fn from_answer(status: u16, body: &[u8], request_id: Option<String>, retry_after: Option<std::time::Duration>) -> Self {
+impl ClientError {
+    /// A status error from an answer's body (`{"error": {...}}` or anything else) and the
+    /// wait its headers asked for.
+    pub fn from_answer(status: u16, body: &[u8], request_id: Option<String>, retry_after: Option<Duration>) -> Self {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let err = parsed.as_ref().and_then(|v| v.get("error"));
         let text = |k: &str| {
@@ -53,7 +57,7 @@ impl ClientError {
                 raw
             }
         });
-        Self::Status {
+        Self::Status(Box::new(StatusError {
             status,
             message,
             kind: text("type"),
@@ -62,13 +66,13 @@ impl ClientError {
             request_id,
             body: parsed,
             retry_after,
-        }
+        }))
     }
 
     /// The wait the server asked for before a retry, if it did.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Status { retry_after, .. } => *retry_after,
+            Self::Status(s) => s.retry_after,
             _ => None,
         }
     }
@@ -76,7 +80,7 @@ impl ClientError {
     /// Retrying might help: no answer, or an answer that says "later".
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Status { status, .. } => fastrouter_batch_core::retry::is_retryable_status(*status),
+            Self::Status(s) => fastrouter_batch_core::retry::is_retryable_status(s.status),
             Self::Connection { .. } | Self::Timeout { .. } => true,
             _ => false,
         }
@@ -97,18 +101,27 @@ impl ClientError {
             Self::Connection { message: format!("Connection error: {source}") }
         }
     }
+
+    /// A local file error: the OS's text (the path travels apart, once).
+    pub(crate) fn io(e: std::io::Error, path: Option<&std::path::Path>) -> Self {
+        Self::Io { message: e.to_string(), path: path.map(Into::into), kind: e.kind(), errno: e.raw_os_error() }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Config { message: message.into() }
+    }
 }
 
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Status { status, message, code, request_id, .. } => {
-                write!(f, "Error code: {status}")?;
-                if let Some(code) = code {
+            Self::Status(s) => {
+                write!(f, "Error code: {}", s.status)?;
+                if let Some(code) = &s.code {
                     write!(f, " ({code})")?;
                 }
-                write!(f, " - {message}")?;
-                if let Some(id) = request_id {
+                write!(f, " - {}", s.message)?;
+                if let Some(id) = &s.request_id {
                     write!(f, " [request id {id}]")?;
                 }
                 Ok(())

@@ -1,15 +1,23 @@
-//! The Batch API client: one place that sends requests, retries what is worth retrying,
-//! and turns error bodies into typed errors. Uploads stream from disk; downloads stream
-//! to disk. Plain Rust; the `_core` extension wraps it for the sync and asyncio clients.
+//! The Batch API client: one typed method per operation (`client.files().create(...)`,
+//! `client.batches().retrieve(...)`), one place that sends requests, retries what is worth
+//! retrying and turns error bodies into typed errors. Uploads stream from disk; downloads
+//! stream to disk or line by line. Plain Rust; the `_core` extension wraps it for the sync
+//! and asyncio clients.
 
+mod batches;
+mod config;
+mod download;
 mod error;
+mod files;
 mod multipart;
 mod transport;
+mod types;
 
-pub use error::ClientError;
-pub use transport::{Client, ClientConfig, RetryEvent, RetryHook, Upload, HOSTED_BASE_URL};
-
-/// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use batches::Batches;
+pub use config::{ClientConfig, RetryEvent, RetryHook, HOSTED_BASE_URL};
+pub use error::{ClientError, StatusError};
+pub use files::{Files, Upload};
+pub use transport::Client;
+pub use types::{
+    ApiObject, Batch, CreateBatch, FileDeleted, FileObject, ListParams, Page, RequestCounts, TERMINAL_STATUSES,
+};

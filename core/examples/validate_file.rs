@@ -7,8 +7,8 @@ fn main() {
     let file_only = std::env::args().any(|a| a == "--file-only");
     let mut args = std::env::args().skip(1).filter(|a| a != "--file-only");
     let path = args.next().expect("usage: validate_file FILE [THREADS] [--file-only]");
-    let mut opts = fastrouter_batch_core::Options::default();
-    opts.threads = args.next().map_or(0, |t| t.parse().expect("THREADS is a number"));
+    let threads = args.next().map_or(0, |t| t.parse().expect("THREADS is a number"));
+    let mut opts = fastrouter_batch_core::Options { threads, ..Default::default() };
     if let Ok(b) = std::env::var("BLOCK_KB") {
         opts.block_size = b.parse::<usize>().expect("BLOCK_KB is a number") * 1024;
     }
@@ -16,9 +16,16 @@ fn main() {
     opts.limits.max_bytes = u64::MAX;
     for _ in 0..3 {
         let t = std::time::Instant::now();
-        let r = fastrouter_batch_core::validate_path(path.as_ref(), &opts, &AtomicBool::new(false)).expect("readable file");
+        let r =
+            fastrouter_batch_core::validate_path(path.as_ref(), &opts, &AtomicBool::new(false)).expect("readable file");
         let dt = t.elapsed().as_secs_f64();
-        println!("{:.1} ms, {:.0} MB/s, {} requests, {} issues", dt * 1e3, r.total_bytes as f64 / dt / 1e6, r.num_requests, r.total_issues());
+        println!(
+            "{:.1} ms, {:.0} MB/s, {} requests, {} issues",
+            dt * 1e3,
+            r.total_bytes as f64 / dt / 1e6,
+            r.num_requests,
+            r.total_issues()
+        );
     }
     if file_only {
         return;

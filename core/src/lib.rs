@@ -1,12 +1,15 @@
 //! fastrouter-batch's core: the batch-file model, JSONL reading and writing, and
 //! validation. Plain Rust with no Python: the `_core` extension binds it.
 
+pub mod json_scan;
 pub mod jsonl;
 pub mod limits;
 pub mod model;
 pub mod results;
 pub mod retry;
 pub mod secret;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod translate;
 pub mod validate;
 

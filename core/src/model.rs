@@ -58,10 +58,7 @@ pub const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"]
 
 /// Anthropic's custom-id rule, `^[a-zA-Z0-9_-]{1,64}$`, without a regex engine.
 pub fn is_strict_custom_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The provider named by a `provider/model` model name, if it has a prefix.

@@ -6,7 +6,8 @@ use fastrouter_batch_core::validate::{validate_bytes, Options};
 use serde_json::{json, Value};
 
 fn line(provider: &str, body: Value) -> String {
-    json!({"custom_id": "c1", "provider": provider, "method": "POST", "url": "/v1/chat/completions", "body": body}).to_string()
+    json!({"custom_id": "c1", "provider": provider, "method": "POST", "url": "/v1/chat/completions", "body": body})
+        .to_string()
 }
 
 fn anthropic(extra: Value) -> String {
@@ -35,14 +36,8 @@ fn one(path: &str, code: &'static str) -> Vec<(String, &'static str)> {
 
 #[test]
 fn temperature_range_is_anthropics_and_reported_once() {
-    assert_eq!(
-        issues(&anthropic(json!({"temperature": 1.5}))),
-        one("body.temperature", "invalid_value")
-    );
-    assert_eq!(
-        issues(&anthropic(json!({"temperature": 2.5}))),
-        one("body.temperature", "invalid_value")
-    );
+    assert_eq!(issues(&anthropic(json!({"temperature": 1.5}))), one("body.temperature", "invalid_value"));
+    assert_eq!(issues(&anthropic(json!({"temperature": 2.5}))), one("body.temperature", "invalid_value"));
     assert!(issues(&anthropic(json!({"temperature": 0.7}))).is_empty());
     let openai = line(
         "openai",
@@ -58,17 +53,9 @@ fn sampling_follows_the_model_table() {
         one("body.top_p", "unsupported_parameter")
     );
     let new_model = json!({"model": "anthropic/claude-opus-4-7", "temperature": 0.2});
-    assert_eq!(
-        issues(&anthropic(new_model.clone())),
-        one("body.temperature", "unsupported_parameter")
-    );
-    let message = &validate_bytes(anthropic(new_model.clone()).as_bytes(), &Options::default())
-        .issues[0]
-        .message;
-    assert!(
-        message.contains("claude-opus-4-7") && message.contains("anthropic_sampling"),
-        "{message}"
-    );
+    assert_eq!(issues(&anthropic(new_model.clone())), one("body.temperature", "unsupported_parameter"));
+    let message = &validate_bytes(anthropic(new_model.clone()).as_bytes(), &Options::default()).issues[0].message;
+    assert!(message.contains("claude-opus-4-7") && message.contains("anthropic_sampling"), "{message}");
     let opts = Options {
         sampling: SamplingTable::with_entries([("claude-opus-4-7*", Sampling::Either)]),
         ..Options::default()
@@ -86,28 +73,17 @@ fn max_completion_tokens_stands_in_for_max_tokens() {
     assert!(issues(&line("anthropic", body)).is_empty());
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "max_tokens": null, "max_completion_tokens": 5,
         "messages": [{"role": "user", "content": "hi"}]});
-    assert!(
-        issues(&line("anthropic", body)).is_empty(),
-        "null is not given"
-    );
+    assert!(issues(&line("anthropic", body)).is_empty(), "null is not given");
     let body = json!({"model": "anthropic/claude-4.5-sonnet", "messages": [{"role": "user", "content": "hi"}]});
-    assert_eq!(
-        issues(&line("anthropic", body)),
-        one("body.max_tokens", "missing_max_tokens")
-    );
+    assert_eq!(issues(&line("anthropic", body)), one("body.max_tokens", "missing_max_tokens"));
 }
 
 #[test]
 fn refused_parameters_and_content_are_named() {
-    assert_eq!(
-        issues(&anthropic(json!({"n": 2}))),
-        one("body.n", "unsupported_parameter")
-    );
+    assert_eq!(issues(&anthropic(json!({"n": 2}))), one("body.n", "unsupported_parameter"));
     assert!(issues(&anthropic(json!({"n": 1, "seed": 4, "stream": false}))).is_empty());
     assert_eq!(
-        issues(&anthropic(
-            json!({"response_format": {"type": "json_object"}})
-        )),
+        issues(&anthropic(json!({"response_format": {"type": "json_object"}}))),
         one("body.response_format", "unsupported_parameter")
     );
     assert_eq!(
@@ -118,41 +94,26 @@ fn refused_parameters_and_content_are_named() {
         ]
     );
     let audio = json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}]});
-    assert_eq!(
-        issues(&anthropic(audio)),
-        one("body.messages[0].content[0]", "unsupported_content")
-    );
+    assert_eq!(issues(&anthropic(audio)), one("body.messages[0].content[0]", "unsupported_content"));
     let blank = json!({"messages": [{"role": "user", "content": "  "}]});
-    assert_eq!(
-        issues(&anthropic(blank)),
-        one("body.messages[0].content", "invalid_value")
-    );
+    assert_eq!(issues(&anthropic(blank)), one("body.messages[0].content", "invalid_value"));
 }
 
 #[test]
 fn tool_shapes_on_both_providers() {
     let tools = json!([{"type": "function", "function": {"name": "bad name", "parameters": {}}}]);
-    assert_eq!(
-        issues(&anthropic(json!({"tools": tools}))),
-        one("body.tools[0].function.name", "invalid_value")
-    );
+    assert_eq!(issues(&anthropic(json!({"tools": tools}))), one("body.tools[0].function.name", "invalid_value"));
     let openai = line(
         "openai",
         json!({"model": "openai/gpt-4.1", "tools": tools, "messages": [{"role": "user", "content": "x"}]}),
     );
-    assert_eq!(
-        issues(&openai),
-        one("body.tools[0].function.name", "invalid_value")
-    );
+    assert_eq!(issues(&openai), one("body.tools[0].function.name", "invalid_value"));
     let params = json!([{"type": "function", "function": {"name": "f", "parameters": []}}]);
     let openai = line(
         "openai",
         json!({"model": "openai/gpt-4.1", "tools": params, "messages": [{"role": "user", "content": "x"}]}),
     );
-    assert_eq!(
-        issues(&openai),
-        one("body.tools[0].function.parameters", "invalid_type")
-    );
+    assert_eq!(issues(&openai), one("body.tools[0].function.parameters", "invalid_type"));
     // Custom tools are OpenAI's own: fine there, refused for Anthropic.
     let custom = json!([{"type": "custom", "custom": {"name": "c"}}]);
     let openai = line(
@@ -160,22 +121,15 @@ fn tool_shapes_on_both_providers() {
         json!({"model": "openai/gpt-4.1", "tools": custom, "messages": [{"role": "user", "content": "x"}]}),
     );
     assert!(issues(&openai).is_empty());
-    assert_eq!(
-        issues(&anthropic(json!({"tools": custom}))),
-        one("body.tools[0]", "unsupported_parameter")
-    );
+    assert_eq!(issues(&anthropic(json!({"tools": custom}))), one("body.tools[0]", "unsupported_parameter"));
 }
 
 /// Plain lines skip the full translation (for speed); they must get exactly what it says.
 /// Adding `seed` (dropped, so it changes nothing) forces the full path on the same line.
 #[test]
 fn plain_lines_get_what_the_full_translation_says() {
-    let models = [
-        "anthropic/claude-4.5-sonnet",
-        "anthropic/claude-3-haiku",
-        "anthropic/claude-opus-4-7",
-        "anthropic/claude-9",
-    ];
+    let models =
+        ["anthropic/claude-4.5-sonnet", "anthropic/claude-3-haiku", "anthropic/claude-opus-4-7", "anthropic/claude-9"];
     let samplings = [
         json!({}),
         json!({"temperature": 0.3}),
@@ -208,17 +162,11 @@ fn plain_lines_get_what_the_full_translation_says() {
             }
         }
     }
-    assert!(
-        checked > 20,
-        "the cases must include refused ones ({checked})"
-    );
+    assert!(checked > 20, "the cases must include refused ones ({checked})");
 }
 
 #[test]
 fn a_model_of_another_provider_is_reported_alone() {
     let body = json!({"model": "openai/gpt-4.1", "max_tokens": 5, "temperature": 0.5, "messages": [{"role": "user", "content": "hi"}]});
-    assert_eq!(
-        issues(&line("anthropic", body)),
-        one("body.model", "provider_model_mismatch")
-    );
+    assert_eq!(issues(&line("anthropic", body)), one("body.model", "provider_model_mismatch"));
 }

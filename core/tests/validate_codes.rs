@@ -83,14 +83,26 @@ fn invalid_types() {
         issues(&second(r#""content":"hi""#, r#""content":[{"type":"text","text":"x"},{"text":"y"}]"#)),
         one(2, "missing_field", Some("body.messages[0].content[1].type"))
     );
-    assert_eq!(issues(&second(r#""content":"hi""#, r#""content":5"#)), one(2, "invalid_type", Some("body.messages[0].content")));
-    assert_eq!(issues(&second(r#""messages":["#, r#""max_tokens":"9","messages":["#)), one(2, "invalid_type", Some("body.max_tokens")));
+    assert_eq!(
+        issues(&second(r#""content":"hi""#, r#""content":5"#)),
+        one(2, "invalid_type", Some("body.messages[0].content"))
+    );
+    assert_eq!(
+        issues(&second(r#""messages":["#, r#""max_tokens":"9","messages":["#)),
+        one(2, "invalid_type", Some("body.max_tokens"))
+    );
 }
 
 #[test]
 fn invalid_value_max_tokens() {
-    assert_eq!(issues(&second(r#""messages":["#, r#""max_tokens":0,"messages":["#)), one(2, "invalid_value", Some("body.max_tokens")));
-    assert_eq!(issues(&second(r#""messages":["#, r#""max_tokens":1.5,"messages":["#)), one(2, "invalid_value", Some("body.max_tokens")));
+    assert_eq!(
+        issues(&second(r#""messages":["#, r#""max_tokens":0,"messages":["#)),
+        one(2, "invalid_value", Some("body.max_tokens"))
+    );
+    assert_eq!(
+        issues(&second(r#""messages":["#, r#""max_tokens":1.5,"messages":["#)),
+        one(2, "invalid_value", Some("body.max_tokens"))
+    );
 }
 
 #[test]
@@ -111,7 +123,10 @@ fn custom_id_format() {
     assert_eq!(issues(&format!("{long}\n")), one(1, "custom_id_format", Some("custom_id")));
     // OpenAI lines are not held to Anthropic's rule, but an empty id is always wrong.
     assert!(issues(&second(r#""custom_id":"a""#, r#""custom_id":"has space""#)).is_empty());
-    assert_eq!(issues(&second(r#""custom_id":"a""#, r#""custom_id":"""#)), one(2, "custom_id_format", Some("custom_id")));
+    assert_eq!(
+        issues(&second(r#""custom_id":"a""#, r#""custom_id":"""#)),
+        one(2, "custom_id_format", Some("custom_id"))
+    );
 }
 
 #[test]
@@ -122,7 +137,10 @@ fn unknown_provider_and_mismatch() {
         issues(&second(r#""model":"openai/gpt-4.1""#, r#""model":"anthropic/claude-4.5-sonnet""#)),
         one(2, "provider_model_mismatch", Some("body.model"))
     );
-    assert_eq!(issues(&second(r#""model":"openai/gpt-4.1""#, r#""model":"gpt-4.1""#)), one(2, "provider_model_mismatch", Some("body.model")));
+    assert_eq!(
+        issues(&second(r#""model":"openai/gpt-4.1""#, r#""model":"gpt-4.1""#)),
+        one(2, "provider_model_mismatch", Some("body.model"))
+    );
     // The provider set is open: an allowed extra provider passes.
     let mut opts = Options::default();
     opts.providers.push("gemini".into());
@@ -133,7 +151,10 @@ fn unknown_provider_and_mismatch() {
 #[test]
 fn method_and_urls() {
     assert_eq!(issues(&second(r#""method":"POST""#, r#""method":"GET""#)), one(2, "method_not_post", Some("method")));
-    assert_eq!(issues(&second(r#""url":"/v1/chat/completions""#, r#""url":"/v1/foo""#)), one(2, "unsupported_url", Some("url")));
+    assert_eq!(
+        issues(&second(r#""url":"/v1/chat/completions""#, r#""url":"/v1/foo""#)),
+        one(2, "unsupported_url", Some("url"))
+    );
     let emb = r#"{"custom_id":"e","provider":"openai","method":"POST","url":"/v1/embeddings","body":{"model":"openai/text-embedding-3-small","input":"x"}}"#;
     assert_eq!(issues(&format!("{OK_OPENAI}\n{OK_ANTHROPIC}\n{emb}\n")), one(3, "url_mismatch", Some("url")));
     // The odd one out is reported, whichever line it is on.
@@ -144,8 +165,14 @@ fn method_and_urls() {
 fn embeddings_rules() {
     let emb = r#"{"custom_id":"e","provider":"openai","method":"POST","url":"/v1/embeddings","body":{"model":"openai/text-embedding-3-small","input":"x"}}"#;
     assert!(issues(&format!("{emb}\n")).is_empty());
-    assert_eq!(issues(&format!("{}\n", emb.replace(r#","input":"x""#, ""))), one(1, "missing_field", Some("body.input")));
-    assert_eq!(issues(&format!("{}\n", emb.replace(r#""input":"x""#, r#""input":[]"#))), one(1, "empty_input", Some("body.input")));
+    assert_eq!(
+        issues(&format!("{}\n", emb.replace(r#","input":"x""#, ""))),
+        one(1, "missing_field", Some("body.input"))
+    );
+    assert_eq!(
+        issues(&format!("{}\n", emb.replace(r#""input":"x""#, r#""input":[]"#))),
+        one(1, "empty_input", Some("body.input"))
+    );
     let anth = r#"{"custom_id":"e","provider":"anthropic","method":"POST","url":"/v1/embeddings","body":{"model":"anthropic/x","input":"x"}}"#;
     assert_eq!(issues(&format!("{anth}\n")), one(1, "unsupported_endpoint", Some("url")));
 }
@@ -156,7 +183,8 @@ fn chat_rules() {
         issues(&second(r#""messages":[{"role":"user","content":"hi"}]"#, r#""messages":[]"#)),
         one(2, "empty_messages", Some("body.messages"))
     );
-    let three = r#""messages":[{"role":"system","content":"s"},{"role":"user","content":"u"},{"role":"robot","content":"x"}]"#;
+    let three =
+        r#""messages":[{"role":"system","content":"s"},{"role":"user","content":"u"},{"role":"robot","content":"x"}]"#;
     assert_eq!(
         issues(&second(r#""messages":[{"role":"user","content":"hi"}]"#, three)),
         one(2, "invalid_role", Some("body.messages[2].role"))
@@ -170,8 +198,7 @@ fn chat_rules() {
 
 #[test]
 fn limits_are_reported_once_at_the_crossing_line() {
-    let mut opts = Options::default();
-    opts.limits = Limits { max_requests: 3, ..Limits::default() };
+    let opts = Options { limits: Limits { max_requests: 3, ..Limits::default() }, ..Options::default() };
     let lines: Vec<String> = (0..5).map(|i| OK_OPENAI.replace(r#""a""#, &format!("\"id{i}\""))).collect();
     let text = format!("{}\n\n{}\n{}\n{}\n{}\n", lines[0], lines[1], lines[2], lines[3], lines[4]);
     assert_eq!(issues_with(text.as_bytes(), &opts), one(5, "too_many_requests", None));
@@ -207,7 +234,14 @@ fn every_problem_on_a_line_is_reported() {
     codes.sort();
     assert_eq!(
         codes,
-        ["custom_id_format", "invalid_role", "invalid_type", "method_not_post", "missing_max_tokens", "provider_model_mismatch"]
+        [
+            "custom_id_format",
+            "invalid_role",
+            "invalid_type",
+            "method_not_post",
+            "missing_max_tokens",
+            "provider_model_mismatch"
+        ]
     );
 }
 
@@ -272,7 +306,8 @@ fn parallel_and_sequential_agree() {
 
 #[test]
 fn sampling_parameters() {
-    let with = |params: &str| issues(&second(r#""model":"openai/gpt-4.1""#, &format!(r#""model":"openai/gpt-4.1",{params}"#)));
+    let with =
+        |params: &str| issues(&second(r#""model":"openai/gpt-4.1""#, &format!(r#""model":"openai/gpt-4.1",{params}"#)));
     // Good values, and null (the default) for each.
     let good = r#""temperature":0.7,"top_p":1,"presence_penalty":-2,"frequency_penalty":1.5,"n":2,"seed":-7,"max_completion_tokens":50,"stop":["END","\n"]"#;
     assert!(with(good).is_empty(), "{:?}", with(good));

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SimulatedConfig;
-use crate::providers::simulated::{anthropic_message, answer, chat_answer, openai_chat, openai_embeddings, Ask};
+use crate::providers::simulated::{answer, anthropic_message, chat_answer, openai_chat, openai_embeddings, Ask};
 
 pub struct FakeUpstream {
     addr: SocketAddr,
@@ -66,7 +66,10 @@ async fn delay_or_fault(cfg: &SimulatedConfig, anthropic: bool) -> Option<Respon
         let (status, body) = if anthropic {
             (529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
         } else {
-            (429, json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "param": null, "code": "rate_limited"}}))
+            (
+                429,
+                json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "param": null, "code": "rate_limited"}}),
+            )
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return Some((status, [("retry-after-ms", "10")], Json(body)).into_response());

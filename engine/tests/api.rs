@@ -38,12 +38,14 @@ async fn auth_required_and_keys_see_only_their_own() {
         let r = api.upload_with(b"{}\n", Some("batch"), "x.jsonl").await;
         assert_error(&r, 401, "invalid_api_key");
     }
-    let basic = Api::send(a.client.get(format!("{}/v1/files", a.base)).header("authorization", "Basic c2stdGVzdA==")).await;
+    let basic =
+        Api::send(a.client.get(format!("{}/v1/files", a.base)).header("authorization", "Basic c2stdGVzdA==")).await;
     assert_error(&basic, 401, "invalid_api_key");
     let empty = Api::send(a.client.get(format!("{}/v1/files", a.base)).header("authorization", "Bearer ")).await;
     assert_error(&empty, 401, "invalid_api_key");
     // The scheme is case-insensitive.
-    let lower = Api::send(a.client.get(format!("{}/v1/files", a.base)).header("authorization", format!("bearer {KEY}"))).await;
+    let lower =
+        Api::send(a.client.get(format!("{}/v1/files", a.base)).header("authorization", format!("bearer {KEY}"))).await;
     assert_eq!(lower.status, 200, "{}", lower.text());
 
     // A's file and batch.
@@ -111,7 +113,9 @@ async fn request_errors() {
     let r = create(json!({"input_file_id": fid, "endpoint": "/v1/completions", "completion_window": "24h"})).await;
     assert_error(&r, 400, "invalid_endpoint");
     assert_eq!(r.json["error"]["param"], "endpoint");
-    let r = create(json!({"input_file_id": "file-nope", "endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
+    let r =
+        create(json!({"input_file_id": "file-nope", "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+            .await;
     assert_error(&r, 404, "not_found");
     assert_eq!(r.json["error"]["param"], "input_file_id");
     let r = create(json!({"endpoint": "/v1/chat/completions", "completion_window": "24h"})).await;
@@ -179,8 +183,11 @@ async fn request_errors() {
     assert_eq!(r.json["error"]["param"], "purpose");
     // No file part.
     let r = api
-        .post_raw("/v1/files", &format!("multipart/form-data; boundary={}", "b0undary"),
-            b"--b0undary\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--b0undary--\r\n".to_vec())
+        .post_raw(
+            "/v1/files",
+            &format!("multipart/form-data; boundary={}", "b0undary"),
+            b"--b0undary\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--b0undary--\r\n".to_vec(),
+        )
         .await;
     assert_error(&r, 400, "missing_file");
     // Not multipart at all.
@@ -193,7 +200,8 @@ async fn request_errors() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let mut expected_on_disk = vec![format!("{fid}.jsonl"), format!("{}.jsonl", done["output_file_id"].as_str().unwrap())];
+    let mut expected_on_disk =
+        vec![format!("{fid}.jsonl"), format!("{}.jsonl", done["output_file_id"].as_str().unwrap())];
     let mut on_disk = on_disk;
     on_disk.sort();
     expected_on_disk.sort();
@@ -274,7 +282,12 @@ async fn idempotency_key_returns_the_same_batch() {
         let api = api.clone();
         let body = body.clone();
         async move {
-            let b = api.client.post(format!("{}/v1/batches", api.base)).bearer_auth(KEY).header("Idempotency-Key", key).json(&body);
+            let b = api
+                .client
+                .post(format!("{}/v1/batches", api.base))
+                .bearer_auth(KEY)
+                .header("Idempotency-Key", key)
+                .json(&body);
             Api::send(b).await
         }
     };
@@ -298,8 +311,10 @@ async fn idempotency_key_returns_the_same_batch() {
     // Keys are per API key: B using A's Idempotency-Key gets a batch of its own.
     let b = api.with_key(Some(KEY_B));
     let b_file = b.upload(&jsonl(&chat_lines(1))).await;
-    let req = b.client.post(format!("{}/v1/batches", b.base)).bearer_auth(KEY_B).header("Idempotency-Key", "key-1")
-        .json(&json!({"input_file_id": b_file["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}));
+    let req =
+        b.client.post(format!("{}/v1/batches", b.base)).bearer_auth(KEY_B).header("Idempotency-Key", "key-1").json(
+            &json!({"input_file_id": b_file["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+        );
     let theirs = Api::send(req).await;
     assert_eq!(theirs.status, 200, "{}", theirs.text());
     assert_ne!(theirs.json["id"], first.json["id"]);
@@ -520,7 +535,10 @@ async fn oversized_upload_gets_413() {
     assert!(big.len() > 40 * 1024, "{}", big.len());
     for _ in 0..5 {
         // A fresh connection each time (see `pooled_connection_after_an_early_rejection`).
-        let fresh = Api { client: reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap(), ..api.clone() };
+        let fresh = Api {
+            client: reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap(),
+            ..api.clone()
+        };
         let r = fresh.upload_with(&big, Some("batch"), "big.jsonl").await;
         assert_error(&r, 413, "file_too_large");
         assert_eq!(r.json["error"]["param"], "file");
@@ -557,8 +575,14 @@ async fn pooled_connection_after_an_early_rejection() {
     let mut close_headers = Vec::new();
     for round in 0..30 {
         let key = if round % 2 == 0 { KEY } else { "sk-wrong" };
-        let sent = api.client.post(format!("{}/v1/files", api.base)).bearer_auth(key)
-            .header("content-type", &content_type).body(body.clone()).send().await;
+        let sent = api
+            .client
+            .post(format!("{}/v1/files", api.base))
+            .bearer_auth(key)
+            .header("content-type", &content_type)
+            .body(body.clone())
+            .send()
+            .await;
         match sent {
             Ok(resp) => {
                 close_headers.push(resp.headers().get("connection").map(|v| v.to_str().unwrap_or("").to_owned()));

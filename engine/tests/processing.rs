@@ -16,7 +16,8 @@ const STATUS_ORDER: &[&str] = &["validating", "in_progress", "finalizing", "comp
 fn assert_status_path(seen: &[String], order: &[&str]) {
     let mut pos = 0;
     for s in seen {
-        let i = order[pos..].iter().position(|o| o == s).unwrap_or_else(|| panic!("status {s} out of order in {seen:?}"));
+        let i =
+            order[pos..].iter().position(|o| o == s).unwrap_or_else(|| panic!("status {s} out of order in {seen:?}"));
         pos += i;
     }
 }
@@ -77,7 +78,8 @@ async fn happy_path_mixed_providers() {
     path.extend(seen.into_iter().filter(|s| s != "validating"));
     assert_status_path(&path, STATUS_ORDER);
     assert_eq!(b["status"], "completed", "{b}");
-    let (c, i, f, done) = (ts(&b, "created_at"), ts(&b, "in_progress_at"), ts(&b, "finalizing_at"), ts(&b, "completed_at"));
+    let (c, i, f, done) =
+        (ts(&b, "created_at"), ts(&b, "in_progress_at"), ts(&b, "finalizing_at"), ts(&b, "completed_at"));
     assert!(c <= i && i <= f && f <= done, "timestamps out of order: {b}");
     assert_eq!(c, created_at);
     for never in ["failed_at", "expired_at", "cancelling_at", "cancelled_at"] {
@@ -140,7 +142,8 @@ async fn embeddings_batch() {
     let dir = tempdir();
     let engine = start(config(dir.path())).await;
     let api = Api::new(&engine);
-    let mut lines: Vec<Value> = (0..20).map(|i| embed_line(&format!("e{i}"), json!(format!("text {}", i % 10)))).collect();
+    let mut lines: Vec<Value> =
+        (0..20).map(|i| embed_line(&format!("e{i}"), json!(format!("text {}", i % 10)))).collect();
     lines.push(embed_line("multi", json!(["text 1", "text 2", "text 3"])));
     let mut dims = embed_line("dims", json!("text 1"));
     dims["body"]["dimensions"] = json!(4);
@@ -306,7 +309,7 @@ async fn cancel_mid_way_keeps_partial_results() {
     let (total, completed, failed) = counts(&b);
     assert_eq!(total, 300);
     assert_eq!(completed + failed, total, "{b}");
-    assert!(completed >= 8 && completed < 300, "{b}");
+    assert!((8..300).contains(&completed), "{b}");
 
     let out = api.lines(&b["output_file_id"]).await;
     let errors = api.lines(&b["error_file_id"]).await;
@@ -523,7 +526,8 @@ async fn empty_and_hopeless_files_fail_validation() {
         let (file, b) = wait_failed(api.clone(), data.clone()).await;
         assert_eq!(file["num_rows"].as_u64(), Some(0));
         assert_eq!(file["bytes"].as_u64(), Some(data.len() as u64));
-        let codes: Vec<&str> = b["errors"]["data"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+        let codes: Vec<&str> =
+            b["errors"]["data"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
         assert_eq!(codes, vec!["empty_file"], "{b}");
     }
     // 1005 broken lines: 1000 listed, then one entry saying how many more.

@@ -54,7 +54,10 @@ async fn both_providers_through_the_fake_upstream() {
     for i in 0..20 {
         // OpenAI: the model reaches the upstream without its `openai/` prefix.
         let o = &out[&format!("o{i}")]["response"]["body"];
-        assert_eq!(o["choices"][0]["message"]["content"], json!(format!("Simulated answer from gpt-4.1-nano: question {i}")));
+        assert_eq!(
+            o["choices"][0]["message"]["content"],
+            json!(format!("Simulated answer from gpt-4.1-nano: question {i}"))
+        );
         assert_eq!(o["choices"][0]["finish_reason"], "stop");
         // Anthropic: sent as a Messages request (no prefix, system moved out of the
         // messages), answered as a chat.completion.
@@ -195,7 +198,8 @@ async fn recording_upstream() -> (String, Seen, tokio::task::JoinHandle<()>) {
     async fn handle(State(seen): State<Seen>, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::response::Response {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let path = uri.path().to_owned();
-        let last = body["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].clone()).unwrap_or(Value::Null);
+        let last =
+            body["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].clone()).unwrap_or(Value::Null);
         let last = last.as_str().unwrap_or_default().to_owned();
         let earlier = {
             let mut s = seen.lock().unwrap();
@@ -275,7 +279,10 @@ async fn upstream_wire_requests() {
     let seen = seen.lock().unwrap().clone();
     let find = |path: &str, last: &str| -> Vec<(axum::http::HeaderMap, Value)> {
         seen.iter()
-            .filter(|(p, _, b)| p == path && b["messages"].as_array().and_then(|m| m.last()).map(|m| &m["content"]) == Some(&json!(last)))
+            .filter(|(p, _, b)| {
+                p == path
+                    && b["messages"].as_array().and_then(|m| m.last()).map(|m| &m["content"]) == Some(&json!(last))
+            })
             .map(|(_, h, b)| (h.clone(), b.clone()))
             .collect()
     };
@@ -371,14 +378,20 @@ async fn upstream_non_json_and_timeouts() {
 
 /// An upstream where Anthropic answers only once `release` says so and OpenAI at once;
 /// counts the Anthropic requests that arrived.
-async fn gated_upstream(release: tokio::sync::watch::Receiver<bool>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn gated_upstream(
+    release: tokio::sync::watch::Receiver<bool>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use axum::extract::State;
     use axum::http::Uri;
     use axum::response::IntoResponse;
     use std::sync::atomic::{AtomicUsize, Ordering};
     type Gate = (tokio::sync::watch::Receiver<bool>, std::sync::Arc<AtomicUsize>);
 
-    async fn handle(State((mut release, arrived)): State<Gate>, uri: Uri, body: axum::body::Bytes) -> axum::response::Response {
+    async fn handle(
+        State((mut release, arrived)): State<Gate>,
+        uri: Uri,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if uri.path() == "/v1/messages" {
             arrived.fetch_add(1, Ordering::SeqCst);

@@ -13,34 +13,34 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchBuilder",
+    "BatchRequest",
+    "BatchValidationError",
     "ConflictError",
+    "FakeUpstream",
+    "FastRouterError",
     "InternalServerError",
+    "Limits",
+    "LineIter",
     "LineStream",
+    "LocalServer",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
-    "Transport",
+    "Result",
+    "ResultIterator",
+    "ResultSet",
     "UnprocessableEntityError",
-    "BatchBuilder",
-    "BatchRequest",
-    "BatchValidationError",
-    "FakeUpstream",
-    "FastRouterError",
-    "LineIter",
-    "Limits",
-    "LocalServer",
     "ValidationIssue",
     "ValidationReport",
     "__version__",
-    "validate",
-    "BatchResults",
-    "Result",
-    "ResultIterator",
     "read_results",
     "read_texts",
+    "validate",
 ]
 
 __version__: str
@@ -344,46 +344,70 @@ class FakeUpstream:
     def url(self) -> str: ...
 
 @final
-class Transport:
-    """The Rust HTTP client behind `Client` and `AsyncClient`."""
+class ApiClient:
+    """The Rust client behind `Client` and `AsyncClient`: one method per operation, each with
+    an awaitable `a...` twin; answers are the JSON objects the server sent."""
 
-    def __new__(cls, *, base_url: str, api_key: str, timeout: float = 600.0, max_retries: int = 2) -> Self: ...
-    def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> Transport: ...
+    def __new__(
+        cls, *, api_key: str, base_url: str | None = None, timeout: float = 600.0, max_retries: int = 2
+    ) -> Self: ...
+    def with_options(self, *, timeout: float | None = None, max_retries: int | None = None) -> ApiClient: ...
     @property
     def base_url(self) -> str: ...
     @property
     def timeout(self) -> float: ...
     @property
     def max_retries(self) -> int: ...
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Sequence[tuple[str, str]] | None = None,
-        body: Any = None,
-        idempotency_key: str | None = None,
-    ) -> Any: ...
-    def arequest(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Sequence[tuple[str, str]] | None = None,
-        body: Any = None,
-        idempotency_key: str | None = None,
-    ) -> Awaitable[Any]: ...
-    def upload(
+    def create_file(
         self, file: str | os.PathLike[str] | bytes | bytearray, *, filename: str, purpose: str = "batch"
-    ) -> Any: ...
-    def aupload(
+    ) -> dict[str, Any]:
+        """`POST /v1/files`: `file` is a path (streamed from disk) or bytes."""
+    def acreate_file(
         self, file: str | os.PathLike[str] | bytes | bytearray, *, filename: str, purpose: str = "batch"
-    ) -> Awaitable[Any]: ...
-    def content(self, file_id: str) -> bytes: ...
-    def acontent(self, file_id: str) -> Awaitable[bytes]: ...
-    def download(self, file_id: str, path: str | os.PathLike[str]) -> int: ...
-    def adownload(self, file_id: str, path: str | os.PathLike[str]) -> Awaitable[int]: ...
-    def iter_lines(self, file_id: str) -> LineStream: ...
+    ) -> Awaitable[dict[str, Any]]: ...
+    def retrieve_file(self, file_id: str) -> dict[str, Any]: ...
+    def aretrieve_file(self, file_id: str) -> Awaitable[dict[str, Any]]: ...
+    def list_files(
+        self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> dict[str, Any]: ...
+    def alist_files(
+        self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> Awaitable[dict[str, Any]]: ...
+    def delete_file(self, file_id: str) -> dict[str, Any]: ...
+    def adelete_file(self, file_id: str) -> Awaitable[dict[str, Any]]: ...
+    def file_content(self, file_id: str) -> bytes:
+        """The file's whole content, in memory."""
+    def afile_content(self, file_id: str) -> Awaitable[bytes]: ...
+    def download_file(self, file_id: str, path: str | os.PathLike[str]) -> int:
+        """The file's content streamed to `path`; the bytes written."""
+    def adownload_file(self, file_id: str, path: str | os.PathLike[str]) -> Awaitable[int]: ...
+    def file_lines(self, file_id: str) -> LineStream:
+        """The file's lines (without newlines), streamed, for `for` and `async for`."""
+    def create_batch(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """`POST /v1/batches` (a key is made for this call unless `idempotency_key` is given)."""
+    def acreate_batch(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Awaitable[dict[str, Any]]: ...
+    def retrieve_batch(self, batch_id: str) -> dict[str, Any]: ...
+    def aretrieve_batch(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
+    def list_batches(self, *, limit: int | None = None, after: str | None = None) -> dict[str, Any]: ...
+    def alist_batches(self, *, limit: int | None = None, after: str | None = None) -> Awaitable[dict[str, Any]]: ...
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
+    def acancel_batch(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
 
 @final
 class LineStream:
@@ -444,8 +468,9 @@ class Result:
         """The whole line as a dict (``id``, ``custom_id``, ``response``, ``error``), read back."""
 
 @final
-class BatchResults:
-    """The results of one or more batches' output and error files: one ``Result`` per line."""
+class ResultSet:
+    """The results of one or more batches' output and error files: one ``Result`` per line
+    (``fastrouter_batch.BatchResults`` wraps it, adding the DataFrames)."""
 
     def __len__(self) -> int: ...
     def __iter__(self) -> ResultIterator: ...
@@ -458,10 +483,10 @@ class BatchResults:
     def custom_ids(self) -> list[str]:
         """The custom_ids, in iteration order."""
     @property
-    def succeeded(self) -> BatchResults:
+    def succeeded(self) -> ResultSet:
         """The results that succeeded, in the same order."""
     @property
-    def failed(self) -> BatchResults:
+    def failed(self) -> ResultSet:
         """The results that failed (an error status, or never ran), in the same order."""
     @property
     def missing(self) -> list[str]:
@@ -473,10 +498,6 @@ class BatchResults:
         per error code."""
     def to_columns(self) -> dict[str, list[Any]]:
         """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order."""
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``)."""
-    def to_polars(self) -> Any:
-        """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``)."""
 
 @final
 class ResultIterator:
@@ -488,8 +509,8 @@ def read_results(
     *,
     inputs: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
     owned_dir: str | os.PathLike[str] | None = None,
-) -> BatchResults:
-    """Reads output and error files (paths or bytes) into one ``BatchResults``.
+) -> ResultSet:
+    """Reads output and error files (paths or bytes) into one ``ResultSet``.
 
     ``inputs`` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
     in order. ``owned_dir`` is a directory removed once the results are garbage collected

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from ._core import BatchRequest
 
-_BOM = b"\xef\xbb\xbf"
+#: The UTF-8 byte-order mark a batch file may start with (not part of its first line).
+BOM = b"\xef\xbb\xbf"
 
 
 def read_requests(path: str | os.PathLike[str]) -> Iterator[BatchRequest]:
@@ -18,8 +19,8 @@ def read_requests(path: str | os.PathLike[str]) -> Iterator[BatchRequest]:
     """
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM) :]
             if not raw.strip():
                 continue
             try:

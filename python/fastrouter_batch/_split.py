@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_BOM = b"\xef\xbb\xbf"
+from ._io import BOM
 
 
 def split_file(
@@ -28,8 +28,8 @@ def split_file(
     try:
         with open(source, "rb") as f:
             for number, raw in enumerate(f, start=1):
-                if number == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM):]
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
                 if not raw.strip():
                     continue
                 if not raw.endswith(b"\n"):

@@ -7,7 +7,6 @@ state, and never reaches 100 % before the batch has actually finished (a batch t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -85,8 +84,10 @@ def _next_delay(delay: float, poll_interval: float | None) -> float:
 def _check_timeout(start: float, timeout: float | None, batches: Sequence[Batch]) -> None:
     if timeout is not None and time.monotonic() - start >= timeout:
         unfinished = [b.id for b in batches if not b.is_terminal]
-        raise WaitTimeout(f"batch {', '.join(unfinished)} not finished after {timeout:g} s (it keeps running)",
-                          batch_ids=[b.id for b in batches])
+        raise WaitTimeout(
+            f"batch {', '.join(unfinished)} not finished after {timeout:g} s (it keeps running)",
+            batch_ids=[b.id for b in batches],
+        )
 
 
 class _Poll:
@@ -144,6 +145,10 @@ async def await_all(
     progress: bool = True,
 ) -> list[Batch]:
     """``wait_all`` for asyncio."""
+    # Imported here, where a loop runs (so it is loaded already): the sync paths, the CLI's
+    # among them, never pay asyncio's import (about half of this package's).
+    import asyncio
+
     poll = _Poll(batch_ids, poll_interval, timeout, progress)
     try:
         batches = [await retrieve(i) for i in batch_ids]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from . import _core
 
-Template = Union[str, Callable[[Mapping[str, Any]], str]]
+Template = str | Callable[[Mapping[str, Any]], str]
 
 #: Anthropic needs max_tokens on every chat request; rows get this unless told otherwise.
 DEFAULT_ANTHROPIC_MAX_TOKENS = 1024
@@ -62,14 +62,18 @@ def _template_fields(template: str, what: str) -> list[str]:
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as e:
-        raise ValueError(f"the {what} template {template!r} is not a valid format string ({e}); {_BRACES_HINT}") from None
+        raise ValueError(
+            f"the {what} template {template!r} is not a valid format string ({e}); {_BRACES_HINT}"
+        ) from None
     for _, field, spec, _ in parsed:
         if field is None:
             continue
         name = _FIELD_NAME.split(field, maxsplit=1)[0]
         if name == "" or name.isdigit():
-            raise ValueError(f"the {what} template {template!r} has a positional field {{{field}}}: templates name "
-                             f"the row's fields, as in {{text}}; {_BRACES_HINT}")
+            raise ValueError(
+                f"the {what} template {template!r} has a positional field {{{field}}}: templates name "
+                f"the row's fields, as in {{text}}; {_BRACES_HINT}"
+            )
         if name not in names:
             names.append(name)
         if spec and "{" in spec:
@@ -84,16 +88,22 @@ def _render(template: Template, fields: list[str], row: Mapping[str, Any], what:
         if name not in row:
             raise TemplateFieldError(
                 f"row {index}: the {what} template {template!r} names the field {name!r}, which the row does not "
-                f"have (columns: {', '.join(map(str, row))}); {_BRACES_HINT}")
+                f"have (columns: {', '.join(map(str, row))}); {_BRACES_HINT}"
+            )
         if _is_missing(row[name]):
-            raise ValueError(f"row {index}: column {name!r} has a missing value ({row[name]!r}), which the {what} "
-                             f"template uses; drop or fill the row first (e.g. df.dropna(subset=[{name!r}]))")
+            raise ValueError(
+                f"row {index}: column {name!r} has a missing value ({row[name]!r}), which the {what} "
+                f"template uses; drop or fill the row first (e.g. df.dropna(subset=[{name!r}]))"
+            )
     try:
         return template.format_map(row)
     except (KeyError, IndexError, AttributeError, TypeError, ValueError) as e:
         # e.g. "{score:.2f}" over a str, "{a[x]}" without that key: the same kind of error, with the row.
-        kind = next(k for k in (TemplateFieldError, IndexError, AttributeError, TypeError, ValueError)
-                    if isinstance(e, k.__mro__[1] if k is TemplateFieldError else k))
+        kind = next(
+            k
+            for k in (TemplateFieldError, IndexError, AttributeError, TypeError, ValueError)
+            if isinstance(e, k.__mro__[1] if k is TemplateFieldError else k)
+        )
         raise kind(f"row {index}: the {what} template {template!r} cannot be filled: {e}") from None
 
 
@@ -135,8 +145,16 @@ class BatchBuilder(_core.BatchBuilder):
         A missing value (None, NaN, pandas' NA) in a field a template uses, or in the
         custom_id field, raises ValueError naming the row and the field.
         """
-        return cls._from_rows(records, prompt=prompt, model=model, system=system, custom_id=custom_id,
-                              provider=provider, id_text=_id_text, params=params)
+        return cls._from_rows(
+            records,
+            prompt=prompt,
+            model=model,
+            system=system,
+            custom_id=custom_id,
+            provider=provider,
+            id_text=_id_text,
+            params=params,
+        )
 
     @classmethod
     def _from_rows(
@@ -153,7 +171,9 @@ class BatchBuilder(_core.BatchBuilder):
     ) -> BatchBuilder:
         builder = cls()
         params = {k: _plain(v) for k, v in params.items()}
-        if "max_tokens" not in params and (provider == "anthropic" or (isinstance(model, str) and model.startswith("anthropic/"))):
+        if "max_tokens" not in params and (
+            provider == "anthropic" or (isinstance(model, str) and model.startswith("anthropic/"))
+        ):
             params["max_tokens"] = DEFAULT_ANTHROPIC_MAX_TOKENS
         prompt_fields = [] if callable(prompt) else _template_fields(prompt, "prompt")
         system_fields = [] if system is None or callable(system) else _template_fields(system, "system")
@@ -169,8 +189,10 @@ class BatchBuilder(_core.BatchBuilder):
                     raise KeyError(f"row {i}: no field {custom_id!r} for custom_id")
                 value = row[custom_id]
                 if _is_missing(value):
-                    raise ValueError(f"row {i}: column {custom_id!r} (the custom_id) has a missing value ({value!r}); "
-                                     f"every request needs an id")
+                    raise ValueError(
+                        f"row {i}: column {custom_id!r} (the custom_id) has a missing value ({value!r}); "
+                        f"every request needs an id"
+                    )
                 cid = id_text(value)
             messages = []
             if system is not None:
@@ -198,7 +220,9 @@ class BatchBuilder(_core.BatchBuilder):
         ValueError naming the row and column."""
         if not hasattr(df, "columns"):
             kind = type(df).__name__
-            hint = " (for a Series, use series.to_frame() and name its column in the template)" if kind == "Series" else ""
+            hint = (
+                " (for a Series, use series.to_frame() and name its column in the template)" if kind == "Series" else ""
+            )
             raise TypeError(f"from_dataframe expects a pandas or polars DataFrame, got {kind}{hint}")
         if hasattr(df, "iter_rows"):  # polars
             rows: Iterable[Mapping[str, Any]] = df.iter_rows(named=True)
@@ -211,5 +235,13 @@ class BatchBuilder(_core.BatchBuilder):
             values = [v for v in df[custom_id] if not _is_missing(v)]
             if values and all(isinstance(v, float) and v.is_integer() for v in values):
                 id_text = _integral_id_text
-        return cls._from_rows(rows, prompt=prompt, model=model, system=system, custom_id=custom_id,
-                              provider=provider, id_text=id_text, params=params)
+        return cls._from_rows(
+            rows,
+            prompt=prompt,
+            model=model,
+            system=system,
+            custom_id=custom_id,
+            provider=provider,
+            id_text=id_text,
+            params=params,
+        )

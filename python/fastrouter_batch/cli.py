@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _core
+from ._manifest import Manifest
+from .client import Client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -68,8 +70,10 @@ def _check_file(path: str) -> Any:
     return report
 
 
-SAMPLING_HELP = ("an Anthropic model (glob) and the sampling parameters it takes: both, either (temperature or "
-                 "top_p) or none; repeatable, tried before the built-in table (docs/anthropic-translation.md)")
+SAMPLING_HELP = (
+    "an Anthropic model (glob) and the sampling parameters it takes: both, either (temperature or "
+    "top_p) or none; repeatable, tried before the built-in table (docs/anthropic-translation.md)"
+)
 
 
 def _sampling_table(values: list[str] | None) -> dict[str, str] | None:
@@ -120,7 +124,9 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.data_dir:
         options["data_dir"] = args.data_dir
-    keys = args.api_key or ([os.environ["FASTROUTER_LOCAL_API_KEY"]] if os.environ.get("FASTROUTER_LOCAL_API_KEY") else [])
+    keys = args.api_key or (
+        [os.environ["FASTROUTER_LOCAL_API_KEY"]] if os.environ.get("FASTROUTER_LOCAL_API_KEY") else []
+    )
     if keys:
         options["api_key"] = keys
     if args.completion_window:
@@ -142,14 +148,21 @@ def _serve(args: argparse.Namespace) -> int:
     # the stop below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        info = {"url": server.url, "dashboard": server.dashboard_url, "data_dir": str(server.data_dir),
-                "resumed": server.resumed}
+        info = {
+            "url": server.url,
+            "dashboard": server.dashboard_url,
+            "data_dir": str(server.data_dir),
+            "resumed": server.resumed,
+        }
         if not keys:
             # A key the engine made: the caller has no other way to learn it.
             info["api_key"] = server.api_key
         print(json.dumps(info), flush=True)
-        print(f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop); dashboard: {server.dashboard_url}",
-              file=sys.stderr, flush=True)
+        print(
+            f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop); dashboard: {server.dashboard_url}",
+            file=sys.stderr,
+            flush=True,
+        )
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -158,9 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from .client import Client
-
+def _client(args: argparse.Namespace) -> Client:
     key = args.api_key_client if args.api_key_client is not None else os.environ.get("FASTROUTER_API_KEY")
     if not key:
         raise UsageError("no API key: pass --api-key KEY or set the FASTROUTER_API_KEY environment variable")
@@ -298,8 +309,18 @@ def _write_results(results: Any, fmt: str, output: str | None) -> None:
         else:
             for r in results:
                 err = r.error or {}
-                stream.write(json.dumps({"custom_id": r.custom_id, "ok": r.ok, "status_code": r.status_code,
-                                         "text": r.text, "error": err or None}) + "\n")
+                stream.write(
+                    json.dumps(
+                        {
+                            "custom_id": r.custom_id,
+                            "ok": r.ok,
+                            "status_code": r.status_code,
+                            "text": r.text,
+                            "error": err or None,
+                        }
+                    )
+                    + "\n"
+                )
     finally:
         if output:
             stream.close()
@@ -325,15 +346,14 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             results = client.resume(args.resume, progress=not args.no_progress)
         else:
-            results = client.run(args.file, manifest=manifest if args.manifest or args.json else None,
-                                 progress=not args.no_progress)
+            results = client.run(
+                args.file, manifest=manifest if args.manifest or args.json else None, progress=not args.no_progress
+            )
         _write_results(results, args.format, args.output)
         ok, total = sum(1 for r in results if r.ok), len(results)
         if args.json:
-            with open(manifest, encoding="utf-8") as f:
-                parts = json.load(f).get("parts", [])
             summary = {
-                "batches": [p["batch_id"] for p in parts if p.get("batch_id")],
+                "batches": [p.batch_id for p in Manifest.load(manifest).parts if p.batch_id],
                 **results.summary(),
                 "output": str(args.output),
                 "format": args.format,
@@ -359,10 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(p: argparse.ArgumentParser, text: str = "print the batch as JSON on stdout") -> None:
         p.add_argument("--json", action="store_true", help=text)
 
-    p = sub.add_parser("submit", parents=[api], help="validate a batch file, upload it and start a batch",
-                       description="Validates FILE locally (an invalid or empty file is reported and nothing "
-                       "is uploaded, exit 2), uploads it and starts a batch. Prints the batch id, or with "
-                       "--wait the finished batch (and why it failed, if it did).")
+    p = sub.add_parser(
+        "submit",
+        parents=[api],
+        help="validate a batch file, upload it and start a batch",
+        description="Validates FILE locally (an invalid or empty file is reported and nothing "
+        "is uploaded, exit 2), uploads it and starts a batch. Prints the batch id, or with "
+        "--wait the finished batch (and why it failed, if it did).",
+    )
     p.add_argument("file")
     p.add_argument("--endpoint", default=None, help="default: the url of the file's requests")
     p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="repeatable")
@@ -383,10 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="default: BATCH_ID.output.jsonl")
     json_flag(p, 'print {"batch": ID, "files": [...]} as JSON on stdout')
     p.set_defaults(run=_download)
-    p = sub.add_parser("results", parents=[api], help="a batch's results, one per request",
-                       description="Prints a finished batch's results, one per request: JSON Lines "
-                       "(one object per line: custom_id, ok, status_code, text, error) or CSV. "
-                       "Exit 1 if any request failed.")
+    p = sub.add_parser(
+        "results",
+        parents=[api],
+        help="a batch's results, one per request",
+        description="Prints a finished batch's results, one per request: JSON Lines "
+        "(one object per line: custom_id, ok, status_code, text, error) or CSV. "
+        "Exit 1 if any request failed.",
+    )
     p.add_argument("batch_id")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
@@ -400,10 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     json_flag(p, "print the batches as a JSON array on stdout")
     p.set_defaults(run=_list)
-    p = sub.add_parser("run", parents=[api], help="validate, split, submit, wait and collect results",
-                       description="Validates FILE, splits it over the limits, submits, waits and writes "
-                       "every request's result (JSON Lines or CSV) to -o OUT or stdout; a summary goes to "
-                       "stderr. With --json the summary is a JSON object on stdout (needs -o).")
+    p = sub.add_parser(
+        "run",
+        parents=[api],
+        help="validate, split, submit, wait and collect results",
+        description="Validates FILE, splits it over the limits, submits, waits and writes "
+        "every request's result (JSON Lines or CSV) to -o OUT or stdout; a summary goes to "
+        "stderr. With --json the summary is a JSON object on stdout (needs -o).",
+    )
     p.add_argument("file", nargs="?")
     p.add_argument("-o", "--output", default=None, help="results file (default: stdout)")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -416,8 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--max-requests", type=int, default=None)
-    v.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT",
-                   help=SAMPLING_HELP)
+    v.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
     v.set_defaults(run=_validate)
 
     s = sub.add_parser("serve", help="run the local engine (a FastRouter-compatible Batch API)")
@@ -425,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     s.add_argument("--data-dir", default=None, help="state directory (default: a temporary one)")
     s.add_argument("--provider", choices=["simulated", "upstream"], default="simulated")
-    s.add_argument("--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY or a new one)")
+    s.add_argument(
+        "--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY or a new one)"
+    )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight per provider")

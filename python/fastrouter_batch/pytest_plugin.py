@@ -42,8 +42,19 @@ def _options() -> list[str]:
     try:
         return list(inspect.signature(LocalServer).parameters)
     except (TypeError, ValueError):
-        return ["provider", "latency", "fault_rate", "data_dir", "api_key", "limits", "completion_window",
-                "concurrency", "max_retries", "retry_delay", "port"]
+        return [
+            "provider",
+            "latency",
+            "fault_rate",
+            "data_dir",
+            "api_key",
+            "limits",
+            "completion_window",
+            "concurrency",
+            "max_retries",
+            "retry_delay",
+            "port",
+        ]
 
 
 @pytest.fixture

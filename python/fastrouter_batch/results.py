@@ -1,21 +1,21 @@
 """A batch's results: ``read_results(output, errors, inputs=...)`` gives ``BatchResults``,
 one ``Result`` per request; ``read_texts(output, errors)`` gives just ``{custom_id: text}``.
 
-The files are parsed in Rust (``_core.read_results``), the GIL released; this module
-resolves ``inputs`` and builds DataFrames (pandas and polars are optional extras, imported
-only when asked for).
+The files are parsed in Rust (``_core.read_results``), the GIL released, into a
+``_core.ResultSet``; this module resolves ``inputs`` and wraps the set in ``BatchResults``,
+which adds the DataFrames (pandas and polars are optional extras, imported only when asked
+for).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 from . import _core
-from ._core import BatchResults, Result
-from .types import Batch
+from ._core import Result
 
 __all__ = ["BatchResults", "Result", "read_results", "read_texts"]
 
@@ -28,8 +28,17 @@ Inputs = Union[
     Iterable[Union[str, "os.PathLike[str]", _core.BatchRequest, Mapping[str, Any]]],
 ]
 
-COLUMNS = ("custom_id", "ok", "status_code", "text", "model", "prompt_tokens", "completion_tokens",
-           "error_code", "error_message")
+COLUMNS = (
+    "custom_id",
+    "ok",
+    "status_code",
+    "text",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "error_code",
+    "error_message",
+)
 
 
 def _inputs(inputs: Inputs | None) -> list[Any] | None:
@@ -63,6 +72,109 @@ def _inputs(inputs: Inputs | None) -> list[Any] | None:
     return out
 
 
+class BatchResults:
+    """The results of one or more batches' output and error files: one ``Result`` per line,
+    in the requests' order when ``inputs`` gave it.
+
+    ``results["request-1"]`` by custom_id, ``results[0]`` by position; ``succeeded`` and
+    ``failed`` are the same results filtered; ``texts()``, ``summary()`` and the DataFrames
+    cover them all.
+    """
+
+    __slots__ = ("__weakref__", "_set")
+
+    def __init__(self, results: _core.ResultSet) -> None:
+        self._set = results
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self._set)
+
+    def __getitem__(self, key: str | int) -> Result:
+        """``results["request-1"]`` by custom_id (KeyError if absent), ``results[0]`` by position."""
+        return self._set[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def get(self, custom_id: str, default: Any = None) -> Any:
+        """The result for ``custom_id``, or ``default``."""
+        return self._set.get(custom_id, default)
+
+    @property
+    def custom_ids(self) -> list[str]:
+        """The custom_ids, in iteration order."""
+        return self._set.custom_ids
+
+    @property
+    def succeeded(self) -> BatchResults:
+        """The results that succeeded, in the same order."""
+        return BatchResults(self._set.succeeded)
+
+    @property
+    def failed(self) -> BatchResults:
+        """The results that failed (an error status, or never ran), in the same order."""
+        return BatchResults(self._set.failed)
+
+    @property
+    def missing(self) -> list[str]:
+        """Input custom_ids (when ``inputs`` was given) that have no result line."""
+        return self._set.missing
+
+    def texts(self) -> dict[str, str | None]:
+        """``{custom_id: text}`` for every result (None where there is no text), in order."""
+        return self._set.texts()
+
+    def summary(self) -> dict[str, Any]:
+        """Counts: total, succeeded, failed, missing; token sums; results per status code and
+        per error code."""
+        return self._set.summary()
+
+    def to_columns(self) -> dict[str, list[Any]]:
+        """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order."""
+        return self._set.to_columns()
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``)."""
+        try:
+            import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+        except ImportError as e:
+            raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
+        cols = self.to_columns()
+        ints = ("status_code", "prompt_tokens", "completion_tokens")
+        data = {name: pd.array(cols[name], dtype="Int64") if name in ints else cols[name] for name in COLUMNS}
+        frame = pd.DataFrame(data, columns=list(COLUMNS))
+        frame["ok"] = frame["ok"].astype(bool)
+        return frame
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``)."""
+        try:
+            import polars as pl
+        except ImportError as e:
+            raise ImportError("BatchResults.to_polars() needs polars: pip install 'fastrouter-batch[polars]'") from e
+        cols = self.to_columns()
+        schema = {
+            "custom_id": pl.Utf8,
+            "ok": pl.Boolean,
+            "status_code": pl.Int64,
+            "text": pl.Utf8,
+            "model": pl.Utf8,
+            "prompt_tokens": pl.Int64,
+            "completion_tokens": pl.Int64,
+            "error_code": pl.Utf8,
+            "error_message": pl.Utf8,
+        }
+        return pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        missing = f", missing={s['missing']}" if s["missing"] else ""
+        return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
+
+
 def read_results(*paths: PathOrBytes, inputs: Inputs | None = None) -> BatchResults:
     """Reads output and error files (paths, or their bytes) into one ``BatchResults``.
 
@@ -71,7 +183,7 @@ def read_results(*paths: PathOrBytes, inputs: Inputs | None = None) -> BatchResu
     makes iteration follow the requests' order; otherwise it follows the files' order.
     A line that is not a result line raises ``ValueError`` naming its file and line.
     """
-    return _core.read_results(list(paths), inputs=_inputs(inputs))
+    return BatchResults(_core.read_results(list(paths), inputs=_inputs(inputs)))
 
 
 def read_texts(*paths: PathOrBytes) -> dict[str, str | None]:
@@ -86,71 +198,6 @@ def read_texts(*paths: PathOrBytes) -> dict[str, str | None]:
     return _core.read_texts(list(paths))
 
 
-def _read_owned(paths: list[Path], inputs: Inputs | None, directory: str | os.PathLike[str]) -> BatchResults:
+def read_owned(paths: list[Path], inputs: Inputs | None, directory: str | os.PathLike[str]) -> BatchResults:
     """``read_results`` for downloaded files: ``directory`` goes when the results do."""
-    return _core.read_results(paths, inputs=_inputs(inputs), owned_dir=directory)
-
-
-def _finished(batch_or_id: Batch | str, retrieve: Any) -> Batch:
-    """For ``batches.results``: the batch, fetched (with ``retrieve``, when given) if given
-    by id or without result files yet. It must have finished."""
-    batch = batch_or_id
-    if retrieve is not None and not (isinstance(batch, Batch) and (batch.output_file_id or batch.error_file_id)):
-        batch = retrieve(batch.id if isinstance(batch, Batch) else batch)
-    if not isinstance(batch, Batch):
-        raise TypeError(f"batches.results() takes a Batch or a batch id, not {type(batch_or_id).__name__}")
-    if batch.output_file_id or batch.error_file_id:
-        return batch
-    if not batch.is_terminal:
-        raise _core.FastRouterError(
-            f"batch {batch.id} is {batch.status}: no results yet (wait for it first: batches.wait({batch.id!r}))"
-        )
-    if batch.status == "failed":
-        problems = "; ".join(
-            f"line {e.line}: {e.message}" if e.line is not None else str(e.message) for e in list(batch.errors or [])[:3]
-        )
-        raise _core.FastRouterError(f"batch {batch.id} failed{': ' + problems if problems else ''} (no request ran)")
-    return batch
-
-
-def _result_files(batch: Batch, directory: str) -> list[tuple[Path, str]]:
-    """Where ``batches.results`` downloads the batch's output and error files."""
-    return [(Path(directory) / f"{batch.id}.{kind}.jsonl", file_id)
-            for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)) if file_id]
-
-
-def _to_pandas(results: BatchResults) -> Any:
-    try:
-        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-    except ImportError as e:
-        raise ImportError(
-            "BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'"
-        ) from e
-    cols = results.to_columns()
-    ints = ("status_code", "prompt_tokens", "completion_tokens")
-    data = {name: pd.array(cols[name], dtype="Int64") if name in ints else cols[name] for name in COLUMNS}
-    frame = pd.DataFrame(data, columns=list(COLUMNS))
-    frame["ok"] = frame["ok"].astype(bool)
-    return frame
-
-
-def _to_polars(results: BatchResults) -> Any:
-    try:
-        import polars as pl
-    except ImportError as e:
-        raise ImportError(
-            "BatchResults.to_polars() needs polars: pip install 'fastrouter-batch[polars]'"
-        ) from e
-    cols = results.to_columns()
-    schema = {
-        "custom_id": pl.Utf8,
-        "ok": pl.Boolean,
-        "status_code": pl.Int64,
-        "text": pl.Utf8,
-        "model": pl.Utf8,
-        "prompt_tokens": pl.Int64,
-        "completion_tokens": pl.Int64,
-        "error_code": pl.Utf8,
-        "error_message": pl.Utf8,
-    }
-    return pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
+    return BatchResults(_core.read_results(paths, inputs=_inputs(inputs), owned_dir=directory))

@@ -51,7 +51,7 @@ class APIObject:
         return self._data[key]
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._data == self._data  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._data == self._data
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -130,7 +130,7 @@ class Batch(APIObject):
     metadata: dict[str, str] | None
     batch_id: str | None
 
-    _nested = {"errors": BatchErrors, "request_counts": RequestCounts}
+    _nested: ClassVar[dict[str, type[APIObject]]] = {"errors": BatchErrors, "request_counts": RequestCounts}
 
     @property
     def is_terminal(self) -> bool:

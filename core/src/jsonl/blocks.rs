@@ -12,7 +12,8 @@ use std::io::{self, Read};
 use std::ops::Deref;
 
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark, which may start a file (and is not part of its first line).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Spare buffers the reader keeps at most (more are freed).
 const MAX_SPARE: usize = 8;
 

@@ -91,12 +91,17 @@ mod tests {
     #[test]
     fn failed_push_leaves_buffer_unchanged() {
         let mut b = JsonlBuffer::new();
-        b.push_with(|w| Ok::<_, ()>(w.extend_from_slice(b"{}"))).unwrap();
-        assert!(b.push_with(|w| {
-            w.extend_from_slice(b"{\"half");
-            Err(())
+        b.push_with(|w| {
+            w.extend_from_slice(b"{}");
+            Ok::<_, ()>(())
         })
-        .is_err());
+        .unwrap();
+        assert!(b
+            .push_with(|w| {
+                w.extend_from_slice(b"{\"half");
+                Err(())
+            })
+            .is_err());
         assert_eq!(b.as_bytes(), b"{}\n");
         assert_eq!(b.lines().collect::<Vec<_>>(), [b"{}"]);
     }

@@ -10,8 +10,7 @@ const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/we
 
 /// Anthropic rejects text that is empty or only whitespace.
 pub fn is_blank(text: &str) -> bool {
-    text.bytes()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// `data:<media type>;base64,<data>` split in two.
@@ -22,11 +21,7 @@ fn data_url(url: &str) -> Option<(&str, &str)> {
 /// A text block, refusing blank text.
 fn text_block(text: &str, path: &str, out: &mut Refusals) -> Option<Value> {
     if is_blank(text) {
-        out.refuse(
-            path,
-            Code::InvalidValue,
-            "Anthropic rejects empty or whitespace-only text",
-        );
+        out.refuse(path, Code::InvalidValue, "Anthropic rejects empty or whitespace-only text");
         return None;
     }
     Some(json!({"type": "text", "text": text}))
@@ -47,11 +42,7 @@ fn part(p: &Value, role: Role, path: &str, out: &mut Refusals) -> Option<Value> 
         (Some("text"), _) => match str_at("/text") {
             Some(t) => text_block(t, &format!("{path}.text"), out),
             None => {
-                out.refuse(
-                    format!("{path}.text"),
-                    Code::InvalidType,
-                    "a text part needs its text as a string",
-                );
+                out.refuse(format!("{path}.text"), Code::InvalidType, "a text part needs its text as a string");
                 None
             }
         },
@@ -70,19 +61,11 @@ fn part(p: &Value, role: Role, path: &str, out: &mut Refusals) -> Option<Value> 
         (Some("image_url"), Role::User) => image(str_at("/image_url/url"), path, out),
         (Some("file"), Role::User) => document(p.get("file"), path, out),
         (Some("input_audio"), Role::User) => {
-            out.refuse(
-                path,
-                Code::UnsupportedContent,
-                "Anthropic takes no audio input",
-            );
+            out.refuse(path, Code::UnsupportedContent, "Anthropic takes no audio input");
             None
         }
         (Some(other), _) => {
-            let role = if role == Role::User {
-                "user"
-            } else {
-                "assistant"
-            };
+            let role = if role == Role::User { "user" } else { "assistant" };
             out.refuse(
                 format!("{path}.type"),
                 Code::UnsupportedContent,
@@ -91,11 +74,7 @@ fn part(p: &Value, role: Role, path: &str, out: &mut Refusals) -> Option<Value> 
             None
         }
         (None, _) => {
-            out.refuse(
-                format!("{path}.type"),
-                Code::MissingField,
-                "a content part needs its type",
-            );
+            out.refuse(format!("{path}.type"), Code::MissingField, "a content part needs its type");
             None
         }
     }
@@ -104,11 +83,7 @@ fn part(p: &Value, role: Role, path: &str, out: &mut Refusals) -> Option<Value> 
 fn image(url: Option<&str>, path: &str, out: &mut Refusals) -> Option<Value> {
     let url_path = format!("{path}.image_url.url");
     let Some(url) = url else {
-        out.refuse(
-            url_path,
-            Code::MissingField,
-            "an image_url part needs image_url.url",
-        );
+        out.refuse(url_path, Code::MissingField, "an image_url part needs image_url.url");
         return None;
     };
     if let Some((media_type, data)) = data_url(url) {
@@ -116,25 +91,16 @@ fn image(url: Option<&str>, path: &str, out: &mut Refusals) -> Option<Value> {
             out.refuse(
                 url_path,
                 Code::UnsupportedContent,
-                format!(
-                    "Anthropic reads {} images, not {media_type:?}",
-                    IMAGE_TYPES.join(", ")
-                ),
+                format!("Anthropic reads {} images, not {media_type:?}", IMAGE_TYPES.join(", ")),
             );
             return None;
         }
-        return Some(
-            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
-        );
+        return Some(json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}));
     }
     if url.starts_with("https://") || url.starts_with("http://") {
         return Some(json!({"type": "image", "source": {"type": "url", "url": url}}));
     }
-    out.refuse(
-        url_path,
-        Code::UnsupportedContent,
-        "an image must be an http(s) URL or a base64 data: URL",
-    );
+    out.refuse(url_path, Code::UnsupportedContent, "an image must be an http(s) URL or a base64 data: URL");
     None
 }
 
@@ -150,11 +116,7 @@ fn document(file: Option<&Value>, path: &str, out: &mut Refusals) -> Option<Valu
         return None;
     }
     let Some(data) = get("file_data") else {
-        out.refuse(
-            format!("{path}.file.file_data"),
-            Code::MissingField,
-            "a file part needs file_data",
-        );
+        out.refuse(format!("{path}.file.file_data"), Code::MissingField, "a file part needs file_data");
         return None;
     };
     let filename = get("filename");
@@ -173,7 +135,8 @@ fn document(file: Option<&Value>, path: &str, out: &mut Refusals) -> Option<Valu
         );
         return None;
     };
-    let mut block = json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}});
+    let mut block =
+        json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}});
     if let Some(name) = filename {
         block["title"] = json!(name);
     }
@@ -186,19 +149,12 @@ pub fn blocks(content: &Value, role: Role, path: &str, out: &mut Refusals) -> Op
     match content {
         Value::String(s) => text_block(s, path, out).map(|b| vec![b]),
         Value::Array(parts) => {
-            let blocks: Vec<Value> = parts
-                .iter()
-                .enumerate()
-                .filter_map(|(j, p)| part(p, role, &format!("{path}[{j}]"), out))
-                .collect();
+            let blocks: Vec<Value> =
+                parts.iter().enumerate().filter_map(|(j, p)| part(p, role, &format!("{path}[{j}]"), out)).collect();
             Some(blocks)
         }
         _ => {
-            out.refuse(
-                path,
-                Code::InvalidType,
-                "must be a string or a list of content parts",
-            );
+            out.refuse(path, Code::InvalidType, "must be a string or a list of content parts");
             None
         }
     }
@@ -213,17 +169,10 @@ pub fn text_only(content: &Value, path: &str, out: &mut Refusals) -> Option<Vec<
                 .iter()
                 .enumerate()
                 .filter_map(|(j, p)| {
-                    match (
-                        p.get("type").and_then(Value::as_str),
-                        p.get("text").and_then(Value::as_str),
-                    ) {
+                    match (p.get("type").and_then(Value::as_str), p.get("text").and_then(Value::as_str)) {
                         (Some("text"), Some(t)) => Some(t.to_owned()),
                         _ => {
-                            out.refuse(
-                                format!("{path}[{j}]"),
-                                Code::UnsupportedContent,
-                                "only text parts can go here",
-                            );
+                            out.refuse(format!("{path}[{j}]"), Code::UnsupportedContent, "only text parts can go here");
                             None
                         }
                     }
@@ -231,11 +180,7 @@ pub fn text_only(content: &Value, path: &str, out: &mut Refusals) -> Option<Vec<
                 .collect(),
         ),
         _ => {
-            out.refuse(
-                path,
-                Code::InvalidType,
-                "must be a string or a list of text parts",
-            );
+            out.refuse(path, Code::InvalidType, "must be a string or a list of text parts");
             None
         }
     }
@@ -248,30 +193,19 @@ mod tests {
     fn one(p: Value) -> (Option<Value>, Vec<String>) {
         let mut out = Refusals::default();
         let b = part(&p, Role::User, "p", &mut out);
-        (
-            b,
-            out.into_vec()
-                .into_iter()
-                .map(|r| format!("{} {}", r.path, r.code))
-                .collect(),
-        )
+        (b, out.into_vec().into_iter().map(|r| format!("{} {}", r.path, r.code)).collect())
     }
 
     #[test]
     fn images_documents_and_refusals() {
-        let (b, _) = one(
-            json!({"type": "image_url", "image_url": {"url": "data:image/webp;base64,QUJD", "detail": "low"}}),
-        );
+        let (b, _) =
+            one(json!({"type": "image_url", "image_url": {"url": "data:image/webp;base64,QUJD", "detail": "low"}}));
         assert_eq!(
             b.unwrap(),
             json!({"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": "QUJD"}})
         );
-        let (b, _) =
-            one(json!({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}));
-        assert_eq!(
-            b.unwrap()["source"],
-            json!({"type": "url", "url": "https://x.test/a.png"})
-        );
+        let (b, _) = one(json!({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}));
+        assert_eq!(b.unwrap()["source"], json!({"type": "url", "url": "https://x.test/a.png"}));
         assert_eq!(
             one(json!({"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AA"}})).1,
             ["p.image_url.url unsupported_content"]
@@ -287,8 +221,7 @@ mod tests {
             b.unwrap(),
             json!({"type": "document", "title": "a.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}})
         );
-        let (b, _) =
-            one(json!({"type": "file", "file": {"file_data": "JVBE", "filename": "A.PDF"}}));
+        let (b, _) = one(json!({"type": "file", "file": {"file_data": "JVBE", "filename": "A.PDF"}}));
         assert_eq!(b.unwrap()["source"]["data"], "JVBE");
         assert_eq!(
             one(json!({"type": "file", "file": {"file_id": "file-1"}})).1,
@@ -298,13 +231,7 @@ mod tests {
             one(json!({"type": "file", "file": {"file_data": "data:text/csv;base64,AA"}})).1,
             ["p.file.file_data unsupported_content"]
         );
-        assert_eq!(
-            one(json!({"type": "input_audio", "input_audio": {}})).1,
-            ["p unsupported_content"]
-        );
-        assert_eq!(
-            one(json!({"type": "text", "text": " \n"})).1,
-            ["p.text invalid_value"]
-        );
+        assert_eq!(one(json!({"type": "input_audio", "input_audio": {}})).1, ["p unsupported_content"]);
+        assert_eq!(one(json!({"type": "text", "text": " \n"})).1, ["p.text invalid_value"]);
     }
 }

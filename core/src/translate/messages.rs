@@ -76,41 +76,22 @@ pub fn translate(messages: &Value, out: &mut Refusals) -> Conversation {
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     let Some(list) = messages.as_array() else {
-        out.refuse(
-            "body.messages",
-            Code::InvalidType,
-            "must be a list of messages",
-        );
-        return Conversation {
-            system: None,
-            messages: vec![],
-        };
+        out.refuse("body.messages", Code::InvalidType, "must be a list of messages");
+        return Conversation { system: None, messages: vec![] };
     };
     if list.is_empty() {
-        out.refuse(
-            "body.messages",
-            Code::EmptyMessages,
-            "must hold at least one message",
-        );
+        out.refuse("body.messages", Code::EmptyMessages, "must hold at least one message");
     }
     let mut pending = Pending { calls: vec![] };
     let last = list.len().saturating_sub(1);
     for (i, m) in list.iter().enumerate() {
         let path = format!("body.messages[{i}]");
         let Some(m) = m.as_object() else {
-            out.refuse(
-                path,
-                Code::InvalidType,
-                "must be an object with role and content",
-            );
+            out.refuse(path, Code::InvalidType, "must be an object with role and content");
             continue;
         };
         let Some(role) = m.get("role").and_then(Value::as_str) else {
-            out.refuse(
-                format!("{path}.role"),
-                Code::MissingField,
-                "a message needs its role",
-            );
+            out.refuse(format!("{path}.role"), Code::MissingField, "a message needs its role");
             continue;
         };
         for (key, v) in m {
@@ -134,7 +115,9 @@ pub fn translate(messages: &Value, out: &mut Refusals) -> Conversation {
                 None => out.refuse(content_path, Code::MissingField, "a system message needs content"),
             },
             "user" => match content {
-                Some(Value::String(s)) if !is_blank(s) => turns.push(Turn { role: "user", content: Content::Text(s.clone()) }),
+                Some(Value::String(s)) if !is_blank(s) => {
+                    turns.push(Turn { role: "user", content: Content::Text(s.clone()) })
+                }
                 Some(c) => match content::blocks(c, Role::User, &content_path, out) {
                     // Empty because its parts were refused: that is reported already.
                     Some(b) if b.is_empty() && c.as_array().is_some_and(Vec::is_empty) => {
@@ -174,10 +157,7 @@ pub fn translate(messages: &Value, out: &mut Refusals) -> Conversation {
             "Anthropic needs at least one user message besides the system ones",
         );
     }
-    Conversation {
-        system: (!system.is_empty()).then(|| system.join("\n\n")),
-        messages: merge(turns),
-    }
+    Conversation { system: (!system.is_empty()).then(|| system.join("\n\n")), messages: merge(turns) }
 }
 
 /// An assistant message: its text, then a `tool_use` block per tool call.
@@ -196,8 +176,7 @@ fn assistant(
         // Empty text beside tool calls is how OpenAI writes "no text".
         Some(Value::String(s)) if s.is_empty() => {}
         Some(Value::String(s)) if !is_blank(s) => text_only = Some(s.clone()),
-        Some(c) => blocks
-            .extend(content::blocks(c, Role::Assistant, &content_path, out).unwrap_or_default()),
+        Some(c) => blocks.extend(content::blocks(c, Role::Assistant, &content_path, out).unwrap_or_default()),
     }
     if let Some(Value::String(r)) = m.get("refusal") {
         blocks.push(json!({"type": "text", "text": r}));
@@ -205,11 +184,7 @@ fn assistant(
     let calls = m.get("tool_calls").filter(|c| !c.is_null());
     if let Some(calls) = calls {
         let Some(calls) = calls.as_array() else {
-            out.refuse(
-                format!("{path}.tool_calls"),
-                Code::InvalidType,
-                "must be a list of tool calls",
-            );
+            out.refuse(format!("{path}.tool_calls"), Code::InvalidType, "must be a list of tool calls");
             return None;
         };
         if let Some(t) = text_only.take() {
@@ -254,21 +229,19 @@ fn assistant(
                 .is_some_and(|t| t.ends_with(char::is_whitespace)),
         };
         if ends_blank {
-            out.refuse(content_path, Code::InvalidValue, "the last assistant message is a prefill, which Anthropic rejects if it ends in whitespace");
+            out.refuse(
+                content_path,
+                Code::InvalidValue,
+                "the last assistant message is a prefill, which Anthropic rejects if it ends in whitespace",
+            );
         }
     }
-    Some(Turn {
-        role: "assistant",
-        content,
-    })
+    Some(Turn { role: "assistant", content })
 }
 
 /// Anthropic's tool ids: `^[a-zA-Z0-9_-]+$`.
 fn is_tool_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn tool_use(call: &Value, path: &str, out: &mut Refusals) -> Option<(String, Value)> {
@@ -284,11 +257,7 @@ fn tool_use(call: &Value, path: &str, out: &mut Refusals) -> Option<(String, Val
         return None;
     }
     let (Some(id), Some(name)) = (id, name) else {
-        out.refuse(
-            path,
-            Code::MissingField,
-            "a tool call needs id and function.name",
-        );
+        out.refuse(path, Code::MissingField, "a tool call needs id and function.name");
         return None;
     };
     if !is_tool_id(id) {
@@ -304,36 +273,20 @@ fn tool_use(call: &Value, path: &str, out: &mut Refusals) -> Option<(String, Val
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
-                out.refuse(
-                    args_path,
-                    Code::InvalidValue,
-                    "must be a JSON object in a string (the tool's input)",
-                );
+                out.refuse(args_path, Code::InvalidValue, "must be a JSON object in a string (the tool's input)");
                 return None;
             }
         },
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(_) => {
-            out.refuse(
-                args_path,
-                Code::InvalidType,
-                "must be a string holding a JSON object",
-            );
+            out.refuse(args_path, Code::InvalidType, "must be a string holding a JSON object");
             return None;
         }
     };
-    Some((
-        id.to_owned(),
-        json!({"type": "tool_use", "id": id, "name": name, "input": input}),
-    ))
+    Some((id.to_owned(), json!({"type": "tool_use", "id": id, "name": name, "input": input})))
 }
 
-fn tool_result(
-    m: &Map<String, Value>,
-    path: &str,
-    pending: &mut Pending,
-    out: &mut Refusals,
-) -> Option<Value> {
+fn tool_result(m: &Map<String, Value>, path: &str, pending: &mut Pending, out: &mut Refusals) -> Option<Value> {
     let Some(id) = m.get("tool_call_id").and_then(Value::as_str) else {
         out.refuse(
             format!("{path}.tool_call_id"),
@@ -358,19 +311,11 @@ fn tool_result(
         Some(c @ Value::Array(_)) => {
             let texts = content::text_only(c, &content_path, out)?;
             Value::Array(
-                texts
-                    .into_iter()
-                    .filter(|t| !is_blank(t))
-                    .map(|t| json!({"type": "text", "text": t}))
-                    .collect(),
+                texts.into_iter().filter(|t| !is_blank(t)).map(|t| json!({"type": "text", "text": t})).collect(),
             )
         }
         _ => {
-            out.refuse(
-                content_path,
-                Code::MissingField,
-                "a tool message needs content (a string or text parts)",
-            );
+            out.refuse(content_path, Code::MissingField, "a tool message needs content (a string or text parts)");
             return None;
         }
     };
@@ -383,16 +328,12 @@ fn merge(turns: Vec<Turn>) -> Vec<Value> {
     for t in turns {
         match merged.last_mut() {
             Some(prev) if prev.role == t.role => {
-                let mut blocks =
-                    std::mem::replace(&mut prev.content, Content::Blocks(vec![])).into_blocks();
+                let mut blocks = std::mem::replace(&mut prev.content, Content::Blocks(vec![])).into_blocks();
                 blocks.extend(t.content.into_blocks());
                 prev.content = Content::Blocks(blocks);
             }
             _ => merged.push(t),
         }
     }
-    merged
-        .into_iter()
-        .map(|t| json!({"role": t.role, "content": t.content.into_value()}))
-        .collect()
+    merged.into_iter().map(|t| json!({"role": t.role, "content": t.content.into_value()})).collect()
 }

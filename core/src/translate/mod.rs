@@ -34,11 +34,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(path: impl Into<String>, code: Code, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            code,
-            message: message.into(),
-        }
+        Self { path: path.into(), code, message: message.into() }
     }
 
     /// The path inside the body (`messages[2].content`), for OpenAI's error `param`.

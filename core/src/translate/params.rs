@@ -80,10 +80,7 @@ pub const PARAMS: &[Param] = &[
 ];
 
 pub fn lookup(name: &str) -> Option<&'static Param> {
-    PARAMS
-        .binary_search_by(|p| p.name.cmp(name))
-        .ok()
-        .map(|i| &PARAMS[i])
+    PARAMS.binary_search_by(|p| p.name.cmp(name)).ok().map(|i| &PARAMS[i])
 }
 
 #[cfg(test)]
@@ -93,9 +90,7 @@ mod tests {
     #[test]
     fn sorted_and_found() {
         assert!(PARAMS.windows(2).all(|w| w[0].name < w[1].name));
-        assert!(PARAMS
-            .iter()
-            .all(|p| lookup(p.name).is_some_and(|q| q.name == p.name)));
+        assert!(PARAMS.iter().all(|p| lookup(p.name).is_some_and(|q| q.name == p.name)));
         assert!(lookup("thinking").is_none());
     }
 }

@@ -21,11 +21,7 @@ pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
 /// when there is none), `tool_use` blocks as `tool_calls`, thinking left out, usage with
 /// cache reads and writes counted in `prompt_tokens` (reads also as `cached_tokens`).
 pub fn chat_completion(message: &Value, requested_model: &str, created: i64) -> Value {
-    let blocks = message
-        .get("content")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let blocks = message.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let mut text: Option<String> = None;
     let mut tool_calls = Vec::new();
     for b in blocks {
@@ -50,19 +46,12 @@ pub fn chat_completion(message: &Value, requested_model: &str, created: i64) -> 
     if !tool_calls.is_empty() {
         msg["tool_calls"] = Value::Array(tool_calls);
     }
-    let n = |k: &str| {
-        message
-            .pointer(&format!("/usage/{k}"))
-            .and_then(Value::as_u64)
-    };
-    let (cache_read, cache_write) = (
-        n("cache_read_input_tokens"),
-        n("cache_creation_input_tokens"),
-    );
-    let prompt =
-        n("input_tokens").unwrap_or(0) + cache_read.unwrap_or(0) + cache_write.unwrap_or(0);
+    let n = |k: &str| message.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
+    let (cache_read, cache_write) = (n("cache_read_input_tokens"), n("cache_creation_input_tokens"));
+    let prompt = n("input_tokens").unwrap_or(0) + cache_read.unwrap_or(0) + cache_write.unwrap_or(0);
     let completion = n("output_tokens").unwrap_or(0);
-    let mut usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    let mut usage =
+        json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
     if cache_read.is_some() || cache_write.is_some() {
         usage["prompt_tokens_details"] = json!({"cached_tokens": cache_read.unwrap_or(0)});
     }
@@ -83,10 +72,7 @@ pub fn chat_completion(message: &Value, requested_model: &str, created: i64) -> 
 
 /// Anthropic's `{"type": "error", "error": {"type", "message"}}` as OpenAI's error body.
 pub fn openai_error(reply: &Value, status: u16) -> Value {
-    let kind = reply
-        .pointer("/error/type")
-        .and_then(Value::as_str)
-        .unwrap_or("upstream_error");
+    let kind = reply.pointer("/error/type").and_then(Value::as_str).unwrap_or("upstream_error");
     let message = reply
         .pointer("/error/message")
         .and_then(Value::as_str)
@@ -97,11 +83,7 @@ pub fn openai_error(reply: &Value, status: u16) -> Value {
 /// The 400 body of a line the translation refused: the first refusal's parameter and code,
 /// every refusal in the message.
 pub fn refusal_error(refusals: &[Refusal]) -> Value {
-    let message = refusals
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     let first = refusals.first();
     json!({"error": {
         "message": message,
@@ -133,11 +115,9 @@ mod tests {
             c["usage"],
             json!({"prompt_tokens": 130, "completion_tokens": 5, "total_tokens": 135, "prompt_tokens_details": {"cached_tokens": 100}})
         );
-        let only_tool = json!({"content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use"});
-        assert_eq!(
-            chat_completion(&only_tool, "m", 0)["choices"][0]["message"]["content"],
-            Value::Null
-        );
+        let only_tool =
+            json!({"content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use"});
+        assert_eq!(chat_completion(&only_tool, "m", 0)["choices"][0]["message"]["content"], Value::Null);
         assert_eq!(chat_completion(&only_tool, "m", 0)["model"], "m");
     }
 
@@ -159,10 +139,7 @@ mod tests {
 
     #[test]
     fn errors_carry_param() {
-        let e = openai_error(
-            &json!({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}),
-            529,
-        );
+        let e = openai_error(&json!({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}), 529);
         assert_eq!(
             e,
             json!({"error": {"message": "busy", "type": "overloaded_error", "param": null, "code": "overloaded_error"}})

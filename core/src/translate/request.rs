@@ -9,10 +9,7 @@ use crate::validate::Code;
 
 /// The Messages API request for `body` (an OpenAI chat body of an Anthropic line), or every
 /// reason it cannot be sent faithfully. `null` parameters count as absent.
-pub fn to_anthropic(
-    body: &Map<String, Value>,
-    table: &SamplingTable,
-) -> Result<Map<String, Value>, Vec<Refusal>> {
+pub fn to_anthropic(body: &Map<String, Value>, table: &SamplingTable) -> Result<Map<String, Value>, Vec<Refusal>> {
     let mut out = Refusals::default();
     let request = translate(body, table, &mut out);
     if out.is_empty() {
@@ -38,11 +35,7 @@ fn asks_nothing(key: &str, v: &Value) -> bool {
     }
 }
 
-fn translate(
-    body: &Map<String, Value>,
-    table: &SamplingTable,
-    out: &mut Refusals,
-) -> Map<String, Value> {
+fn translate(body: &Map<String, Value>, table: &SamplingTable, out: &mut Refusals) -> Map<String, Value> {
     let get = |k: &str| body.get(k).filter(|v| !v.is_null());
     for (key, v) in body.iter().filter(|(_, v)| !v.is_null()) {
         let path = format!("body.{key}");
@@ -88,11 +81,7 @@ fn translate(
         Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
             req.insert("stop_sequences".into(), Value::Array(a.clone()));
         }
-        Some(_) => out.refuse(
-            "body.stop",
-            Code::InvalidType,
-            "must be a string or a list of strings",
-        ),
+        Some(_) => out.refuse("body.stop", Code::InvalidType, "must be a string or a list of strings"),
         None => {}
     }
     let number = |k: &str, out: &mut Refusals| match get(k) {
@@ -103,17 +92,10 @@ fn translate(
         }
         None => None,
     };
-    let asked = Asked {
-        temperature: number("temperature", out),
-        top_p: number("top_p", out),
-        top_k: number("top_k", out),
-    };
+    let asked =
+        Asked { temperature: number("temperature", out), top_p: number("top_p", out), top_k: number("top_k", out) };
     let send = sampling::resolve(table, &model, asked, out);
-    for (key, v) in [
-        ("temperature", send.temperature),
-        ("top_p", send.top_p),
-        ("top_k", send.top_k),
-    ] {
+    for (key, v) in [("temperature", send.temperature), ("top_p", send.top_p), ("top_k", send.top_k)] {
         if let (Some(_), Some(original)) = (v, get(key)) {
             req.insert(key.into(), original.clone());
         }
@@ -151,11 +133,7 @@ fn max_tokens(body: &Map<String, Value>, out: &mut Refusals) -> Option<Value> {
         None | Some(Value::Null) => None,
         Some(v) if v.as_u64().is_some_and(|n| n > 0) => Some(v.clone()),
         Some(v) => {
-            out.refuse(
-                format!("body.{k}"),
-                Code::InvalidValue,
-                format!("must be a positive integer, not {v}"),
-            );
+            out.refuse(format!("body.{k}"), Code::InvalidValue, format!("must be a positive integer, not {v}"));
             None
         }
     };
@@ -173,7 +151,11 @@ fn max_tokens(body: &Map<String, Value>, out: &mut Refusals) -> Option<Value> {
             let given = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
             // A value that was given and refused above is not also missing.
             if !given("max_tokens") && !given("max_completion_tokens") {
-                out.refuse("body.max_tokens", Code::MissingMaxTokens, "anthropic requires max_tokens (or max_completion_tokens) on every chat request");
+                out.refuse(
+                    "body.max_tokens",
+                    Code::MissingMaxTokens,
+                    "anthropic requires max_tokens (or max_completion_tokens) on every chat request",
+                );
             }
             None
         }
@@ -185,9 +167,7 @@ fn response_format(rf: Option<&Value>, out: &mut Refusals) -> Option<Value> {
     match rf.get("type").and_then(Value::as_str) {
         Some("text") => None,
         Some("json_schema") => match rf.pointer("/json_schema/schema") {
-            Some(schema @ Value::Object(_)) => {
-                Some(json!({"type": "json_schema", "schema": schema}))
-            }
+            Some(schema @ Value::Object(_)) => Some(json!({"type": "json_schema", "schema": schema})),
             _ => {
                 out.refuse(
                     "body.response_format.json_schema.schema",
@@ -218,11 +198,7 @@ fn response_format(rf: Option<&Value>, out: &mut Refusals) -> Option<Value> {
 }
 
 /// `user` and `safety_identifier` both name the end user: Anthropic's `metadata.user_id`.
-fn user_id<'v>(
-    user: Option<&'v Value>,
-    safety: Option<&'v Value>,
-    out: &mut Refusals,
-) -> Option<&'v Value> {
+fn user_id<'v>(user: Option<&'v Value>, safety: Option<&'v Value>, out: &mut Refusals) -> Option<&'v Value> {
     for (k, v) in [("user", user), ("safety_identifier", safety)] {
         if v.is_some_and(|v| !v.is_string()) {
             out.refuse(format!("body.{k}"), Code::InvalidType, "must be a string");

@@ -122,20 +122,14 @@ impl SamplingTable {
         I: IntoIterator<Item = (S, Sampling)>,
         S: AsRef<str>,
     {
-        let mut entries: Vec<(String, Sampling)> = extra
-            .into_iter()
-            .map(|(p, s)| (normalize(p.as_ref()), s))
-            .collect();
+        let mut entries: Vec<(String, Sampling)> = extra.into_iter().map(|(p, s)| (normalize(p.as_ref()), s)).collect();
         entries.extend(Self::default().entries);
         Self::new(entries)
     }
 
     fn new(entries: Vec<(String, Sampling)>) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Self {
-            entries,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        }
+        Self { entries, id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
     }
 
     /// What `model` takes (`anthropic/` prefix or not), and the pattern that said so
@@ -143,13 +137,8 @@ impl SamplingTable {
     /// recent answers are kept per thread, and a miss allocates nothing for names up to
     /// 128 bytes but the cached name.
     pub fn lookup(&self, model: &str) -> (Sampling, Option<&str>) {
-        let cached = RECENT.with(|r| {
-            r.borrow()
-                .slots
-                .iter()
-                .find(|(id, m, _)| *id == self.id && m == model)
-                .map(|(_, _, e)| *e)
-        });
+        let cached = RECENT
+            .with(|r| r.borrow().slots.iter().find(|(id, m, _)| *id == self.id && m == model).map(|(_, _, e)| *e));
         let entry = cached.unwrap_or_else(|| {
             let e = self.find(model);
             RECENT.with(|r| {
@@ -160,9 +149,7 @@ impl SamplingTable {
             });
             e
         });
-        entry.map_or((Sampling::None, None), |i| {
-            (self.entries[i].1, Some(self.entries[i].0.as_str()))
-        })
+        entry.map_or((Sampling::None, None), |i| (self.entries[i].1, Some(self.entries[i].0.as_str())))
     }
 
     /// The index of the first entry matching `model`.
@@ -179,9 +166,7 @@ impl SamplingTable {
             owned = bare.iter().map(|&b| normal(b)).collect::<Vec<u8>>();
             &owned
         };
-        self.entries
-            .iter()
-            .position(|(p, _)| glob(p.as_bytes(), name))
+        self.entries.iter().position(|(p, _)| glob(p.as_bytes(), name))
     }
 }
 
@@ -196,15 +181,7 @@ fn normal(b: u8) -> u8 {
 
 fn normalize(model: &str) -> String {
     let bare = model.strip_prefix("anthropic/").unwrap_or(model);
-    bare.chars()
-        .map(|c| {
-            if c == '.' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
+    bare.chars().map(|c| if c == '.' { '-' } else { c.to_ascii_lowercase() }).collect()
 }
 
 /// `*` matches any run of bytes; everything else matches itself.
@@ -284,11 +261,7 @@ pub fn resolve(table: &SamplingTable, model: &str, asked: Asked, out: &mut Refus
                      (models newer than claude-opus-4-6 answer 400 to them)"
                 ),
             };
-            for (name, v) in [
-                ("temperature", send.temperature),
-                ("top_p", send.top_p),
-                ("top_k", send.top_k),
-            ] {
+            for (name, v) in [("temperature", send.temperature), ("top_p", send.top_p), ("top_k", send.top_k)] {
                 if v.is_some() {
                     out.push(Refusal::new(
                         format!("body.{name}"),
@@ -322,12 +295,7 @@ mod tests {
         assert!(g("a**b", "ab"));
         assert!(g("a**", "a"));
         assert!(!g("ab*ba", "aba"));
-        assert!(
-            SamplingTable::default()
-                .lookup(&format!("claude-3-{}", "x".repeat(200)))
-                .0
-                == Sampling::Both
-        );
+        assert!(SamplingTable::default().lookup(&format!("claude-3-{}", "x".repeat(200))).0 == Sampling::Both);
     }
 
     #[test]
@@ -335,10 +303,7 @@ mod tests {
         let t = SamplingTable::default();
         assert_eq!(t.lookup("anthropic/claude-4.5-sonnet").0, Sampling::Either);
         assert_eq!(t.lookup("claude-sonnet-4-5-20250929").0, Sampling::Either);
-        assert_eq!(
-            t.lookup("anthropic/claude-sonnet-4-20250514").0,
-            Sampling::Either
-        );
+        assert_eq!(t.lookup("anthropic/claude-sonnet-4-20250514").0, Sampling::Either);
         assert_eq!(t.lookup("claude-3-5-haiku-latest").0, Sampling::Both);
         assert_eq!(t.lookup("anthropic/claude-3.7-sonnet").0, Sampling::Both);
         assert_eq!(t.lookup("claude-opus-4-7"), (Sampling::None, None));
@@ -348,94 +313,39 @@ mod tests {
             ("anthropic/claude-opus-4.7*", Sampling::Either),
             ("claude-3-opus*", Sampling::None),
         ]);
-        assert_eq!(
-            mine.lookup("claude-opus-4-7-20260101"),
-            (Sampling::Either, Some("claude-opus-4-7*"))
-        );
-        assert_eq!(
-            mine.lookup("claude-3-opus-20240229").0,
-            Sampling::None,
-            "user entries come first"
-        );
+        assert_eq!(mine.lookup("claude-opus-4-7-20260101"), (Sampling::Either, Some("claude-opus-4-7*")));
+        assert_eq!(mine.lookup("claude-3-opus-20240229").0, Sampling::None, "user entries come first");
         assert_eq!(mine.lookup("claude-3-haiku").0, Sampling::Both);
     }
 
     fn run(model: &str, asked: Asked) -> (Asked, Vec<(String, &'static str)>) {
         let mut out = Refusals::default();
         let sent = resolve(&SamplingTable::default(), model, asked, &mut out);
-        (
-            sent,
-            out.into_vec()
-                .into_iter()
-                .map(|r| (r.path, r.code.as_str()))
-                .collect(),
-        )
+        (sent, out.into_vec().into_iter().map(|r| (r.path, r.code.as_str())).collect())
     }
 
     #[test]
     fn either_models_refuse_both_and_drop_defaults() {
-        let both = Asked {
-            temperature: Some(0.2),
-            top_p: Some(0.9),
-            top_k: None,
-        };
+        let both = Asked { temperature: Some(0.2), top_p: Some(0.9), top_k: None };
         let (_, refused) = run("anthropic/claude-4.5-sonnet", both);
-        assert_eq!(
-            refused,
-            vec![("body.top_p".to_owned(), "unsupported_parameter")]
-        );
-        let default_t = Asked {
-            temperature: Some(1.0),
-            top_p: Some(0.9),
-            top_k: Some(5.0),
-        };
+        assert_eq!(refused, vec![("body.top_p".to_owned(), "unsupported_parameter")]);
+        let default_t = Asked { temperature: Some(1.0), top_p: Some(0.9), top_k: Some(5.0) };
         assert_eq!(
             run("claude-sonnet-4-5", default_t),
-            (
-                Asked {
-                    temperature: None,
-                    top_p: Some(0.9),
-                    top_k: Some(5.0)
-                },
-                vec![]
-            )
+            (Asked { temperature: None, top_p: Some(0.9), top_k: Some(5.0) }, vec![])
         );
         assert_eq!(run("claude-3-opus", both), (both, vec![]));
     }
 
     #[test]
     fn none_models_refuse_each_and_range_is_zero_to_one() {
-        let all = Asked {
-            temperature: Some(0.5),
-            top_p: Some(0.5),
-            top_k: Some(3.0),
-        };
+        let all = Asked { temperature: Some(0.5), top_p: Some(0.5), top_k: Some(3.0) };
         let (sent, refused) = run("claude-opus-4-7", all);
         assert_eq!(sent, Asked::default());
         let paths: Vec<_> = refused.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["body.temperature", "body.top_p", "body.top_k"]);
-        assert_eq!(
-            run(
-                "claude-opus-4-7",
-                Asked {
-                    temperature: Some(1.0),
-                    top_p: Some(1.0),
-                    top_k: None
-                }
-            )
-            .1,
-            vec![]
-        );
-        let (_, refused) = run(
-            "claude-3-haiku",
-            Asked {
-                temperature: Some(1.5),
-                ..Asked::default()
-            },
-        );
-        assert_eq!(
-            refused,
-            vec![("body.temperature".to_owned(), "invalid_value")]
-        );
+        assert_eq!(run("claude-opus-4-7", Asked { temperature: Some(1.0), top_p: Some(1.0), top_k: None }).1, vec![]);
+        let (_, refused) = run("claude-3-haiku", Asked { temperature: Some(1.5), ..Asked::default() });
+        assert_eq!(refused, vec![("body.temperature".to_owned(), "invalid_value")]);
     }
 }

@@ -9,10 +9,7 @@ use crate::validate::Code;
 
 /// OpenAI's rule for function names, `^[a-zA-Z0-9_-]{1,64}$` (Anthropic allows 128).
 fn is_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A function tool as checked: where it is and its parts.
@@ -25,11 +22,7 @@ pub struct FunctionTool<'a> {
 /// Checks `tools` against OpenAI's shapes (any provider): a list of `{"type": "function",
 /// "function": {name, description?, parameters?, strict?}}` or custom tools. Returns the
 /// well-formed function tools; `custom` counts how many custom tools there were.
-pub fn check_tools<'a>(
-    tools: &'a Value,
-    out: &mut Refusals,
-    custom: &mut Vec<String>,
-) -> Vec<FunctionTool<'a>> {
+pub fn check_tools<'a>(tools: &'a Value, out: &mut Refusals, custom: &mut Vec<String>) -> Vec<FunctionTool<'a>> {
     let Some(list) = tools.as_array() else {
         out.refuse("body.tools", Code::InvalidType, "must be a list of tools");
         return vec![];
@@ -52,11 +45,7 @@ pub fn check_tools<'a>(
                 continue;
             }
             None => {
-                out.refuse(
-                    format!("{path}.type"),
-                    Code::MissingField,
-                    "a tool needs its type (\"function\")",
-                );
+                out.refuse(format!("{path}.type"), Code::MissingField, "a tool needs its type (\"function\")");
                 continue;
             }
         }
@@ -79,41 +68,25 @@ pub fn check_tools<'a>(
                 continue;
             }
             _ => {
-                out.refuse(
-                    format!("{path}.function.name"),
-                    Code::MissingField,
-                    "a function needs its name (a string)",
-                );
+                out.refuse(format!("{path}.function.name"), Code::MissingField, "a function needs its name (a string)");
                 continue;
             }
         };
         let mut ok = true;
         for (key, want, is_kind) in [
-            (
-                "parameters",
-                "a JSON schema object",
-                Value::is_object as fn(&Value) -> bool,
-            ),
+            ("parameters", "a JSON schema object", Value::is_object as fn(&Value) -> bool),
             ("description", "a string", Value::is_string),
             ("strict", "a boolean", Value::is_boolean),
         ] {
             if let Some(v) = function.get(key).filter(|v| !v.is_null()) {
                 if !is_kind(v) {
-                    out.refuse(
-                        format!("{path}.function.{key}"),
-                        Code::InvalidType,
-                        format!("must be {want}"),
-                    );
+                    out.refuse(format!("{path}.function.{key}"), Code::InvalidType, format!("must be {want}"));
                     ok = false;
                 }
             }
         }
         if ok {
-            found.push(FunctionTool {
-                path,
-                name,
-                function,
-            });
+            found.push(FunctionTool { path, name, function });
         }
     }
     found
@@ -153,9 +126,7 @@ fn anthropic_tool(t: &FunctionTool<'_>, out: &mut Refusals) -> Value {
 pub fn translate(body: &Map<String, Value>, out: &mut Refusals) -> (Option<Value>, Option<Value>) {
     let get = |k: &str| body.get(k).filter(|v| !v.is_null());
     let mut custom = Vec::new();
-    let found = get("tools")
-        .map(|t| check_tools(t, out, &mut custom))
-        .unwrap_or_default();
+    let found = get("tools").map(|t| check_tools(t, out, &mut custom)).unwrap_or_default();
     for path in custom {
         out.refuse(
             path,
@@ -170,10 +141,7 @@ pub fn translate(body: &Map<String, Value>, out: &mut Refusals) -> (Option<Value
             out.refuse(
                 format!("{}.function.name", t.path),
                 Code::InvalidValue,
-                format!(
-                    "{:?} is used by two tools; Anthropic needs unique names",
-                    t.name
-                ),
+                format!("{:?} is used by two tools; Anthropic needs unique names", t.name),
             );
         }
         names.push(t.name);
@@ -184,11 +152,7 @@ pub fn translate(body: &Map<String, Value>, out: &mut Refusals) -> (Option<Value
         None => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            out.refuse(
-                "body.parallel_tool_calls",
-                Code::InvalidType,
-                "must be a boolean",
-            );
+            out.refuse("body.parallel_tool_calls", Code::InvalidType, "must be a boolean");
             true
         }
     };
@@ -210,11 +174,7 @@ fn tool_choice(c: &Value, names: &[&str], has_tools: bool, out: &mut Refusals) -
     let path = "body.tool_choice";
     let needs_tools = |out: &mut Refusals, what: &str| {
         if !has_tools {
-            out.refuse(
-                path,
-                Code::InvalidValue,
-                format!("tool_choice {what} needs tools"),
-            );
+            out.refuse(path, Code::InvalidValue, format!("tool_choice {what} needs tools"));
         }
     };
     match c {
@@ -226,7 +186,11 @@ fn tool_choice(c: &Value, names: &[&str], has_tools: bool, out: &mut Refusals) -
                 Some(json!({"type": "any"}))
             }
             other => {
-                out.refuse(path, Code::InvalidValue, format!("must be \"auto\", \"none\", \"required\" or a named function, not {other:?}"));
+                out.refuse(
+                    path,
+                    Code::InvalidValue,
+                    format!("must be \"auto\", \"none\", \"required\" or a named function, not {other:?}"),
+                );
                 None
             }
         },
@@ -259,11 +223,7 @@ fn tool_choice(c: &Value, names: &[&str], has_tools: bool, out: &mut Refusals) -
                 None
             }
             _ => {
-                out.refuse(
-                    format!("{path}.type"),
-                    Code::InvalidValue,
-                    "must be \"function\" for a named tool choice",
-                );
+                out.refuse(format!("{path}.type"), Code::InvalidValue, "must be \"function\" for a named tool choice");
                 None
             }
         },

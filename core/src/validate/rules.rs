@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::issue::{quote, Code, Issue};
-use super::scan::{Kind, RawStr, Scan, Scanner};
+use crate::json_scan::{Kind, RawStr, Scan, Scanner};
 use crate::model::{self, Endpoint};
 use crate::translate::sampling::{self, Asked};
 use crate::translate::{self, Refusal, Refusals, SamplingTable};
@@ -20,16 +20,12 @@ pub struct LineFacts<'a> {
 }
 
 /// A field as found on the line.
+#[derive(Default)]
 enum Field<T> {
+    #[default]
     Missing,
     Wrong(Kind),
     Got(T),
-}
-
-impl<T> Default for Field<T> {
-    fn default() -> Self {
-        Field::Missing
-    }
 }
 
 /// A string field: read if it is a string, otherwise skipped and its kind remembered.
@@ -115,11 +111,7 @@ pub fn check_line<'a>(
         // broken line gets exactly one issue, naming the column.
         let first = sink.out.iter().rposition(|i| i.line != line_no).map_or(0, |p| p + 1);
         sink.out.truncate(first);
-        sink.push(
-            None,
-            Code::InvalidJson,
-            format!("not valid JSON: {} (column {})", e.what, e.offset + 1),
-        );
+        sink.push(None, Code::InvalidJson, format!("not valid JSON: {} (column {})", e.what, e.offset + 1));
         return LineFacts::default();
     }
     facts
@@ -153,11 +145,7 @@ fn walk_line<'a>(
         } else if key.is("url") {
             url = string_field(s)?;
         } else if key.is("body") {
-            body = if s.peek()? == Kind::Object {
-                Field::Got(walk_body(s, sink)?)
-            } else {
-                Field::Wrong(s.skip()?)
-            };
+            body = if s.peek()? == Kind::Object { Field::Got(walk_body(s, sink)?) } else { Field::Wrong(s.skip()?) };
         } else {
             s.skip()?;
         }
@@ -178,10 +166,7 @@ fn walk_line<'a>(
                 sink.push(
                     "custom_id".to_owned(),
                     Code::CustomIdFormat,
-                    format!(
-                        "{} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which {p} requires",
-                        quote(id)
-                    ),
+                    format!("{} does not match ^[a-zA-Z0-9_-]{{1,64}}$, which {p} requires", quote(id)),
                 );
             }
         }
@@ -284,11 +269,9 @@ fn check_body_fields(
         Some(Endpoint::ChatCompletions) => match messages {
             Field::Missing => sink.missing("body.messages", "a non-empty list of messages"),
             Field::Wrong(k) => sink.wrong("body.messages".into(), "a list of messages", k),
-            Field::Got(0) => sink.push(
-                "body.messages".to_owned(),
-                Code::EmptyMessages,
-                "must hold at least one message".into(),
-            ),
+            Field::Got(0) => {
+                sink.push("body.messages".to_owned(), Code::EmptyMessages, "must hold at least one message".into())
+            }
             Field::Got(_) => {}
         },
         Some(Endpoint::Embeddings) => match input {
@@ -301,8 +284,7 @@ fn check_body_fields(
     }
     match max_tokens {
         Field::Missing => {
-            if endpoint == Some(Endpoint::ChatCompletions)
-                && provider.is_some_and(model::provider_requires_max_tokens)
+            if endpoint == Some(Endpoint::ChatCompletions) && provider.is_some_and(model::provider_requires_max_tokens)
             {
                 sink.push(
                     "body.max_tokens".to_owned(),
@@ -505,7 +487,11 @@ fn check_param(s: &mut Scanner<'_>, sink: &mut Sink<'_>, param: Param) -> Scan<O
             let text = s.number()?;
             value = text.parse::<f64>().ok();
             if !value.is_some_and(|v| (lo..=hi).contains(&v)) {
-                sink.push(format!("body.{name}"), Code::InvalidValue, format!("must be between {lo} and {hi}, not {text}"));
+                sink.push(
+                    format!("body.{name}"),
+                    Code::InvalidValue,
+                    format!("must be between {lo} and {hi}, not {text}"),
+                );
             }
         }
         Param::Count(name) | Param::Integer(name) => {

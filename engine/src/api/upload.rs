@@ -38,7 +38,7 @@ struct RowCounter {
     started: bool,
 }
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+use fastrouter_batch_core::jsonl::blocks::BOM;
 
 impl RowCounter {
     fn feed(&mut self, chunk: &[u8]) {

@@ -7,21 +7,11 @@ use fastrouter_batch_core::translate::{Sampling, SamplingTable};
 
 /// `Err(message)` for a request Anthropic would reject.
 pub fn check(body: &Value) -> Result<(), String> {
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or("model: Field required")?;
-    if body
-        .get("max_tokens")
-        .and_then(Value::as_u64)
-        .is_none_or(|n| n == 0)
-    {
+    let model = body.get("model").and_then(Value::as_str).ok_or("model: Field required")?;
+    if body.get("max_tokens").and_then(Value::as_u64).is_none_or(|n| n == 0) {
         return Err("max_tokens: Field required (an integer of at least 1)".into());
     }
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("messages: Field required")?;
+    let messages = body.get("messages").and_then(Value::as_array).ok_or("messages: Field required")?;
     if messages.is_empty() {
         return Err("messages: at least one message is required".into());
     }
@@ -29,26 +19,23 @@ pub fn check(body: &Value) -> Result<(), String> {
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
         if role != "user" && role != "assistant" {
-            return Err(format!(
-                "messages.{i}.role: Input should be 'user' or 'assistant'"
-            ));
+            return Err(format!("messages.{i}.role: Input should be 'user' or 'assistant'"));
         }
         let blocks: Vec<&Value> = match m.get("content") {
-            Some(Value::String(s)) if s.trim().is_empty() && i + 1 < messages.len() => {
-                return Err("messages: all messages must have non-empty content except for the optional final assistant message".into())
-            }
+            Some(Value::String(s)) if s.trim().is_empty() && i + 1 < messages.len() => return Err(
+                "messages: all messages must have non-empty content except for the optional final assistant message"
+                    .into(),
+            ),
             Some(Value::String(_)) => vec![],
-            Some(Value::Array(b)) if b.is_empty() && i + 1 < messages.len() => {
-                return Err("messages: all messages must have non-empty content except for the optional final assistant message".into())
-            }
+            Some(Value::Array(b)) if b.is_empty() && i + 1 < messages.len() => return Err(
+                "messages: all messages must have non-empty content except for the optional final assistant message"
+                    .into(),
+            ),
             Some(Value::Array(b)) => b.iter().collect(),
             _ => return Err(format!("messages.{i}.content: Field required")),
         };
-        let results: Vec<&str> = blocks
-            .iter()
-            .filter(|b| b["type"] == "tool_result")
-            .filter_map(|b| b["tool_use_id"].as_str())
-            .collect();
+        let results: Vec<&str> =
+            blocks.iter().filter(|b| b["type"] == "tool_result").filter_map(|b| b["tool_use_id"].as_str()).collect();
         if role == "user" {
             for id in &results {
                 if !open_tool_uses.contains(id) {
@@ -57,29 +44,23 @@ pub fn check(body: &Value) -> Result<(), String> {
             }
         }
         if let Some(missing) = open_tool_uses.iter().find(|id| !results.contains(id)) {
-            return Err(format!("messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {missing}"));
+            return Err(format!(
+                "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {missing}"
+            ));
         }
         open_tool_uses = if role == "assistant" {
-            blocks
-                .iter()
-                .filter(|b| b["type"] == "tool_use")
-                .filter_map(|b| b["id"].as_str())
-                .collect()
+            blocks.iter().filter(|b| b["type"] == "tool_use").filter_map(|b| b["id"].as_str()).collect()
         } else {
             vec![]
         };
         for b in &blocks {
             if b["type"] == "text" && b["text"].as_str().is_none_or(|t| t.trim().is_empty()) {
-                return Err(format!(
-                    "messages.{i}: text content blocks must contain non-whitespace text"
-                ));
+                return Err(format!("messages.{i}: text content blocks must contain non-whitespace text"));
             }
         }
     }
     if let Some(id) = open_tool_uses.first() {
-        return Err(format!(
-            "`tool_use` ids were found without `tool_result` blocks immediately after: {id}"
-        ));
+        return Err(format!("`tool_use` ids were found without `tool_result` blocks immediately after: {id}"));
     }
     let has = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
     match SamplingTable::default().lookup(model).0 {
@@ -94,24 +75,11 @@ pub fn check(body: &Value) -> Result<(), String> {
             }
         }
     }
-    let tools: Vec<&str> = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    for (i, t) in body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    let tools: Vec<&str> =
+        body.get("tools").and_then(Value::as_array).into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    for (i, t) in body.get("tools").and_then(Value::as_array).into_iter().flatten().enumerate() {
         if t.pointer("/input_schema/type") != Some(&Value::from("object")) {
-            return Err(format!(
-                "tools.{i}.input_schema.type: Input should be 'object'"
-            ));
+            return Err(format!("tools.{i}.input_schema.type: Input should be 'object'"));
         }
     }
     if let Some(name) = body.pointer("/tool_choice/name").and_then(Value::as_str) {
@@ -121,10 +89,7 @@ pub fn check(body: &Value) -> Result<(), String> {
     }
     if let Some(format) = body.pointer("/output_config/format") {
         if format["type"] != "json_schema" || !format["schema"].is_object() {
-            return Err(
-                "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}"
-                    .into(),
-            );
+            return Err("output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}".into());
         }
     }
     Ok(())
@@ -141,23 +106,16 @@ mod tests {
 
     #[test]
     fn tool_results_must_answer_the_previous_tool_uses() {
-        let call = json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]});
+        let call =
+            json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]});
         let user = json!({"role": "user", "content": "hi"});
         let result = |id: &str| json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "ok"}]});
         assert!(check(&req(json!([user, call, result("t1")]))).is_ok());
-        assert!(check(&req(json!([user, call, result("t2")])))
-            .unwrap_err()
-            .contains("tool_use_id"));
-        assert!(check(&req(json!([user, call, user])))
-            .unwrap_err()
-            .contains("without `tool_result`"));
+        assert!(check(&req(json!([user, call, result("t2")]))).unwrap_err().contains("tool_use_id"));
+        assert!(check(&req(json!([user, call, user]))).unwrap_err().contains("without `tool_result`"));
         assert!(check(&req(json!([user, call]))).is_err());
         assert!(check(&req(json!([{"role": "system", "content": "x"}]))).is_err());
-        assert!(
-            check(&json!({"model": "claude-3-haiku", "messages": [user]}))
-                .unwrap_err()
-                .contains("max_tokens")
-        );
+        assert!(check(&json!({"model": "claude-3-haiku", "messages": [user]})).unwrap_err().contains("max_tokens"));
     }
 
     #[test]

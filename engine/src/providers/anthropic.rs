@@ -16,12 +16,7 @@ pub const API_VERSION: &str = "2023-06-01";
 
 /// The answer to a line the translation refused: OpenAI's 400 `invalid_request_error`.
 pub fn refused(refusals: &[Refusal]) -> Attempt {
-    Attempt::Reply {
-        status: 400,
-        body: translate::refusal_error(refusals),
-        request_id: None,
-        retry_after: None,
-    }
+    Attempt::Reply { status: 400, body: translate::refusal_error(refusals), request_id: None, retry_after: None }
 }
 
 pub async fn attempt(
@@ -42,11 +37,7 @@ pub async fn attempt(
     }
     match http::post_json(builder, &request, timeout).await {
         Ok(r) => {
-            let model = req
-                .body
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let model = req.body.get("model").and_then(Value::as_str).unwrap_or_default();
             let body = if (200..300).contains(&r.status) {
                 if r.body.get("content").and_then(Value::as_array).is_none() {
                     return http::invalid_reply(format!(
@@ -58,12 +49,7 @@ pub async fn attempt(
             } else {
                 translate::openai_error(&r.body, r.status)
             };
-            Attempt::Reply {
-                status: r.status,
-                body,
-                request_id: r.request_id,
-                retry_after: r.retry_after,
-            }
+            Attempt::Reply { status: r.status, body, request_id: r.request_id, retry_after: r.retry_after }
         }
         Err(a) => a,
     }
@@ -79,9 +65,7 @@ mod tests {
         let body = json!({"model": "anthropic/claude-4.5-sonnet", "max_tokens": 5, "n": 3,
             "messages": [{"role": "user", "content": "hi"}]});
         let refusals = translate::refusals(body.as_object().unwrap(), &SamplingTable::default());
-        let Attempt::Reply { status, body, .. } = refused(&refusals) else {
-            panic!("a reply")
-        };
+        let Attempt::Reply { status, body, .. } = refused(&refusals) else { panic!("a reply") };
         assert_eq!(status, 400);
         assert_eq!(body["error"]["param"], "n");
         assert_eq!(body["error"]["code"], "unsupported_parameter");

@@ -8,13 +8,8 @@ use fastrouter_batch_core::retry;
 
 use super::{error_body, Attempt};
 
-/// rustls needs a process-wide crypto provider; ring builds with a C compiler alone.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    install_crypto();
+    fastrouter_batch_core::tls::install_crypto();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(30))
@@ -48,9 +43,16 @@ pub async fn post_json(req: reqwest::RequestBuilder, body: &Value, timeout: Dura
         Ok(v @ Value::Object(_)) => v,
         // A 2xx that is not a JSON object (a proxy's HTML page, say) is no answer at all.
         _ if (200..300).contains(&status) => {
-            return Err(invalid_reply(format!("upstream answered {status} with a body that is not a JSON object: {}", text())))
+            return Err(invalid_reply(format!(
+                "upstream answered {status} with a body that is not a JSON object: {}",
+                text()
+            )))
         }
-        _ => error_body(&format!("upstream answered {status} with a non-JSON body: {}", text()), "upstream_error", Value::Null),
+        _ => error_body(
+            &format!("upstream answered {status} with a non-JSON body: {}", text()),
+            "upstream_error",
+            Value::Null,
+        ),
     };
     Ok(Reply { status, body, request_id, retry_after })
 }

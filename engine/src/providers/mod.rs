@@ -17,7 +17,7 @@ use fastrouter_batch_core::translate::SamplingTable;
 
 use crate::config::{ProviderMode, RetryPolicy, UpstreamConfig};
 use crate::metrics::Metrics;
-pub use http::install_crypto;
+pub use fastrouter_batch_core::tls::install_crypto;
 
 /// One input line, parsed for dispatch.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,9 +49,16 @@ pub enum Attempt {
 /// How a line ended after its retries.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Reply { status: u16, body: Value, request_id: Option<String> },
+    Reply {
+        status: u16,
+        body: Value,
+        request_id: Option<String>,
+    },
     /// Never got an answer; `code` goes to the error file's `error.code`.
-    NoReply { code: &'static str, message: String },
+    NoReply {
+        code: &'static str,
+        message: String,
+    },
 }
 
 pub enum Provider {

@@ -24,7 +24,9 @@ pub async fn attempt(client: &reqwest::Client, up: &Upstream, timeout: Duration,
         builder = builder.bearer_auth(key.expose());
     }
     match http::post_json(builder, &request_body(req), timeout).await {
-        Ok(r) => Attempt::Reply { status: r.status, body: r.body, request_id: r.request_id, retry_after: r.retry_after },
+        Ok(r) => {
+            Attempt::Reply { status: r.status, body: r.body, request_id: r.request_id, retry_after: r.retry_after }
+        }
         Err(a) => a,
     }
 }

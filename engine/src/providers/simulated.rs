@@ -17,7 +17,7 @@ use crate::config::SimulatedConfig;
 mod chat;
 mod schema;
 
-pub use chat::{anthropic_message, answer, content_text, openai_chat, Ask, ChatAnswer, Choice, Format, Reply};
+pub use chat::{answer, anthropic_message, content_text, openai_chat, Ask, ChatAnswer, Choice, Format, Reply};
 pub use schema::example as schema_example;
 
 fn digest(value: &impl Hash) -> u64 {
@@ -59,7 +59,9 @@ pub fn openai_embeddings(body: &Map<String, Value>, default_dims: usize) -> Valu
     let model = body.get("model").and_then(Value::as_str).unwrap_or("unknown");
     let dims = body.get("dimensions").and_then(Value::as_u64).map_or(default_dims, |d| d.clamp(1, 4096) as usize);
     let inputs: Vec<String> = match body.get("input") {
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect(),
+        Some(Value::Array(items)) => {
+            items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect()
+        }
         Some(Value::String(s)) => vec![s.clone()],
         Some(other) => vec![other.to_string()],
         None => vec![],
@@ -128,12 +130,7 @@ impl Simulator {
         } else {
             openai_chat(&chat_answer(&req.body), crate::ids::now_secs())
         };
-        Attempt::Reply {
-            status: 200,
-            body,
-            request_id: Some(crate::ids::new_id("req_sim_")),
-            retry_after: None,
-        }
+        Attempt::Reply { status: 200, body, request_id: Some(crate::ids::new_id("req_sim_")), retry_after: None }
     }
 }
 

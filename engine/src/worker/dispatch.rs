@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fastrouter_batch_core::json_scan::{Kind, Scanner};
 use fastrouter_batch_core::jsonl::blocks::{
     for_each_line, is_blank, strip_bom, BlockReader, Chunk, DEFAULT_BLOCK_SIZE,
 };
-use fastrouter_batch_core::validate::scan::{Kind, Scanner};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

@@ -81,11 +81,8 @@ async fn step_until_done(
 /// validating → in_progress, or failed with the problems found (line, code, message).
 async fn validate(ctx: &Ctx, row: &BatchRow) -> Result<(), String> {
     let path = ctx.store.content_path(&row.input_file_id);
-    let opts = Options {
-        limits: ctx.cfg.limits.clone(),
-        sampling: ctx.cfg.anthropic_sampling.clone(),
-        ..Options::default()
-    };
+    let opts =
+        Options { limits: ctx.cfg.limits.clone(), sampling: ctx.cfg.anthropic_sampling.clone(), ..Options::default() };
     let report = tokio::task::spawn_blocking(move || validate_path(&path, &opts, &AtomicBool::new(false)))
         .await
         .map_err(|e| e.to_string())?;

@@ -16,10 +16,7 @@ fn ok(v: Value) -> Value {
 
 /// (path, code) of each refusal.
 fn refused(v: Value) -> Vec<(String, &'static str)> {
-    refusals(&body(v), &SamplingTable::default())
-        .into_iter()
-        .map(|r| (r.path, r.code.as_str()))
-        .collect()
+    refusals(&body(v), &SamplingTable::default()).into_iter().map(|r| (r.path, r.code.as_str())).collect()
 }
 
 fn with(extra: Value) -> Value {
@@ -86,75 +83,45 @@ fn tools_and_each_tool_choice() {
         (json!("auto"), json!({"type": "auto"})),
         (json!("none"), json!({"type": "none"})),
         (json!("required"), json!({"type": "any"})),
-        (
-            json!({"type": "function", "function": {"name": "noop"}}),
-            json!({"type": "tool", "name": "noop"}),
-        ),
+        (json!({"type": "function", "function": {"name": "noop"}}), json!({"type": "tool", "name": "noop"})),
     ] {
-        assert_eq!(
-            ok(with(json!({"tools": tools, "tool_choice": choice})))["tool_choice"],
-            want
-        );
+        assert_eq!(ok(with(json!({"tools": tools, "tool_choice": choice})))["tool_choice"], want);
     }
     let serial = ok(with(json!({"tools": tools, "parallel_tool_calls": false})));
-    assert_eq!(
-        serial["tool_choice"],
-        json!({"type": "auto", "disable_parallel_tool_use": true})
-    );
-    let named = ok(with(
-        json!({"tools": tools, "parallel_tool_calls": false, "tool_choice": "required"}),
-    ));
-    assert_eq!(
-        named["tool_choice"],
-        json!({"type": "any", "disable_parallel_tool_use": true})
-    );
+    assert_eq!(serial["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
+    let named = ok(with(json!({"tools": tools, "parallel_tool_calls": false, "tool_choice": "required"})));
+    assert_eq!(named["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
     let strict = ok(with(
         json!({"tools": [{"type": "function", "function": {"name": "s", "strict": true, "parameters": {"type": "object", "properties": {}, "additionalProperties": false}}}]}),
     ));
     assert_eq!(strict["tools"][0]["strict"], true);
     // Without tools, auto and none ask for nothing; the others make no sense.
-    assert!(ok(with(
-        json!({"tool_choice": "none", "parallel_tool_calls": false})
-    ))
-    .get("tool_choice")
-    .is_none());
-    assert_eq!(
-        refused(with(json!({"tool_choice": "required"}))),
-        [("body.tool_choice".into(), "invalid_value")]
-    );
+    assert!(ok(with(json!({"tool_choice": "none", "parallel_tool_calls": false}))).get("tool_choice").is_none());
+    assert_eq!(refused(with(json!({"tool_choice": "required"}))), [("body.tool_choice".into(), "invalid_value")]);
 }
 
 #[test]
 fn tool_shapes_are_checked() {
     assert_eq!(
-        refused(with(
-            json!({"tools": [{"type": "function", "function": {"name": "has space"}}]})
-        )),
+        refused(with(json!({"tools": [{"type": "function", "function": {"name": "has space"}}]}))),
         [("body.tools[0].function.name".into(), "invalid_value")]
     );
     assert_eq!(
-        refused(with(
-            json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]})
-        )),
+        refused(with(json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]}))),
         [("body.tools[0].function.parameters".into(), "invalid_type")]
     );
     assert_eq!(
         refused(with(
             json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "array"}}}]})
         )),
-        [(
-            "body.tools[0].function.parameters.type".into(),
-            "invalid_value"
-        )]
+        [("body.tools[0].function.parameters.type".into(), "invalid_value")]
     );
     assert_eq!(
         refused(with(json!({"tools": [weather(), weather()]}))),
         [("body.tools[1].function.name".into(), "invalid_value")]
     );
     assert_eq!(
-        refused(with(
-            json!({"tools": [{"type": "custom", "custom": {"name": "c"}}]})
-        )),
+        refused(with(json!({"tools": [{"type": "custom", "custom": {"name": "c"}}]}))),
         [("body.tools[0]".into(), "unsupported_parameter")]
     );
     assert_eq!(
@@ -164,9 +131,7 @@ fn tool_shapes_are_checked() {
         [("body.tool_choice.function.name".into(), "invalid_value")]
     );
     assert_eq!(
-        refused(with(
-            json!({"tools": [weather()], "tool_choice": {"type": "allowed_tools", "allowed_tools": {}}})
-        )),
+        refused(with(json!({"tools": [weather()], "tool_choice": {"type": "allowed_tools", "allowed_tools": {}}}))),
         [("body.tool_choice".into(), "unsupported_parameter")]
     );
 }
@@ -200,10 +165,7 @@ fn a_tool_round_trip_becomes_tool_use_and_merged_tool_results() {
     // Text beside tool calls is kept, first.
     let mut b = round_trip();
     b["messages"][1]["content"] = json!("Let me look.");
-    assert_eq!(
-        ok(b)["messages"][1]["content"][0],
-        json!({"type": "text", "text": "Let me look."})
-    );
+    assert_eq!(ok(b)["messages"][1]["content"][0], json!({"type": "text", "text": "Let me look."}));
 }
 
 #[test]
@@ -219,20 +181,11 @@ fn broken_round_trips_are_refused() {
     );
     let mut b = round_trip();
     b["messages"][1]["tool_calls"][0]["function"]["arguments"] = json!("{not json");
-    assert_eq!(
-        refused(b)[0],
-        (
-            "body.messages[1].tool_calls[0].function.arguments".into(),
-            "invalid_value"
-        )
-    );
+    assert_eq!(refused(b)[0], ("body.messages[1].tool_calls[0].function.arguments".into(), "invalid_value"));
     let mut b = round_trip();
     b["messages"][1]["tool_calls"][0]["id"] = json!("call 1");
     b["messages"][2]["tool_call_id"] = json!("call 1");
-    assert_eq!(
-        refused(b),
-        [("body.messages[1].tool_calls[0].id".into(), "invalid_value")]
-    );
+    assert_eq!(refused(b), [("body.messages[1].tool_calls[0].id".into(), "invalid_value")]);
 }
 
 #[test]
@@ -241,13 +194,8 @@ fn structured_output() {
     let out = ok(with(
         json!({"response_format": {"type": "json_schema", "json_schema": {"name": "a", "strict": true, "schema": schema}}}),
     ));
-    assert_eq!(
-        out["output_config"],
-        json!({"format": {"type": "json_schema", "schema": schema}})
-    );
-    assert!(ok(with(json!({"response_format": {"type": "text"}})))
-        .get("output_config")
-        .is_none());
+    assert_eq!(out["output_config"], json!({"format": {"type": "json_schema", "schema": schema}}));
+    assert!(ok(with(json!({"response_format": {"type": "text"}}))).get("output_config").is_none());
     assert_eq!(
         refused(with(json!({"response_format": {"type": "json_object"}}))),
         [("body.response_format".into(), "unsupported_parameter")]
@@ -267,9 +215,7 @@ fn documents_and_refused_content() {
         [("body.messages[0].content[0]".into(), "unsupported_content")]
     );
     assert_eq!(
-        refused(with(
-            json!({"messages": [{"role": "user", "name": "ann", "content": "hi"}]})
-        )),
+        refused(with(json!({"messages": [{"role": "user", "name": "ann", "content": "hi"}]}))),
         [("body.messages[0].name".into(), "unsupported_parameter")]
     );
     assert_eq!(
@@ -277,25 +223,18 @@ fn documents_and_refused_content() {
         [("body.messages[0].content".into(), "invalid_value")]
     );
     assert_eq!(
-        refused(with(
-            json!({"messages": [{"role": "system", "content": "only"}]})
-        )),
+        refused(with(json!({"messages": [{"role": "system", "content": "only"}]}))),
         [("body.messages".into(), "empty_messages")]
     );
     assert_eq!(
-        refused(with(
-            json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b "}]})
-        )),
+        refused(with(json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b "}]}))),
         [("body.messages[1].content".into(), "invalid_value")]
     );
     // A final assistant message is a prefill.
     let prefill = ok(with(
         json!({"messages": [{"role": "user", "content": "JSON please"}, {"role": "assistant", "content": "{"}]}),
     ));
-    assert_eq!(
-        prefill["messages"][1],
-        json!({"role": "assistant", "content": "{"})
-    );
+    assert_eq!(prefill["messages"][1], json!({"role": "assistant", "content": "{"}));
 }
 
 #[test]
@@ -314,12 +253,7 @@ fn every_refused_parameter_is_refused_and_every_dropped_one_left_out() {
         match p.fate {
             Fate::Refused => {
                 b[p.name] = sample(p.name);
-                assert_eq!(
-                    refused(b),
-                    [(format!("body.{}", p.name), "unsupported_parameter")],
-                    "{}",
-                    p.name
-                );
+                assert_eq!(refused(b), [(format!("body.{}", p.name), "unsupported_parameter")], "{}", p.name);
             }
             Fate::Dropped => {
                 b[p.name] = json!(1);
@@ -348,44 +282,25 @@ fn every_refused_parameter_is_refused_and_every_dropped_one_left_out() {
 
 #[test]
 fn sampling_follows_the_model_table() {
-    assert_eq!(
-        ok(with(json!({"temperature": 0.2})))["temperature"],
-        json!(0.2)
-    );
+    assert_eq!(ok(with(json!({"temperature": 0.2})))["temperature"], json!(0.2));
     assert_eq!(
         refused(with(json!({"temperature": 0.2, "top_p": 0.9}))),
         [("body.top_p".into(), "unsupported_parameter")]
     );
+    assert_eq!(refused(with(json!({"temperature": 1.5}))), [("body.temperature".into(), "invalid_value")]);
+    let old = ok(with(json!({"model": "anthropic/claude-3-5-haiku", "temperature": 0.2, "top_p": 0.9, "top_k": 5})));
     assert_eq!(
-        refused(with(json!({"temperature": 1.5}))),
-        [("body.temperature".into(), "invalid_value")]
-    );
-    let old = ok(with(
-        json!({"model": "anthropic/claude-3-5-haiku", "temperature": 0.2, "top_p": 0.9, "top_k": 5}),
-    ));
-    assert_eq!(
-        (
-            old["temperature"].clone(),
-            old["top_p"].clone(),
-            old["top_k"].clone()
-        ),
+        (old["temperature"].clone(), old["top_p"].clone(), old["top_k"].clone()),
         (json!(0.2), json!(0.9), json!(5))
     );
     assert_eq!(
-        refused(with(
-            json!({"model": "anthropic/claude-opus-4-7", "temperature": 0.2})
-        )),
+        refused(with(json!({"model": "anthropic/claude-opus-4-7", "temperature": 0.2}))),
         [("body.temperature".into(), "unsupported_parameter")]
     );
-    let default_t = ok(with(
-        json!({"model": "anthropic/claude-opus-4-7", "temperature": 1}),
-    ));
+    let default_t = ok(with(json!({"model": "anthropic/claude-opus-4-7", "temperature": 1})));
     assert!(default_t.get("temperature").is_none());
-    let mine =
-        SamplingTable::with_entries([("claude-opus-4-7", crate::translate::Sampling::Either)]);
-    let b = body(with(
-        json!({"model": "anthropic/claude-opus-4-7", "temperature": 0.3}),
-    ));
+    let mine = SamplingTable::with_entries([("claude-opus-4-7", crate::translate::Sampling::Either)]);
+    let b = body(with(json!({"model": "anthropic/claude-opus-4-7", "temperature": 0.3})));
     assert_eq!(to_anthropic(&b, &mine).unwrap()["temperature"], json!(0.3));
 }
 
@@ -399,27 +314,13 @@ fn max_tokens_user_and_service_tier() {
         refused(with(json!({"max_completion_tokens": 20}))),
         [("body.max_completion_tokens".into(), "invalid_value")]
     );
-    assert_eq!(
-        ok(with(json!({"max_completion_tokens": 10})))["max_tokens"],
-        10
-    );
-    assert_eq!(
-        ok(with(json!({"safety_identifier": "h1", "user": "h1"})))["metadata"],
-        json!({"user_id": "h1"})
-    );
+    assert_eq!(ok(with(json!({"max_completion_tokens": 10})))["max_tokens"], 10);
+    assert_eq!(ok(with(json!({"safety_identifier": "h1", "user": "h1"})))["metadata"], json!({"user_id": "h1"}));
     assert_eq!(
         refused(with(json!({"safety_identifier": "h1", "user": "h2"}))),
         [("body.user".into(), "invalid_value")]
     );
-    assert_eq!(
-        ok(with(json!({"service_tier": "default"})))["service_tier"],
-        "standard_only"
-    );
-    assert!(ok(with(json!({"service_tier": "auto"})))
-        .get("service_tier")
-        .is_none());
-    assert_eq!(
-        refused(with(json!({"service_tier": "flex"}))),
-        [("body.service_tier".into(), "unsupported_parameter")]
-    );
+    assert_eq!(ok(with(json!({"service_tier": "default"})))["service_tier"], "standard_only");
+    assert!(ok(with(json!({"service_tier": "auto"}))).get("service_tier").is_none());
+    assert_eq!(refused(with(json!({"service_tier": "flex"}))), [("body.service_tier".into(), "unsupported_parameter")]);
 }

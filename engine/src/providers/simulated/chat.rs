@@ -65,11 +65,7 @@ pub fn content_text(content: &Value) -> String {
 fn stop_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => vec![],
     }
 }
@@ -93,11 +89,7 @@ fn no_arguments() -> Value {
 impl Ask {
     fn base(body: &Map<String, Value>) -> Self {
         Self {
-            model: body
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
+            model: body.get("model").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
             prompt_tokens: 0,
             last_text: String::new(),
             after_tool_results: false,
@@ -124,31 +116,17 @@ impl Ask {
 
     pub fn from_openai(body: &Map<String, Value>) -> Self {
         let mut ask = Self::base(body);
-        for m in body
-            .get("messages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for m in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
             let text = m.get("content").map(content_text).unwrap_or_default();
             let role = m.get("role").and_then(Value::as_str);
             ask.message(text, role == Some("user"), role == Some("tool"));
         }
-        ask.max_tokens = ["max_tokens", "max_completion_tokens"]
-            .iter()
-            .find_map(|k| body.get(*k).and_then(Value::as_u64));
+        ask.max_tokens =
+            ["max_tokens", "max_completion_tokens"].iter().find_map(|k| body.get(*k).and_then(Value::as_u64));
         ask.stop = stop_list(body.get("stop"));
-        for t in body
-            .get("tools")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for t in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
             if let Some(name) = t.pointer("/function/name").and_then(Value::as_str) {
-                let params = t
-                    .pointer("/function/parameters")
-                    .cloned()
-                    .unwrap_or_else(no_arguments);
+                let params = t.pointer("/function/parameters").cloned().unwrap_or_else(no_arguments);
                 ask.tools.push((name.to_owned(), params));
             }
         }
@@ -162,11 +140,9 @@ impl Ask {
             _ => Choice::Auto,
         };
         ask.format = match ptr(body, "/response_format/type").and_then(Value::as_str) {
-            Some("json_schema") => Format::Schema(
-                ptr(body, "/response_format/json_schema/schema")
-                    .cloned()
-                    .unwrap_or_else(|| json!({})),
-            ),
+            Some("json_schema") => {
+                Format::Schema(ptr(body, "/response_format/json_schema/schema").cloned().unwrap_or_else(|| json!({})))
+            }
             Some("json_object") => Format::JsonObject,
             _ => Format::Text,
         };
@@ -178,18 +154,12 @@ impl Ask {
         if let Some(system) = body.get("system") {
             ask.prompt_tokens += tokens(&content_text(system)) + 3;
         }
-        for m in body
-            .get("messages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for m in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
             let content = m.get("content").unwrap_or(&Value::Null);
             // Only tool results (no question after them): the model answers with them.
-            let results = content.as_array().is_some_and(|b| {
-                b.iter().any(|b| b["type"] == "tool_result")
-                    && b.iter().all(|b| b["type"] != "text")
-            });
+            let results = content
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result") && b.iter().all(|b| b["type"] != "text"));
             let user = m.get("role").and_then(Value::as_str) == Some("user");
             // A fresh turn: tool results here are not a continuation of earlier ones.
             ask.after_tool_results = false;
@@ -197,17 +167,9 @@ impl Ask {
         }
         ask.max_tokens = body.get("max_tokens").and_then(Value::as_u64);
         ask.stop = stop_list(body.get("stop_sequences"));
-        for t in body
-            .get("tools")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for t in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
             if let Some(name) = t.get("name").and_then(Value::as_str) {
-                ask.tools.push((
-                    name.to_owned(),
-                    t.get("input_schema").cloned().unwrap_or_else(no_arguments),
-                ));
+                ask.tools.push((name.to_owned(), t.get("input_schema").cloned().unwrap_or_else(no_arguments)));
             }
         }
         ask.choice = match ptr(body, "/tool_choice/type").and_then(Value::as_str) {
@@ -229,11 +191,7 @@ impl Ask {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Text(String),
-    ToolCall {
-        id: String,
-        name: String,
-        arguments: Value,
-    },
+    ToolCall { id: String, name: String, arguments: Value },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -270,8 +228,7 @@ fn pick_tool(ask: &Ask) -> &(String, Value) {
     ask.tools
         .iter()
         .find(|(name, _)| {
-            prompt.contains(&name.to_lowercase())
-                || prompt.contains(&name.to_lowercase().replace('_', " "))
+            prompt.contains(&name.to_lowercase()) || prompt.contains(&name.to_lowercase().replace('_', " "))
         })
         .unwrap_or(&ask.tools[(ask.seed % ask.tools.len() as u64) as usize])
 }
@@ -307,11 +264,7 @@ pub fn answer(ask: &Ask) -> ChatAnswer {
             _ => {
                 a.completion_tokens = needed;
                 let id = format!("{:016x}", digest(&(ask.seed, name)));
-                a.reply = Reply::ToolCall {
-                    id,
-                    name: name.clone(),
-                    arguments,
-                };
+                a.reply = Reply::ToolCall { id, name: name.clone(), arguments };
             }
         }
         return a;
@@ -319,24 +272,14 @@ pub fn answer(ask: &Ask) -> ChatAnswer {
     let text = match &ask.format {
         Format::Schema(s) => schema::example(s, ask.seed).to_string(),
         Format::JsonObject => json!({"answer": echo(&ask.last_text)}).to_string(),
-        Format::Text if ask.after_tool_results => format!(
-            "Simulated answer from {} using the tool results: {}",
-            ask.model,
-            echo(&ask.last_text)
-        ),
-        Format::Text => format!(
-            "Simulated answer from {}: {}",
-            ask.model,
-            echo(&ask.last_text)
-        ),
+        Format::Text if ask.after_tool_results => {
+            format!("Simulated answer from {} using the tool results: {}", ask.model, echo(&ask.last_text))
+        }
+        Format::Text => format!("Simulated answer from {}: {}", ask.model, echo(&ask.last_text)),
     };
     let mut text = text;
-    if let Some((at, stop)) = ask
-        .stop
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()).map(|i| (i, s)))
-        .min()
+    if let Some((at, stop)) =
+        ask.stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str()).map(|i| (i, s))).min()
     {
         text.truncate(at);
         a.stop_sequence = Some(stop.clone());
@@ -357,10 +300,7 @@ pub fn answer(ask: &Ask) -> ChatAnswer {
 
 /// The first twelve words.
 fn echo(text: &str) -> String {
-    text.split_whitespace()
-        .take(12)
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split_whitespace().take(12).collect::<Vec<_>>().join(" ")
 }
 
 /// Prose, one word a token (easy to reason about in tests).
@@ -385,13 +325,10 @@ fn by_chars(text: &str, max: Option<u64>) -> (String, u64, bool) {
 
 /// The answer as an OpenAI `chat.completion`.
 pub fn openai_chat(a: &ChatAnswer, created: i64) -> Value {
-    let mut message = json!({"role": "assistant", "content": a.text().filter(|t| !t.is_empty() || !a.truncated), "refusal": null});
+    let mut message =
+        json!({"role": "assistant", "content": a.text().filter(|t| !t.is_empty() || !a.truncated), "refusal": null});
     let finish = match &a.reply {
-        Reply::ToolCall {
-            id,
-            name,
-            arguments,
-        } => {
+        Reply::ToolCall { id, name, arguments } => {
             message["tool_calls"] = json!([{"id": format!("call_{id}"), "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}]);
             "tool_calls"
         }
@@ -416,20 +353,11 @@ pub fn openai_chat(a: &ChatAnswer, created: i64) -> Value {
 /// The answer as an Anthropic `message` (what the fake upstream's `/v1/messages` sends).
 pub fn anthropic_message(a: &ChatAnswer) -> Value {
     let (content, stop_reason) = match &a.reply {
-        Reply::ToolCall {
-            id,
-            name,
-            arguments,
-        } => (
-            json!([{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": arguments}]),
-            "tool_use",
-        ),
+        Reply::ToolCall { id, name, arguments } => {
+            (json!([{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": arguments}]), "tool_use")
+        }
         Reply::Text(t) => {
-            let content = if t.is_empty() && a.truncated {
-                json!([])
-            } else {
-                json!([{"type": "text", "text": t}])
-            };
+            let content = if t.is_empty() && a.truncated { json!([]) } else { json!([{"type": "text", "text": t}]) };
             let reason = match (a.truncated, &a.stop_sequence) {
                 (true, _) => "max_tokens",
                 (false, Some(_)) => "stop_sequence",
@@ -470,39 +398,24 @@ mod tests {
 
     #[test]
     fn tools_are_called_with_arguments_that_fit() {
-        let b = body(
-            json!({"model": "m", "tools": [{"type": "function", "function": {"name": "other"}}, weather()],
-            "messages": [{"role": "user", "content": "What is the weather in Paris?"}]}),
-        );
+        let b = body(json!({"model": "m", "tools": [{"type": "function", "function": {"name": "other"}}, weather()],
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}]}));
         let a = answer(&Ask::from_openai(&b));
-        let Reply::ToolCall {
-            name, arguments, ..
-        } = &a.reply
-        else {
-            panic!("{a:?}")
-        };
+        let Reply::ToolCall { name, arguments, .. } = &a.reply else { panic!("{a:?}") };
         assert_eq!(name, "get_weather", "the tool the prompt names");
-        assert!(
-            arguments["city"].is_string()
-                && ["c", "f"].contains(&arguments["unit"].as_str().unwrap())
-        );
+        assert!(arguments["city"].is_string() && ["c", "f"].contains(&arguments["unit"].as_str().unwrap()));
         let c = openai_chat(&a, 0);
         assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(c["choices"][0]["message"]["content"], Value::Null);
         let args: Value = serde_json::from_str(
-            c["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
-                .as_str()
-                .unwrap(),
+            c["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap(),
         )
         .unwrap();
         assert_eq!(&args, arguments);
         let m = anthropic_message(&a);
         assert_eq!(m["stop_reason"], "tool_use");
         assert_eq!(m["content"][0]["input"], *arguments);
-        assert!(m["content"][0]["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("toolu_"));
+        assert!(m["content"][0]["id"].as_str().unwrap().starts_with("toolu_"));
         // none: no call; after tool results, auto answers in words; required calls again.
         let mut none = b.clone();
         none.insert("tool_choice".into(), json!("none"));
@@ -516,16 +429,10 @@ mod tests {
             {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": "18C and sunny"}]}));
         let a = answer(&Ask::from_openai(&openai));
-        assert_eq!(
-            a.text(),
-            Some("Simulated answer from m using the tool results: 18C and sunny")
-        );
+        assert_eq!(a.text(), Some("Simulated answer from m using the tool results: 18C and sunny"));
         let mut required = openai.clone();
         required.insert("tool_choice".into(), json!("required"));
-        assert!(matches!(
-            answer(&Ask::from_openai(&required)).reply,
-            Reply::ToolCall { .. }
-        ));
+        assert!(matches!(answer(&Ask::from_openai(&required)).reply, Reply::ToolCall { .. }));
         let anthropic = body(
             json!({"model": "m", "max_tokens": 50, "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}], "messages": [
             {"role": "user", "content": "Weather in Paris?"},
@@ -533,10 +440,7 @@ mod tests {
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C and sunny"}]}]}),
         );
         let a = answer(&Ask::from_anthropic(&anthropic));
-        assert_eq!(
-            a.text(),
-            Some("Simulated answer from m using the tool results: 18C and sunny")
-        );
+        assert_eq!(a.text(), Some("Simulated answer from m using the tool results: 18C and sunny"));
         assert_eq!(anthropic_message(&a)["stop_reason"], "end_turn");
     }
 
@@ -547,18 +451,14 @@ mod tests {
             json!({"model": "m", "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
             "messages": [{"role": "user", "content": "Rate it"}]}),
         );
-        let text = answer(&Ask::from_openai(&openai))
-            .text()
-            .unwrap()
-            .to_owned();
+        let text = answer(&Ask::from_openai(&openai)).text().unwrap().to_owned();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert!(v["answer"].is_string() && (1..=5).contains(&v["score"].as_i64().unwrap()));
         let anthropic = body(
             json!({"model": "m", "max_tokens": 100, "output_config": {"format": {"type": "json_schema", "schema": schema}},
             "messages": [{"role": "user", "content": "Rate it"}]}),
         );
-        let same: Value =
-            serde_json::from_str(answer(&Ask::from_anthropic(&anthropic)).text().unwrap()).unwrap();
+        let same: Value = serde_json::from_str(answer(&Ask::from_anthropic(&anthropic)).text().unwrap()).unwrap();
         assert!(same["answer"].is_string());
         let stop = body(
             json!({"model": "m", "max_tokens": 100, "stop_sequences": ["capital"], "messages": [{"role": "user", "content": "the capital of France"}]}),
@@ -566,9 +466,6 @@ mod tests {
         let a = answer(&Ask::from_anthropic(&stop));
         assert_eq!(a.text(), Some("Simulated answer from m: the "));
         let m = anthropic_message(&a);
-        assert_eq!(
-            (m["stop_reason"].as_str(), m["stop_sequence"].as_str()),
-            (Some("stop_sequence"), Some("capital"))
-        );
+        assert_eq!((m["stop_reason"].as_str(), m["stop_sequence"].as_str()), (Some("stop_sequence"), Some("capital")));
     }
 }

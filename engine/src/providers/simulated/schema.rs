@@ -13,10 +13,7 @@ const MAX_DEPTH: u32 = 12;
 
 /// An example of `schema`, the same for the same `seed`.
 pub fn example(schema: &Value, seed: u64) -> Value {
-    let mut g = Gen {
-        root: schema,
-        state: seed | 1,
-    };
+    let mut g = Gen { root: schema, state: seed | 1 };
     g.value(schema, "value", 0)
 }
 
@@ -46,11 +43,7 @@ impl<'a> Gen<'a> {
         if depth > MAX_DEPTH {
             return Value::Null;
         }
-        if let Some(target) = s
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| self.resolve(r))
-        {
+        if let Some(target) = s.get("$ref").and_then(Value::as_str).and_then(|r| self.resolve(r)) {
             return self.value(target, name, depth + 1);
         }
         if let Some(c) = s.get("const") {
@@ -65,10 +58,7 @@ impl<'a> Gen<'a> {
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(options)) = s.get(key) {
                 // The first option that is not just null: an answer says something.
-                let pick = options
-                    .iter()
-                    .find(|o| o.get("type") != Some(&json!("null")))
-                    .or(options.first());
+                let pick = options.iter().find(|o| o.get("type") != Some(&json!("null"))).or(options.first());
                 if let Some(o) = pick {
                     return self.value(o, name, depth + 1);
                 }
@@ -85,11 +75,7 @@ impl<'a> Gen<'a> {
         }
         let kind = match s.get("type") {
             Some(Value::String(t)) => t.as_str(),
-            Some(Value::Array(ts)) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|t| *t != "null")
-                .unwrap_or("null"),
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
             _ if s.contains_key("properties") => "object",
             _ if s.contains_key("items") => "array",
             _ => "string",
@@ -99,7 +85,7 @@ impl<'a> Gen<'a> {
             "array" => self.array(s, name, depth),
             "integer" => json!(self.number(s, true) as i64),
             "number" => json!(self.number(s, false)),
-            "boolean" => json!(self.next() % 2 == 0),
+            "boolean" => json!(self.next().is_multiple_of(2)),
             "null" => Value::Null,
             _ => json!(self.string(s, name)),
         }
@@ -118,30 +104,18 @@ impl<'a> Gen<'a> {
 
     fn array(&mut self, s: &'a Map<String, Value>, name: &str, depth: u32) -> Value {
         let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1);
-        let max = s
-            .get("maxItems")
-            .and_then(Value::as_u64)
-            .unwrap_or(u64::MAX);
+        let max = s.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
         let n = min.max(2).min(max);
         let items = s.get("items").unwrap_or(&Value::Null);
         let singular = name.strip_suffix('s').unwrap_or(name);
-        Value::Array(
-            (0..n)
-                .map(|_| self.value(items, singular, depth + 1))
-                .collect(),
-        )
+        Value::Array((0..n).map(|_| self.value(items, singular, depth + 1)).collect())
     }
 
     fn number(&mut self, s: &Map<String, Value>, integer: bool) -> f64 {
         let bound = |k: &str| s.get(k).and_then(Value::as_f64);
         let step = if integer { 1.0 } else { 0.5 };
-        let lo = bound("minimum")
-            .or(bound("exclusiveMinimum").map(|m| m + step))
-            .unwrap_or(0.0);
-        let hi = bound("maximum")
-            .or(bound("exclusiveMaximum").map(|m| m - step))
-            .unwrap_or(lo + 100.0)
-            .max(lo);
+        let lo = bound("minimum").or(bound("exclusiveMinimum").map(|m| m + step)).unwrap_or(0.0);
+        let hi = bound("maximum").or(bound("exclusiveMaximum").map(|m| m - step)).unwrap_or(lo + 100.0).max(lo);
         let span = ((hi - lo) / step).floor() as u64;
         let v = lo + (self.next() % (span + 1)) as f64 * step;
         if integer {
@@ -163,10 +137,7 @@ impl<'a> Gen<'a> {
             _ => format!("sample {name} {n}"),
         };
         let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-        let max = s
-            .get("maxLength")
-            .and_then(Value::as_u64)
-            .map_or(usize::MAX, |m| m as usize);
+        let max = s.get("maxLength").and_then(Value::as_u64).map_or(usize::MAX, |m| m as usize);
         let mut chars: Vec<char> = text.chars().take(max).collect();
         while chars.len() < min {
             chars.push('x');

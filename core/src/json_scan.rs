@@ -525,7 +525,7 @@ mod x86 {
         // The tail: one last load ending at the end of `b`, overlapping bytes already seen
         // (which hold no hit, so the first set bit is past them).
         let last = b.len() - 32; // >= from, so in bounds and past the bytes seen before
-        // SAFETY: AVX2 per the contract; `b[last..]` is 32 bytes.
+                                 // SAFETY: AVX2 per the contract; `b[last..]` is 32 bytes.
         let mask = special_mask32(b.as_ptr().add(last)) >> (i - last);
         (mask != 0).then(|| i + mask.trailing_zeros() as usize)
     }
@@ -599,9 +599,31 @@ mod tests {
     #[test]
     fn rejects_what_serde_json_rejects() {
         let bad = [
-            "{", "}", "[1,]", "{\"a\":1,}", "01", "1.", "1e", "-", "+1", "tru", "nul",
-            "\"abc", "\"a\u{1}b\"", "\"a\u{1f}bcdefghijklmnopqrstuvwxyz\"", "\"0123456789abcdef\n\"", r#""\x""#, r#""\ud800""#, r#""\udc00x""#, "{a:1}",
-            "[1 2]", "{\"a\" 1}", "1 2", "", "NaN", r#""\u12g4""#,
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "+1",
+            "tru",
+            "nul",
+            "\"abc",
+            "\"a\u{1}b\"",
+            "\"a\u{1f}bcdefghijklmnopqrstuvwxyz\"",
+            "\"0123456789abcdef\n\"",
+            r#""\x""#,
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            "{a:1}",
+            "[1 2]",
+            "{\"a\" 1}",
+            "1 2",
+            "",
+            "NaN",
+            r#""\u12g4""#,
         ];
         for b in bad {
             assert!(serde_json::from_str::<serde_json::Value>(b).is_err(), "serde accepts {b:?}");

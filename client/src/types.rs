@@ -1,0 +1,290 @@
+//! The objects the Batch API answers with, typed. Each keeps the whole JSON object the server
+//! sent (`json`, `into_json`: fields this client does not know survive) and reads the
+//! contract's fields from it; an answer that is not such an object is a `Decode` error.
+
+use serde_json::{Map, Value};
+
+use crate::error::ClientError;
+
+/// The object in an answer, which must carry a string `id`.
+fn object(value: Value, what: &str) -> Result<Map<String, Value>, ClientError> {
+    match value {
+        Value::Object(map) if map.get("id").is_some_and(Value::is_string) => Ok(map),
+        other => {
+            let mut shown = other.to_string();
+            if shown.len() > 200 {
+                let mut end = 200;
+                while !shown.is_char_boundary(end) {
+                    end -= 1;
+                }
+                shown.truncate(end);
+                shown.push('…');
+            }
+            Err(ClientError::Decode {
+                message: format!("The server's answer is not {what} (an object with an id): {shown}"),
+            })
+        }
+    }
+}
+
+/// An object of the API: read from the server's JSON, and given back as it came.
+pub trait ApiObject: TryFrom<Value, Error = ClientError> {
+    fn into_json(self) -> Value;
+}
+
+macro_rules! api_object {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name(Map<String, Value>);
+
+        impl $name {
+            pub fn id(&self) -> &str {
+                self.str("id").unwrap_or_default()
+            }
+
+            /// The object as the server sent it.
+            pub fn json(&self) -> &Map<String, Value> {
+                &self.0
+            }
+
+            fn str(&self, key: &str) -> Option<&str> {
+                self.0.get(key).and_then(Value::as_str)
+            }
+
+            #[allow(dead_code)] // not every object has a number field
+            fn count(&self, key: &str) -> Option<u64> {
+                self.0.get(key).and_then(Value::as_u64)
+            }
+        }
+
+        impl ApiObject for $name {
+            fn into_json(self) -> Value {
+                Value::Object(self.0)
+            }
+        }
+
+        impl TryFrom<Value> for $name {
+            type Error = ClientError;
+
+            fn try_from(value: Value) -> Result<Self, ClientError> {
+                object(value, $what).map(Self)
+            }
+        }
+    };
+}
+
+api_object!(
+    /// An uploaded file (`POST /v1/files`, `GET /v1/files/{id}`).
+    FileObject,
+    "a file"
+);
+
+impl FileObject {
+    pub fn filename(&self) -> Option<&str> {
+        self.str("filename")
+    }
+
+    pub fn purpose(&self) -> Option<&str> {
+        self.str("purpose")
+    }
+
+    /// The file's size in bytes.
+    pub fn bytes(&self) -> Option<u64> {
+        self.count("bytes")
+    }
+
+    /// Requests in a batch input file (FastRouter's own field).
+    pub fn num_rows(&self) -> Option<u64> {
+        self.count("num_rows")
+    }
+}
+
+api_object!(
+    /// The answer to `DELETE /v1/files/{id}`.
+    FileDeleted,
+    "a deleted file"
+);
+
+impl FileDeleted {
+    pub fn deleted(&self) -> bool {
+        self.0.get("deleted").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+api_object!(
+    /// A batch (`POST /v1/batches`, `GET /v1/batches/{id}`, `.../cancel`).
+    Batch,
+    "a batch"
+);
+
+/// Requests of a batch: in all, completed, failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub total: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+/// The statuses after which a batch never changes again.
+pub const TERMINAL_STATUSES: &[&str] = &["completed", "failed", "expired", "cancelled"];
+
+impl Batch {
+    /// `validating`, `in_progress`, `finalizing`, `completed`, `failed`, `expired`,
+    /// `cancelling` or `cancelled` ("" if the server left it out).
+    pub fn status(&self) -> &str {
+        self.str("status").unwrap_or_default()
+    }
+
+    /// Completed, failed, expired or cancelled: nothing will change any more.
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL_STATUSES.contains(&self.status())
+    }
+
+    pub fn input_file_id(&self) -> Option<&str> {
+        self.str("input_file_id")
+    }
+
+    pub fn output_file_id(&self) -> Option<&str> {
+        self.str("output_file_id")
+    }
+
+    pub fn error_file_id(&self) -> Option<&str> {
+        self.str("error_file_id")
+    }
+
+    pub fn endpoint(&self) -> Option<&str> {
+        self.str("endpoint")
+    }
+
+    pub fn request_counts(&self) -> Option<RequestCounts> {
+        let counts = self.0.get("request_counts")?.as_object()?;
+        let n = |k: &str| counts.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(RequestCounts { total: n("total"), completed: n("completed"), failed: n("failed") })
+    }
+
+    pub fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.0.get("metadata").and_then(Value::as_object)
+    }
+}
+
+/// One page of a list (`GET /v1/files`, `GET /v1/batches`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+    /// The rest of the answer, without `data`.
+    envelope: Map<String, Value>,
+}
+
+impl<T: ApiObject> Page<T> {
+    /// The page as the server sent it.
+    pub fn into_json(self) -> Value {
+        let mut json = self.envelope;
+        json.insert("data".into(), Value::Array(self.data.into_iter().map(T::into_json).collect()));
+        Value::Object(json)
+    }
+}
+
+impl<T: ApiObject> TryFrom<Value> for Page<T> {
+    type Error = ClientError;
+
+    fn try_from(value: Value) -> Result<Self, ClientError> {
+        let Value::Object(mut envelope) = value else {
+            return Err(ClientError::Decode { message: "The server's answer is not a list object".into() });
+        };
+        let data = match envelope.remove("data") {
+            Some(Value::Array(items)) => items.into_iter().map(T::try_from).collect::<Result<_, _>>()?,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                return Err(ClientError::Decode {
+                    message: "The server's list has a `data` that is not an array".into(),
+                })
+            }
+        };
+        let text = |k: &str| envelope.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (first_id, last_id) = (text("first_id"), text("last_id"));
+        let has_more = envelope.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+        Ok(Self { data, has_more, first_id, last_id, envelope })
+    }
+}
+
+/// Which page of a list: at most `limit` items after the one with id `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListParams {
+    pub limit: Option<u64>,
+    pub after: Option<String>,
+}
+
+impl ListParams {
+    pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(limit) = self.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(after) = &self.after {
+            query.push(("after", after.clone()));
+        }
+        query
+    }
+}
+
+/// What `batches().create` sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateBatch {
+    pub input_file_id: String,
+    /// The url of the file's requests.
+    pub endpoint: String,
+    pub completion_window: String,
+    pub metadata: Option<Map<String, Value>>,
+    /// Makes a retried create (after a lost answer, say) return the batch the first attempt
+    /// made. None: one is made for this call, so its own retries are safe.
+    pub idempotency_key: Option<String>,
+}
+
+impl CreateBatch {
+    /// A chat batch of `input_file_id`, to finish within 24 hours.
+    pub fn new(input_file_id: impl Into<String>) -> Self {
+        Self {
+            input_file_id: input_file_id.into(),
+            endpoint: fastrouter_batch_core::model::CHAT_URL.into(),
+            completion_window: "24h".into(),
+            metadata: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_keep_what_the_server_sent() {
+        let sent = json!({"id": "b1", "status": "completed", "request_counts": {"total": 3, "completed": 2, "failed": 1},
+                          "output_file_id": "f2", "error_file_id": null, "new_field": [1]});
+        let b = Batch::try_from(sent.clone()).unwrap();
+        assert_eq!((b.id(), b.status(), b.is_terminal()), ("b1", "completed", true));
+        assert_eq!(b.request_counts(), Some(RequestCounts { total: 3, completed: 2, failed: 1 }));
+        assert_eq!((b.output_file_id(), b.error_file_id()), (Some("f2"), None));
+        assert_eq!(b.into_json(), sent);
+        for bad in [json!([1]), json!({"status": "completed"}), json!({"id": 7})] {
+            let e = Batch::try_from(bad).unwrap_err();
+            assert!(matches!(e, ClientError::Decode { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn pages() {
+        let sent = json!({"object": "list", "data": [{"id": "a"}, {"id": "b"}], "first_id": "a", "last_id": "b", "has_more": true});
+        let page = Page::<FileObject>::try_from(sent.clone()).unwrap();
+        assert_eq!(page.data.iter().map(FileObject::id).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(page.has_more);
+        assert_eq!(page.last_id.as_deref(), Some("b"));
+        assert_eq!(page.into_json(), sent);
+        assert!(Page::<FileObject>::try_from(json!({"data": [{"no": "id"}]})).is_err());
+    }
+}
