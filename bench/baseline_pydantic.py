@@ -334,6 +334,15 @@ def validate_file(
 ) -> dict:
     """Validates a batch file. Returns {"lines", "requests", "bytes", "errors"}, errors being
     (line, code, message) in line order; message starts with the field path, if any."""
+    with open(path, "rb") as f:
+        return validate_stream(f, max_requests=max_requests, max_bytes=max_bytes, max_line_bytes=max_line_bytes)
+
+
+def validate_stream(
+    f, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> dict:
+    """`validate_file` over an open binary file or any iterable of lines (bytes, each with
+    its newline): `io.BytesIO(data)` validates bytes in memory."""
     errors: list[tuple[int, str, str]] = []
     seen: dict[str, int] = {}  # custom_id -> first line
     url_counts: dict[str, int] = {}
@@ -342,69 +351,68 @@ def validate_file(
     lines = requests = pos = 0  # pos: bytes so far, BOM excluded (as fastrouter counts)
     total = 0
 
-    with open(path, "rb") as f:
-        for raw in f:  # binary iteration splits on b"\n" only, like fastrouter
-            lines += 1
-            total += len(raw)
-            if lines == 1 and raw.startswith(BOM):
-                raw = raw[3:]
-            pos += len(raw)
-            if pos > max_bytes and pos - len(raw) <= max_bytes:  # this line crosses it
-                errors.append((lines, "file_too_large", f"the file passes the {max_bytes}-byte limit at this line"))
-            # The line is validated as read: its "\n" or "\r\n" is JSON whitespace, and
-            # slicing it off would copy every line. Only blank-looking lines are stripped.
-            if raw[:1] in b" \t\r\n" and not raw.strip(b" \t\r\n"):  # b"" is in any bytes
-                continue  # blank: counted as a line, not a request
-            requests += 1
-            if requests == max_requests + 1:
+    for raw in f:  # binary iteration splits on b"\n" only, like fastrouter
+        lines += 1
+        total += len(raw)
+        if lines == 1 and raw.startswith(BOM):
+            raw = raw[3:]
+        pos += len(raw)
+        if pos > max_bytes and pos - len(raw) <= max_bytes:  # this line crosses it
+            errors.append((lines, "file_too_large", f"the file passes the {max_bytes}-byte limit at this line"))
+        # The line is validated as read: its "\n" or "\r\n" is JSON whitespace, and
+        # slicing it off would copy every line. Only blank-looking lines are stripped.
+        if raw[:1] in b" \t\r\n" and not raw.strip(b" \t\r\n"):  # b"" is in any bytes
+            continue  # blank: counted as a line, not a request
+        requests += 1
+        if requests == max_requests + 1:
+            errors.append(
+                (
+                    lines,
+                    "too_many_requests",
+                    f"a batch holds at most {max_requests} requests; this is request {requests}",
+                )
+            )
+        if len(raw) > max_line_bytes:
+            size = len(raw.rstrip(b"\n").removesuffix(b"\r"))
+            if size > max_line_bytes:
                 errors.append(
                     (
                         lines,
-                        "too_many_requests",
-                        f"a batch holds at most {max_requests} requests; this is request {requests}",
+                        "line_too_large",
+                        f"line is {size} bytes, over the {max_line_bytes}-byte limit per line",
                     )
                 )
-            if len(raw) > max_line_bytes:
-                size = len(raw.rstrip(b"\n").removesuffix(b"\r"))
-                if size > max_line_bytes:
-                    errors.append(
-                        (
-                            lines,
-                            "line_too_large",
-                            f"line is {size} bytes, over the {max_line_bytes}-byte limit per line",
-                        )
-                    )
-                    continue
-            line = raw
+                continue
+        line = raw
 
-            try:
-                req = BatchLine.model_validate_json(line)
-                cid, url = req.custom_id, req.url
-            except ValidationError as e:
-                issues = _issues(e)
-                if issues and issues[0][1] == "json_invalid":
-                    errors.append((lines, *_json_problem(line)))
-                    continue
-                for p, code, msg in issues:
-                    errors.append((lines, code, f"{p}: {msg}" if p else msg))
-                cid, url = _facts(line)
+        try:
+            req = BatchLine.model_validate_json(line)
+            cid, url = req.custom_id, req.url
+        except ValidationError as e:
+            issues = _issues(e)
+            if issues and issues[0][1] == "json_invalid":
+                errors.append((lines, *_json_problem(line)))
+                continue
+            for p, code, msg in issues:
+                errors.append((lines, code, f"{p}: {msg}" if p else msg))
+            cid, url = _facts(line)
 
-            if isinstance(cid, str):
-                first = seen.setdefault(cid, lines)
-                if first != lines:
-                    errors.append(
-                        (
-                            lines,
-                            "duplicate_custom_id",
-                            f"custom_id: {cid!r} is used on line {first} and again on line {lines}",
-                        )
+        if isinstance(cid, str):
+            first = seen.setdefault(cid, lines)
+            if first != lines:
+                errors.append(
+                    (
+                        lines,
+                        "duplicate_custom_id",
+                        f"custom_id: {cid!r} is used on line {first} and again on line {lines}",
                     )
-            if isinstance(url, str):
-                url_counts[url] = url_counts.get(url, 0) + 1
-                if url in ENDPOINTS:
-                    endpoint_lines.setdefault(url, []).append(lines)
-                    if first_url is None:
-                        first_url = url
+                )
+        if isinstance(url, str):
+            url_counts[url] = url_counts.get(url, 0) + 1
+            if url in ENDPOINTS:
+                endpoint_lines.setdefault(url, []).append(lines)
+                if first_url is None:
+                    first_url = url
 
     # One url per file: the most common (the first line's on a tie); the rest mismatch.
     if url_counts:

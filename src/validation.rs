@@ -1,6 +1,7 @@
 //! `validate()`, `Limits`, `ValidationReport` and `ValidationIssue`: the Python face of
 //! the core validator.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyTypeError;
@@ -287,8 +288,12 @@ pub fn options(limits: Option<&Limits>, providers: Option<Vec<String>>, sampling
     if let Some(l) = limits {
         opts.limits = l.core();
     }
-    if let Some(p) = providers {
-        opts.providers = p;
+    // `providers=` opens the built-in set (openai, anthropic) to more, as documented: it
+    // adds to it, never replaces it.
+    for p in providers.into_iter().flatten() {
+        if !opts.providers.contains(&p) {
+            opts.providers.push(p);
+        }
     }
     opts
 }
@@ -316,17 +321,39 @@ pub fn sampling_table(value: Option<&Bound<'_, PyAny>>) -> PyResult<SamplingTabl
     Ok(SamplingTable::with_entries(entries))
 }
 
-/// Validates through the gate (GIL released, Ctrl-C honoured).
+/// Validates through the gate (GIL released, Ctrl-C honoured); small inputs right here.
 pub fn run(py: Python<'_>, source: PathOrBytes, opts: Options) -> errors::Result<ValidationReport> {
-    let report = gate::run_blocking(py, move |cancel| match &source {
+    if let Some(report) = run_inline(py, &source, &opts) {
+        return Ok(ValidationReport::new(report?));
+    }
+    let report = gate::run_blocking(py, move |cancel| validate_source(&source, &opts, cancel))?;
+    Ok(ValidationReport::new(report?))
+}
+
+fn validate_source(source: &PathOrBytes, opts: &Options, cancel: &AtomicBool) -> errors::Result<Report> {
+    match source {
         PathOrBytes::Path(p) => {
-            core_validate::validate_path(p, &opts, cancel).map_err(|e| Error::Validate(e, Some(p.clone())))
+            core_validate::validate_path(p, opts, cancel).map_err(|e| Error::Validate(e, Some(p.clone())))
         }
         PathOrBytes::Bytes(b) => {
-            core_validate::validate_reader(b.as_slice(), &opts, cancel).map_err(|e| Error::Validate(e, None))
+            core_validate::validate_slice(b.as_slice(), opts, cancel).map_err(|e| Error::Validate(e, None))
         }
-    })?;
-    Ok(ValidationReport::new(report?))
+    }
+}
+
+/// An input the core checks on the caller's thread (one block: a millisecond at most) is
+/// checked on this one, the GIL released: no trip through the runtime's blocking pool,
+/// which costs more than checking a few lines. None for a larger input (or a path that is
+/// not a small regular file).
+fn run_inline(py: Python<'_>, source: &PathOrBytes, opts: &Options) -> Option<errors::Result<Report>> {
+    let size = match source {
+        PathOrBytes::Bytes(b) => b.as_slice().len() as u64,
+        PathOrBytes::Path(p) => std::fs::metadata(p).ok().filter(|m| m.is_file())?.len(),
+    };
+    if !core_validate::runs_inline(Some(size), opts) {
+        return None;
+    }
+    Some(py.detach(|| validate_source(source, opts, &AtomicBool::new(false))))
 }
 
 /// Checks a batch file against the contract and reports every problem.

@@ -157,7 +157,7 @@ class Serve:
     `info` is the JSON line it printed on stdout (read with a deadline; None if the process
     ended without printing). stderr goes to a file (`stderr_path`) so the child never
     blocks on a full pipe. `env` replaces the environment (default: this one without
-    FASTROUTER_LOCAL_API_KEY).
+    FASTROUTER_LOCAL_API_KEY and FASTROUTER_API_KEY, the keys serve would take).
     """
 
     def __init__(
@@ -168,6 +168,7 @@ class Serve:
         if env is None:
             env = dict(os.environ)
             env.pop("FASTROUTER_LOCAL_API_KEY", None)
+            env.pop("FASTROUTER_API_KEY", None)
         child_env = env
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fastrouter_batch", "serve", *args],

@@ -233,7 +233,11 @@ def test_builder_validate_reports_like_validate_of_its_bytes():
     theirs = fb.validate(b.to_bytes())
     assert mine.to_dict() == theirs.to_dict()
     assert sorted(mine.issue_counts) == ["duplicate_custom_id", "missing_max_tokens", "url_mismatch"]
-    assert b.validate(providers=["openai"]).issue_counts["unknown_provider"] == 1
+    # providers= adds to the built-in set: naming one of them restricts nothing.
+    assert b.validate(providers=["openai"]).to_dict() == mine.to_dict()
+    b.add_chat("gem", "gemini/flash", [user("hi")])
+    assert b.validate().issue_counts["unknown_provider"] == 1
+    assert "unknown_provider" not in b.validate(providers=["gemini"]).issue_counts
     assert b.validate(limits=fb.Limits(max_requests=1)).issue_counts["too_many_requests"] == 1
 
 

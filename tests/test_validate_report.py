@@ -44,11 +44,14 @@ def test_providers_argument_allows_an_extra_provider(validate_as):
     gemini = OK_OPENAI.replace("openai", "gemini")
     data = jsonl(OK_ANTHROPIC, gemini)
     assert triples(validate_as(data)) == [(2, "unknown_provider", "provider")]
-    report = validate_as(data, providers=["openai", "anthropic", "gemini"])
-    assert report.ok, report.issues
-    assert report.providers == {"anthropic": 1, "gemini": 1}
-    # The list replaces the default: anthropic is now unknown.
-    assert triples(validate_as(data, providers=["gemini"])) == [(1, "unknown_provider", "provider")]
+    # The list adds to the built-in providers (as the README says), naming them or not.
+    for providers in (["gemini"], ["openai", "anthropic", "gemini"], ("gemini", "gemini")):
+        report = validate_as(data, providers=providers)
+        assert report.ok, (providers, report.issues)
+        assert report.providers == {"anthropic": 1, "gemini": 1}
+    # Naming only a built-in one leaves the other built-in accepted, and gemini unknown.
+    assert triples(validate_as(data, providers=["openai"])) == [(2, "unknown_provider", "provider")]
+    assert triples(validate_as(data, providers=[])) == [(2, "unknown_provider", "provider")]
 
 
 def test_str_path_and_bytearray_sources(tmp_path):

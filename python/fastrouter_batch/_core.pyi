@@ -509,14 +509,24 @@ def read_results(
     *,
     inputs: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
     owned_dir: str | os.PathLike[str] | None = None,
+    max_bytes: int = 8589934592,
+    max_line_bytes: int = 67108864,
 ) -> ResultSet:
     """Reads output and error files (paths or bytes) into one ``ResultSet``.
 
     ``inputs`` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
     in order. ``owned_dir`` is a directory removed once the results are garbage collected
-    (where ``batches.results()`` downloads the files)."""
+    (where ``batches.results()`` downloads the files). Each file (inputs too) is read up to
+    ``max_bytes`` bytes and lines of ``max_line_bytes``: past them, ValueError naming the
+    file, the line and ``file_too_large`` / ``line_too_large``."""
 
-def read_texts(sources: Iterable[str | os.PathLike[str] | bytes | bytearray]) -> dict[str, str | None]:
+def read_texts(
+    sources: Iterable[str | os.PathLike[str] | bytes | bytearray],
+    *,
+    max_bytes: int = 8589934592,
+    max_line_bytes: int = 67108864,
+) -> dict[str, str | None]:
     """``{custom_id: text}`` straight from output and error files (paths or bytes), in file
     order, None where a line has no text; nothing else is kept. A custom_id seen twice
-    keeps its last line's text."""
+    keeps its last line's text. ``max_bytes`` and ``max_line_bytes`` as for
+    ``read_results``."""

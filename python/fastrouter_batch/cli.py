@@ -112,6 +112,22 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: Where `serve` finds the key it accepts when no --api-key is given, in order: a key for the
+#: local engine alone, else the one the client commands use (so `serve`, then `list` in
+#: another shell with the same environment, just works). Neither: it makes one up and prints it.
+SERVE_KEY_VARIABLES = ("FASTROUTER_LOCAL_API_KEY", "FASTROUTER_API_KEY")
+
+
+def _serve_keys(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The keys `serve` accepts, and the environment variable they came from (if one)."""
+    if args.api_key:
+        return list(args.api_key), None
+    for name in SERVE_KEY_VARIABLES:
+        if os.environ.get(name):
+            return [os.environ[name]], name
+    return [], None
+
+
 def _serve(args: argparse.Namespace) -> int:
     options: dict[str, object] = {
         "provider": args.provider,
@@ -124,9 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.data_dir:
         options["data_dir"] = args.data_dir
-    keys = args.api_key or (
-        [os.environ["FASTROUTER_LOCAL_API_KEY"]] if os.environ.get("FASTROUTER_LOCAL_API_KEY") else []
-    )
+    keys, key_from = _serve_keys(args)
     if keys:
         options["api_key"] = keys
     if args.completion_window:
@@ -157,6 +171,8 @@ def _serve(args: argparse.Namespace) -> int:
         if not keys:
             # A key the engine made: the caller has no other way to learn it.
             info["api_key"] = server.api_key
+        if key_from:  # before the JSON line: whoever reads that finds this said already
+            print(f"fastrouter-batch: accepting the key in ${key_from}", file=sys.stderr, flush=True)
         print(json.dumps(info), flush=True)
         print(
             f"fastrouter-batch engine serving on {server.url} (Ctrl-C to stop); dashboard: {server.dashboard_url}",
@@ -457,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="state directory (default: a temporary one)")
     s.add_argument("--provider", choices=["simulated", "upstream"], default="simulated")
     s.add_argument(
-        "--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY or a new one)"
+        "--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY, else $FASTROUTER_API_KEY, else a new one)"
     )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")

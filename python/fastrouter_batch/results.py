@@ -175,27 +175,44 @@ class BatchResults:
         return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
 
 
-def read_results(*paths: PathOrBytes, inputs: Inputs | None = None) -> BatchResults:
+#: Where the results readers stop: 8 GiB per file (50,000 answers of 160 KiB each), 64 MiB
+#: per line. An endless or hostile source ends with ``file_too_large`` / ``line_too_large``.
+RESULTS_MAX_BYTES = 8 << 30
+RESULTS_MAX_LINE_BYTES = 64 << 20
+
+
+def read_results(
+    *paths: PathOrBytes,
+    inputs: Inputs | None = None,
+    max_bytes: int = RESULTS_MAX_BYTES,
+    max_line_bytes: int = RESULTS_MAX_LINE_BYTES,
+) -> BatchResults:
     """Reads output and error files (paths, or their bytes) into one ``BatchResults``.
 
     Lines may come in any order, in any of the files. ``inputs`` (the request file, a
     ``BatchBuilder``, a list of request files as ``pathlib.Path``, or a list of custom_ids)
     makes iteration follow the requests' order; otherwise it follows the files' order.
-    A line that is not a result line raises ``ValueError`` naming its file and line.
+    A line that is not a result line raises ``ValueError`` naming its file and line, as
+    does a file over ``max_bytes`` (``file_too_large``) or a line over ``max_line_bytes``
+    (``line_too_large``): reading stops there, whatever the source (a FIFO, a device).
     """
-    return BatchResults(_core.read_results(list(paths), inputs=_inputs(inputs)))
+    core = _core.read_results(list(paths), inputs=_inputs(inputs), max_bytes=max_bytes, max_line_bytes=max_line_bytes)
+    return BatchResults(core)
 
 
-def read_texts(*paths: PathOrBytes) -> dict[str, str | None]:
+def read_texts(
+    *paths: PathOrBytes, max_bytes: int = RESULTS_MAX_BYTES, max_line_bytes: int = RESULTS_MAX_LINE_BYTES
+) -> dict[str, str | None]:
     """``{custom_id: assistant text}`` from output and error files (paths, or their bytes).
 
     The lightest way to the answers: nothing but the dict is kept (its peak memory is the
     dict itself), and it is faster than ``read_results(...).texts()``. A failed request, or
     one whose answer has no text (an embedding), maps to None. Keys follow the files'
     order; a custom_id that appears twice keeps its last line's text. Use
-    ``read_results`` for errors, usage, models, bodies or the requests' order.
+    ``read_results`` for errors, usage, models, bodies or the requests' order. Stops
+    past ``max_bytes`` / ``max_line_bytes`` as ``read_results`` does.
     """
-    return _core.read_texts(list(paths))
+    return _core.read_texts(list(paths), max_bytes=max_bytes, max_line_bytes=max_line_bytes)
 
 
 def read_owned(paths: list[Path], inputs: Inputs | None, directory: str | os.PathLike[str]) -> BatchResults:

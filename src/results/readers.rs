@@ -11,7 +11,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use fastrouter_batch_core::results::{Input, Next, ParsedBlock, ReadError, ReaderOptions, ResultReader};
+use fastrouter_batch_core::results::{
+    Input, Next, ParsedBlock, ReadError, ReaderOptions, ResultReader, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE,
+};
 
 use super::pyclasses::ResultSet;
 use super::store::{Data, Filter, Source, Store, StoreBuilder, View};
@@ -79,19 +81,31 @@ fn inputs(sources: &[Source]) -> Vec<Input> {
     sources.iter().map(Source::input).collect()
 }
 
+/// `max_bytes=` and `max_line_bytes=`: where a reader stops (`file_too_large`,
+/// `line_too_large`), so an endless or hostile source ends with an error.
+fn reader_options(max_bytes: u64, max_line_bytes: u64) -> ReaderOptions {
+    let max_line = usize::try_from(max_line_bytes).unwrap_or(usize::MAX);
+    ReaderOptions { max_bytes, max_line, ..ReaderOptions::default() }
+}
+
 /// Reads every source into a store.
-fn read_store(py: Python<'_>, sources: Vec<Source>, owned_dir: Option<PathBuf>) -> errors::Result<Store> {
+fn read_store(
+    py: Python<'_>,
+    sources: Vec<Source>,
+    owned_dir: Option<PathBuf>,
+    opts: ReaderOptions,
+) -> errors::Result<Store> {
     let inputs = inputs(&sources);
     let mut builder = StoreBuilder::new(sources, owned_dir)?;
-    match drain(py, inputs, ReaderOptions::default(), |block| builder.add(py, block))? {
+    match drain(py, inputs, opts, |block| builder.add(py, block))? {
         Some(e) => Err(read_error(builder.sources(), e, "")),
         None => Ok(builder.finish()),
     }
 }
 
 /// The custom_ids of request files (bytes or opened paths), in order.
-fn read_input_ids(py: Python<'_>, sources: Vec<Source>) -> errors::Result<Vec<String>> {
-    let opts = ReaderOptions { ids_only: true, ..ReaderOptions::default() };
+fn read_input_ids(py: Python<'_>, sources: Vec<Source>, opts: ReaderOptions) -> errors::Result<Vec<String>> {
+    let opts = ReaderOptions { ids_only: true, ..opts };
     let mut ids = vec![];
     let failed = drain(py, inputs(&sources), opts, |block| {
         ids.extend(block.records.iter().map(|r| block.str(r.custom_id).to_owned()));
@@ -107,17 +121,22 @@ fn read_input_ids(py: Python<'_>, sources: Vec<Source>) -> errors::Result<Vec<St
 ///
 /// `inputs` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
 /// in order. `owned_dir` is a directory removed once the results are garbage collected
-/// (where `batches.results()` downloads the files).
+/// (where `batches.results()` downloads the files). Each file (inputs too) is read up to
+/// `max_bytes` bytes and lines of `max_line_bytes`: past them, ValueError naming the file,
+/// the line and `file_too_large` / `line_too_large`.
 #[pyfunction]
-#[pyo3(signature = (sources, *, inputs=None, owned_dir=None))]
+#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, max_bytes=DEFAULT_MAX_BYTES, max_line_bytes=DEFAULT_MAX_LINE as u64))]
 pub fn read_results(
     py: Python<'_>,
     sources: &Bound<'_, PyAny>,
     inputs: Option<&Bound<'_, PyAny>>,
     owned_dir: Option<PathBuf>,
+    max_bytes: u64,
+    max_line_bytes: u64,
 ) -> errors::Result<ResultSet> {
     let list = self::sources(sources, "read_results() sources")?;
-    let store = Arc::new(read_store(py, list, owned_dir)?);
+    let opts = reader_options(max_bytes, max_line_bytes);
+    let store = Arc::new(read_store(py, list, owned_dir, opts.clone())?);
     let view = match inputs {
         None => View { order: None, filter: Filter::All, missing: Arc::new(vec![]) },
         Some(inputs) => {
@@ -138,7 +157,7 @@ pub fn read_results(
                     place(py, id.to_str()?);
                 } else {
                     let source = Source::from_arg(&item, "inputs")?;
-                    for id in read_input_ids(py, vec![source])? {
+                    for id in read_input_ids(py, vec![source], opts.clone())? {
                         place(py, &id);
                     }
                 }
@@ -155,12 +174,19 @@ pub fn read_results(
 /// order, None where a line has no text. Nothing else is kept: each parsed block's two
 /// strings per line become Python strings at once and the block goes back to the reader,
 /// so the peak is the dict itself plus a few blocks in flight. A custom_id seen twice keeps
-/// its last line's text (as `BatchResults.texts()`).
+/// its last line's text (as `BatchResults.texts()`). `max_bytes` and `max_line_bytes` as
+/// for `read_results`.
 #[pyfunction]
-pub fn read_texts<'py>(py: Python<'py>, sources: &Bound<'py, PyAny>) -> errors::Result<Bound<'py, PyDict>> {
+#[pyo3(signature = (sources, *, max_bytes=DEFAULT_MAX_BYTES, max_line_bytes=DEFAULT_MAX_LINE as u64))]
+pub fn read_texts<'py>(
+    py: Python<'py>,
+    sources: &Bound<'py, PyAny>,
+    max_bytes: u64,
+    max_line_bytes: u64,
+) -> errors::Result<Bound<'py, PyDict>> {
     let list = self::sources(sources, "read_texts() sources")?;
     let texts = PyDict::new(py);
-    let failed = drain(py, inputs(&list), ReaderOptions::default(), |block| {
+    let failed = drain(py, inputs(&list), reader_options(max_bytes, max_line_bytes), |block| {
         for r in &block.records {
             let id = PyString::new(py, block.str(r.custom_id));
             match r.text {

@@ -5,6 +5,11 @@
 //! and reported as `Chunk::LongLine`. Bytes pass through as they are (a byte-order mark
 //! included: `strip_bom` drops it from the first line, so it still counts as file bytes).
 //!
+//! Past its limits a reader stops instead of reading on: after `max_bytes` bytes of a source
+//! (`with_max_bytes`), and, for readers that cannot skip a line (`stop_at_long_lines`), at
+//! a line over `max_line`. Either way it ends with `Chunk::Stopped`, having held at most
+//! `max_line` bytes of a line: an endless source (`/dev/zero`, a FIFO) ends too.
+//!
 //! Buffers are reused: a checked block goes back to the reader (`recycle`), which reads the
 //! next bytes straight into it, so the steady state allocates, zeroes and faults in nothing.
 
@@ -64,6 +69,18 @@ pub enum Chunk {
     /// One line over the limit, skipped unread; `bytes` excludes its newline, which
     /// `newline` says was there (the last line of a file may lack one).
     LongLine { bytes: u64, newline: bool },
+    /// Reading stopped at a limit, `partial` bytes into a line that is cut short there (its
+    /// start included; 0 when the limit fell at a line's end). Nothing more comes.
+    Stopped { limit: Limit, partial: u64 },
+}
+
+/// The limit a reader stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The source holds more than `max_bytes` bytes.
+    FileBytes,
+    /// A line is longer than `max_line` (and the reader does not skip such lines).
+    LineBytes,
 }
 
 pub struct BlockReader<R> {
@@ -76,6 +93,14 @@ pub struct BlockReader<R> {
     block_size: usize,
     max_line: usize,
     eof: bool,
+    /// Most bytes read from the source: one more says it is over (`u64::MAX`: no limit).
+    max_bytes: u64,
+    /// The source passed `max_bytes` (reading ended there).
+    over: bool,
+    /// Skip over-long lines (`Chunk::LongLine`) rather than stop at them.
+    skip_long_lines: bool,
+    /// `Chunk::Stopped` was handed out: nothing more comes.
+    stopped: bool,
     /// Bytes read from the source so far (BOM included).
     pub bytes_read: u64,
 }
@@ -90,8 +115,34 @@ impl<R: Read> BlockReader<R> {
             block_size: block_size.max(1),
             max_line: max_line.max(1),
             eof: false,
+            max_bytes: u64::MAX,
+            over: false,
+            skip_long_lines: true,
+            stopped: false,
             bytes_read: 0,
         }
+    }
+
+    /// Reads at most `max_bytes` bytes (and one more, to know the source passes them); a
+    /// longer source ends with `Chunk::Stopped { limit: Limit::FileBytes, .. }`.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Ends at the first line over `max_line` (`Chunk::Stopped { limit: Limit::LineBytes,
+    /// .. }`) instead of skipping it: for readers to whom such a line is an error, so an
+    /// endless line is not read to its end.
+    pub fn stop_at_long_lines(mut self) -> Self {
+        self.skip_long_lines = false;
+        self
+    }
+
+    /// Hands out `Chunk::Stopped`: the source ends here.
+    fn stop(&mut self, limit: Limit, partial: u64) -> Chunk {
+        self.stopped = true;
+        self.filled = 0;
+        Chunk::Stopped { limit, partial }
     }
 
     /// Gives a checked block's buffer back for reuse. Buffers grown far past the block size
@@ -110,8 +161,15 @@ impl<R: Read> BlockReader<R> {
             self.buf.resize(target, 0);
         }
         while self.filled < target && !self.eof {
+            // One byte past `max_bytes` is read: it says the source is over.
+            let allowed = self.max_bytes.saturating_add(1).saturating_sub(self.bytes_read);
+            if allowed == 0 {
+                (self.over, self.eof) = (true, true);
+                break;
+            }
+            let end = target.min(self.filled.saturating_add(usize::try_from(allowed).unwrap_or(usize::MAX)));
             let n = loop {
-                match self.src.read(&mut self.buf[self.filled..target]) {
+                match self.src.read(&mut self.buf[self.filled..end]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     other => break other,
                 }
@@ -121,6 +179,9 @@ impl<R: Read> BlockReader<R> {
             self.bytes_read += n as u64;
             if n == 0 {
                 self.eof = true;
+            }
+            if self.bytes_read > self.max_bytes {
+                (self.over, self.eof) = (true, true);
             }
         }
         Ok(())
@@ -137,6 +198,9 @@ impl<R: Read> BlockReader<R> {
             }
             seen += self.filled as u64;
             self.filled = 0;
+            if self.eof && self.over {
+                return Ok(self.stop(Limit::FileBytes, seen));
+            }
             if self.eof {
                 return Ok(Chunk::LongLine { bytes: seen, newline: false });
             }
@@ -158,10 +222,13 @@ impl<R: Read> BlockReader<R> {
     }
 
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        if self.stopped {
+            return Ok(None);
+        }
         self.fill(self.block_size)?;
         loop {
             if self.filled == 0 && self.eof {
-                return Ok(None);
+                return Ok(self.over.then(|| self.stop(Limit::FileBytes, 0)));
             }
             if let Some(i) = memchr::memrchr(b'\n', &self.buf[..self.filled]) {
                 return Ok(Some(Chunk::Lines(self.cut(i + 1))));
@@ -169,8 +236,16 @@ impl<R: Read> BlockReader<R> {
             // No newline in sight: one partial line fills the buffer.
             if self.filled > self.max_line {
                 let seen = self.filled as u64;
+                if !self.skip_long_lines {
+                    return Ok(Some(self.stop(Limit::LineBytes, seen)));
+                }
                 self.filled = 0;
                 return self.skip_long_line(seen).map(Some);
+            }
+            if self.eof && self.over {
+                // The last line was cut by the limit: it is not handed out as a line.
+                let partial = self.filled as u64;
+                return Ok(Some(self.stop(Limit::FileBytes, partial)));
             }
             if self.eof {
                 let end = self.filled;
@@ -231,6 +306,7 @@ mod tests {
             match c {
                 Chunk::Lines(b) => for_each_line(b, |_, l| out.push(String::from_utf8_lossy(l).into())),
                 Chunk::LongLine { bytes, newline } => out.push(format!("<long {bytes} {newline}>")),
+                Chunk::Stopped { limit, partial } => out.push(format!("<stopped {limit:?} {partial}>")),
             }
         }
         out
@@ -274,6 +350,56 @@ mod tests {
         for block in [16, 64, 4096] {
             let c = chunks(&data, block, 100);
             assert_eq!(lines_of(&c), ["ok", "<long 10000 true>", "after", "<long 500 false>"], "block {block}");
+        }
+    }
+
+    /// Every chunk of an endless or capped source, described; panics past 1,000 chunks.
+    fn describe(mut r: BlockReader<impl Read>) -> Vec<String> {
+        let mut out = vec![];
+        while let Some(c) = r.next_chunk().unwrap() {
+            out.push(match c {
+                Chunk::Lines(b) => format!("lines {}", count_lines(&b)),
+                Chunk::LongLine { bytes, newline } => format!("<long {bytes} {newline}>"),
+                Chunk::Stopped { limit, partial } => format!("stopped {limit:?} {partial}"),
+            });
+            assert!(out.len() < 1000, "no end: {out:?}");
+        }
+        out
+    }
+
+    #[test]
+    fn an_endless_source_stops_at_max_bytes_skipping_or_not() {
+        // /dev/zero: one endless line. Skipped up to the byte limit, or stopped at the line's.
+        let zeros = BlockReader::new(io::repeat(0), 64, 100).with_max_bytes(10_000);
+        assert_eq!(describe(zeros), ["stopped FileBytes 10001"]);
+        let zeros = BlockReader::new(io::repeat(0), 64, 100).with_max_bytes(10_000).stop_at_long_lines();
+        assert_eq!(describe(zeros), ["stopped LineBytes 101"]);
+        // Endless short lines: whole lines up to the limit, then the line it cuts.
+        let r = BlockReader::new(io::repeat(b'\n'), 64, 100).with_max_bytes(1000);
+        let got = describe(r);
+        assert_eq!(got.last().unwrap(), "stopped FileBytes 0");
+        let lines: u64 = got.iter().filter_map(|c| c.strip_prefix("lines ")?.parse::<u64>().ok()).sum();
+        assert_eq!(lines, 1001);
+    }
+
+    #[test]
+    fn max_bytes_is_inclusive_and_cuts_the_crossing_line() {
+        let data = b"aaaa\nbbbb\ncccc\n";
+        let lines =
+            |got: &[String]| -> u64 { got.iter().filter_map(|c| c.strip_prefix("lines ")?.parse::<u64>().ok()).sum() };
+        for block in [1, 4, 64] {
+            let r = |max| describe(BlockReader::new(&data[..], block, 100).with_max_bytes(max));
+            let whole = r(15);
+            assert_eq!((lines(&whole), whole.iter().any(|c| c.starts_with("stopped"))), (3, false), "block {block}");
+            // The 15th byte ends line 3: its line is whole, then the stop.
+            let got = r(14);
+            assert_eq!((lines(&got), got.last().unwrap().as_str()), (3, "stopped FileBytes 0"), "block {block}");
+            // The 13th byte starts line 3: cut there, after 3 of its bytes.
+            let got = r(12);
+            assert_eq!((lines(&got), got.last().unwrap().as_str()), (2, "stopped FileBytes 3"), "block {block}");
+            let mut r = BlockReader::new(&data[..], block, 100).with_max_bytes(12);
+            while r.next_chunk().unwrap().is_some() {}
+            assert_eq!(r.bytes_read, 13, "block {block}");
         }
     }
 

@@ -46,6 +46,21 @@ pub struct Options {
     pub workers: usize,
     /// Pieces at most between the reader and the caller.
     pub in_flight: usize,
+    /// Bytes read at most from each source: a longer one ends with `Chunk::Stopped`.
+    pub max_bytes: u64,
+    /// Skip lines over `max_line` (`Chunk::LongLine`), or stop the source at the first one.
+    pub skip_long_lines: bool,
+}
+
+impl Options {
+    fn reader<R: Read>(&self, src: R) -> BlockReader<R> {
+        let reader = BlockReader::new(src, self.block_size, self.max_line).with_max_bytes(self.max_bytes);
+        if self.skip_long_lines {
+            reader
+        } else {
+            reader.stop_at_long_lines()
+        }
+    }
 }
 
 /// What [`Pipeline::next`] gives.
@@ -221,7 +236,7 @@ impl<R: Read> Inline<R> {
             let Some((source, reader, offset)) = &mut self.current else {
                 match self.sources.next() {
                     Some((source, src)) => {
-                        let reader = BlockReader::new(src, self.opts.block_size, self.opts.max_line);
+                        let reader = self.opts.reader(src);
                         self.current = Some((source, reader, 0));
                         continue;
                     }
@@ -250,6 +265,7 @@ fn piece_len(chunk: &Chunk) -> u64 {
     match chunk {
         Chunk::Lines(block) => block.len() as u64,
         Chunk::LongLine { bytes, newline } => bytes + u64::from(*newline),
+        Chunk::Stopped { partial, .. } => *partial,
     }
 }
 
@@ -308,7 +324,7 @@ fn read_loop<R: Read, O>(
     // there to reuse) and kept across the end of a source.
     let mut token = false;
     for (source, src) in sources.into_iter().enumerate() {
-        let mut reader = BlockReader::new(src, opts.block_size, opts.max_line);
+        let mut reader = opts.reader(src);
         let mut offset = 0u64;
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -388,6 +404,7 @@ mod tests {
                     })
                 }),
                 Chunk::LongLine { bytes, .. } => out.push(format!("<long {bytes}>")),
+                Chunk::Stopped { limit, partial } => out.push(format!("<stopped {limit:?} {partial}>")),
             }
             out
         }
@@ -395,7 +412,8 @@ mod tests {
 
     /// Every line of every source, in order, with the source's index, and the bytes read.
     fn run(sources: Vec<&[u8]>, workers: usize, block_size: usize) -> (Vec<(usize, String)>, u64) {
-        let opts = Options { block_size, max_line: 50, workers, in_flight: 3 };
+        let opts =
+            Options { block_size, max_line: 50, workers, in_flight: 3, max_bytes: u64::MAX, skip_long_lines: true };
         std::thread::scope(|scope| {
             let mut p = Pipeline::start(scope, sources, &Lines, opts);
             let mut got = vec![];
@@ -449,7 +467,14 @@ mod tests {
     fn a_source_that_cannot_be_read_fails_in_its_place() {
         for workers in [0, 2] {
             let sources: Vec<Box<dyn Read + Send>> = vec![Box::new(&b"ok\n"[..]), Box::new(Broken)];
-            let opts = Options { block_size: 64, max_line: 50, workers, in_flight: 2 };
+            let opts = Options {
+                block_size: 64,
+                max_line: 50,
+                workers,
+                in_flight: 2,
+                max_bytes: u64::MAX,
+                skip_long_lines: true,
+            };
             std::thread::scope(|scope| {
                 let mut p = Pipeline::start(scope, sources, &Lines, opts);
                 let Next::Piece(piece, lines) = p.next(Duration::from_secs(10)) else { panic!("no first piece") };
@@ -468,7 +493,14 @@ mod tests {
     #[test]
     fn leaving_early_stops_the_threads() {
         let data = "line\n".repeat(100_000);
-        let opts = Options { block_size: 256, max_line: 50, workers: 2, in_flight: 2 };
+        let opts = Options {
+            block_size: 256,
+            max_line: 50,
+            workers: 2,
+            in_flight: 2,
+            max_bytes: u64::MAX,
+            skip_long_lines: true,
+        };
         // The scope joins the threads: this returns only if they stop.
         std::thread::scope(|scope| {
             let mut p = Pipeline::start(scope, vec![data.as_bytes()], &Lines, opts);

@@ -7,7 +7,7 @@ mod reader;
 pub use line::{parse_line, ErrorInfo, Line, Usage};
 pub use reader::{
     read_line_at, Input, Next, ParsedBlock, ReadError, ReaderOptions, Record, ResultReader, Span, BLOCK_SIZE,
-    DEFAULT_MAX_LINE,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE,
 };
 
 #[cfg(test)]

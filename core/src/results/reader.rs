@@ -3,6 +3,10 @@
 //! parsed blocks back in file order. Memory is bounded by the blocks in flight; the caller
 //! decides what to keep. Each [`Record`] says where its line stands in its file, so the
 //! whole line can be read back when asked for (`read_line_at`).
+//!
+//! A source past `max_bytes`, or a line past `max_line`, stops the reading with an error
+//! naming the line (`file_too_large`, `line_too_large`) as soon as it is seen: an endless
+//! source (`/dev/zero`, a FIFO) is never read to its end, nor a 300 MB line held.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -11,13 +15,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::line::{parse_line, Usage};
-use crate::jsonl::blocks::{for_each_line, is_blank, strip_bom, Chunk, BOM};
+use crate::jsonl::blocks::{for_each_line, is_blank, strip_bom, Chunk, Limit, BOM};
 use crate::jsonl::pipeline::{self, Piece, Pipeline, Work};
 
 /// Bytes per block handed to a worker: small, so few are in flight at once.
 pub const BLOCK_SIZE: usize = 128 * 1024;
 /// Longest line read (a chat answer or an embedding is far shorter).
 pub const DEFAULT_MAX_LINE: usize = 64 << 20;
+/// Most bytes read from one file: 8 GiB, room for 50,000 answers (a batch's most) of
+/// 160 KiB each, far more than real output files hold.
+pub const DEFAULT_MAX_BYTES: u64 = 8 << 30;
 /// Parsed blocks kept for reuse at most (more than are ever in flight).
 const MAX_POOLED: usize = 32;
 
@@ -91,6 +98,8 @@ pub struct ReadError {
 pub struct ReaderOptions {
     pub block_size: usize,
     pub max_line: usize,
+    /// Most bytes read from each source.
+    pub max_bytes: u64,
     /// Worker threads parsing blocks (at least 1; the caller's thread helps too).
     pub workers: usize,
     /// Read only the custom_ids (of request files).
@@ -102,7 +111,13 @@ impl Default for ReaderOptions {
         // The caller's thread has its own work (making Python objects, on one core): one
         // worker per other core, two at most (more only add memory in flight).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { block_size: BLOCK_SIZE, max_line: DEFAULT_MAX_LINE, workers: (cores - 1).clamp(1, 2), ids_only: false }
+        Self {
+            block_size: BLOCK_SIZE,
+            max_line: DEFAULT_MAX_LINE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            workers: (cores - 1).clamp(1, 2),
+            ids_only: false,
+        }
     }
 }
 
@@ -151,10 +166,22 @@ impl ResultReader<'_> {
     /// Reads `inputs` in order on background threads while `consume` takes the parsed
     /// blocks; the threads end with it.
     pub fn read<T>(inputs: Vec<Input>, opts: ReaderOptions, consume: impl FnOnce(&mut ResultReader<'_>) -> T) -> T {
-        let parser = Parser { ids_only: opts.ids_only, max_line: opts.max_line, pool: Mutex::new(Vec::new()) };
+        let parser = Parser {
+            ids_only: opts.ids_only,
+            max_line: opts.max_line,
+            max_bytes: opts.max_bytes,
+            pool: Mutex::new(Vec::new()),
+        };
         let workers = opts.workers.max(1);
-        let pipeline_opts =
-            pipeline::Options { block_size: opts.block_size, max_line: opts.max_line, workers, in_flight: workers + 2 };
+        let pipeline_opts = pipeline::Options {
+            block_size: opts.block_size,
+            max_line: opts.max_line,
+            workers,
+            in_flight: workers + 2,
+            max_bytes: opts.max_bytes,
+            // An over-long line is an error here: stop at it rather than read it to its end.
+            skip_long_lines: false,
+        };
         let sources = inputs.into_iter().map(Input::into_read).collect();
         std::thread::scope(|scope| {
             let blocks = Pipeline::start(scope, sources, &parser, pipeline_opts);
@@ -203,7 +230,7 @@ impl ResultReader<'_> {
         if self.finished {
             return Next::Done;
         }
-        let (source, result) = match self.blocks.next(timeout) {
+        let (source, result, at_end) = match self.blocks.next(timeout) {
             pipeline::Next::Pending => return Next::Pending,
             pipeline::Next::Done { .. } => {
                 self.finished = true;
@@ -214,10 +241,12 @@ impl ResultReader<'_> {
                 return Next::Failed(ReadError { source, line: None, message: format!("cannot read: {error}") });
             }
             pipeline::Next::Piece(piece, result) => {
+                // A stop at a line's end is on the line before (the one just read).
+                let at_end = matches!(piece.chunk, Chunk::Stopped { partial: 0, .. });
                 if let Chunk::Lines(block) = piece.chunk {
                     self.blocks.recycle(block);
                 }
-                (piece.source, result)
+                (piece.source, result, at_end)
             }
         };
         if source != self.source {
@@ -232,7 +261,7 @@ impl ResultReader<'_> {
             }
             Err(mut e) => {
                 if let Some(line) = e.line.as_mut() {
-                    *line += self.lines_before + 1;
+                    *line = (*line + self.lines_before + 1 - u64::from(at_end)).max(1);
                 }
                 self.stop();
                 Next::Failed(e)
@@ -250,6 +279,7 @@ impl ResultReader<'_> {
 struct Parser {
     ids_only: bool,
     max_line: usize,
+    max_bytes: u64,
     pool: Mutex<Vec<ParsedBlock>>,
 }
 
@@ -270,7 +300,23 @@ impl Work for Parser {
             Chunk::LongLine { bytes, .. } => Err(ReadError {
                 source,
                 line: Some(0),
-                message: format!("the line is {bytes} bytes long, over the limit of {} bytes", self.max_line),
+                message: format!(
+                    "the line is {bytes} bytes long, over the {}-byte limit per line [line_too_large]",
+                    self.max_line
+                ),
+            }),
+            Chunk::Stopped { limit: Limit::LineBytes, .. } => Err(ReadError {
+                source,
+                line: Some(0),
+                message: format!("the line is over the {}-byte limit per line [line_too_large]", self.max_line),
+            }),
+            Chunk::Stopped { limit: Limit::FileBytes, .. } => Err(ReadError {
+                source,
+                line: Some(0),
+                message: format!(
+                    "the file passes the {}-byte limit here; reading stopped [file_too_large]",
+                    self.max_bytes
+                ),
             }),
         }
     }
@@ -380,7 +426,7 @@ mod tests {
     type Row = (String, u64, u64, u32, Option<String>);
 
     fn read(data: &[u8], block: usize, workers: usize) -> Result<Vec<Row>, ReadError> {
-        let opts = ReaderOptions { block_size: block, max_line: 1 << 20, workers, ids_only: false };
+        let opts = ReaderOptions { block_size: block, max_line: 1 << 20, workers, ..Default::default() };
         let blocks = ResultReader::collect(vec![Input::Bytes(data.into())], opts)?;
         let mut out = vec![];
         for b in &blocks {
@@ -443,11 +489,37 @@ mod tests {
         let long = format!("{}\n", ok_line("a", &format!("\"{}\"", "x".repeat(2 << 20))));
         let e = read(long.as_bytes(), 1024, 1).unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(e.message.contains("over the limit"));
+        assert!(e.message.contains("over the 1048576-byte limit per line [line_too_large]"), "{e:?}");
         let after = format!("{}\n\n{long}", ok_line("b", "\"y\""));
         for block in [64, 1024, 1 << 16] {
             assert_eq!(read(after.as_bytes(), block, 2).unwrap_err().line, Some(3), "block {block}");
         }
+    }
+
+    #[test]
+    fn past_the_limits_reading_stops_naming_the_line() {
+        let line = ok_line("a", "\"x\"") + "\n";
+        let data = line.repeat(10);
+        let opts = |max_bytes| ReaderOptions { block_size: 64, max_bytes, ..Default::default() };
+        let read = |max| ResultReader::collect(vec![Input::Bytes(data.as_bytes().into())], opts(max));
+        assert!(read(data.len() as u64).is_ok());
+        // One byte over: the last line's newline; a line's worth less: line 10 is cut.
+        for (max, at) in [(data.len() - 1, 10), (data.len() - line.len(), 10), (3 * line.len() + 5, 4)] {
+            let e = read(max as u64).unwrap_err();
+            assert_eq!(e.line, Some(at), "{e:?}");
+            assert!(e.message.ends_with("limit here; reading stopped [file_too_large]"), "{e:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_device_stops_at_the_line_limit() {
+        // /dev/zero is one endless line: never read past the line limit.
+        let zero = Arc::new(File::open("/dev/zero").unwrap());
+        let opts = ReaderOptions { max_line: 1 << 20, ..Default::default() };
+        let e = ResultReader::collect(vec![Input::File(zero)], opts).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("over the 1048576-byte limit per line [line_too_large]"), "{e:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::block::{self, too_large, BlockResult};
 use super::issue::{self, Code, Issue};
 use super::report::{self, Report};
 use super::Options;
-use crate::jsonl::blocks::{for_each_line, is_blank, Block, Chunk};
+use crate::jsonl::blocks::{for_each_line, is_blank, Block, Chunk, Limit};
 
 /// The file-level state, fed with block results in file order.
 pub struct Merge<'o> {
@@ -95,6 +95,31 @@ impl<'o> Merge<'o> {
         let base = self.report.num_lines; // lines before this chunk
         let limits = &self.opts.limits;
         match (chunk, result) {
+            (Chunk::Stopped { limit, partial }, _) => {
+                // Only the byte limit stops a validation (over-long lines are skipped). The
+                // line it cuts is not checked: the limit is its problem, and its length if
+                // that is over too.
+                debug_assert_eq!(limit, Limit::FileBytes);
+                let line = base + 1;
+                if partial > 0 {
+                    self.report.num_lines += 1;
+                    self.report.num_requests += 1;
+                    self.bytes += partial;
+                }
+                if partial > limits.max_line_bytes {
+                    let message = format!(
+                        "line is over the {}-byte limit per line ({partial} bytes read before the file limit)",
+                        limits.max_line_bytes
+                    );
+                    self.push(Issue { line, path: None, code: Code::LineTooLarge, message });
+                }
+                if !self.over_bytes {
+                    self.over_bytes = true;
+                    self.push(file_too_large(line, limits.max_bytes));
+                }
+                self.check_limits(None);
+                None
+            }
             (Chunk::LongLine { bytes, newline }, _) => {
                 self.report.num_lines += 1;
                 self.report.num_requests += 1;
@@ -182,8 +207,7 @@ impl<'o> Merge<'o> {
                 let offset = (limits.max_bytes - before) as usize; // the first byte over
                 base + 1 + memchr::memchr_iter(b'\n', &data[..offset.min(data.len())]).count() as u64
             });
-            let message = format!("the file passes the {}-byte limit at this line", limits.max_bytes);
-            self.push(Issue { line, path: None, code: Code::FileTooLarge, message });
+            self.push(file_too_large(line, limits.max_bytes));
         }
     }
 
@@ -216,6 +240,12 @@ impl<'o> Merge<'o> {
         self.report.issues = self.kept.into_sorted_vec().into_iter().map(|k| k.issue).collect();
         self.report
     }
+}
+
+/// The byte limit, passed at `line`: reading stops there, so nothing after it is checked.
+fn file_too_large(line: u64, max_bytes: u64) -> Issue {
+    let message = format!("the file passes the {max_bytes}-byte limit at this line; nothing after it is read");
+    Issue { line, path: None, code: Code::FileTooLarge, message }
 }
 
 /// Block-relative (0-based) numbers of the block's non-blank lines.

@@ -4,6 +4,11 @@
 //! lines in parallel (`block.rs`, `rules.rs`), and the caller's thread merges the results in
 //! order, doing the file-level checks (`merge.rs`: duplicate ids, limits, one url). Memory
 //! stays bounded: a fixed number of blocks is in flight, and over-long lines are never held.
+//! Reading stops past `max_bytes` (`file_too_large`), so an endless source ends too.
+//!
+//! An input of one block or less is checked on the caller's thread (`runs_inline`): the
+//! pipeline parallelises over blocks, so it has nothing to gain there, and starting its
+//! threads would cost far more than checking a few lines.
 
 pub mod block;
 pub mod issue;
@@ -89,13 +94,19 @@ impl Work for Checker<'_> {
             Chunk::Lines(data) => {
                 Some(check_block(data, piece.first, self.max_line, self.providers, self.sampling, &self.ids))
             }
-            Chunk::LongLine { .. } => None,
+            Chunk::LongLine { .. } | Chunk::Stopped { .. } => None,
         }
     }
 }
 
 /// How often a running validation looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(50);
+
+/// Whether an input of `size` bytes (None: unknown, a pipe or a device) is validated on the
+/// caller's thread, without the pipeline's threads: when it fits in one block.
+pub fn runs_inline(size: Option<u64>, opts: &Options) -> bool {
+    size.is_some_and(|size| size <= opts.block_size as u64)
+}
 
 /// Validates everything `src` yields. `cancel` is polled between blocks.
 pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
@@ -115,12 +126,20 @@ fn validate_source<R: Read + Send>(
     };
     let max_line = opts.limits.max_line_bytes;
     let checker = Checker { max_line, providers: &opts.providers, sampling: &opts.sampling, ids: IdHasher::new() };
+    let inline = threads <= 1 || runs_inline(size_hint, opts);
+    let block_size = match size_hint {
+        // One buffer the input's size (plus the byte that finds its end), not a whole block.
+        Some(size) if inline => opts.block_size.min(usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1)),
+        _ => opts.block_size,
+    };
     let pipeline_opts = pipeline::Options {
-        block_size: opts.block_size,
+        block_size,
         max_line: max_line.min(usize::MAX as u64) as usize,
-        // One thread: everything on the caller's.
-        workers: if threads <= 1 { 0 } else { threads },
+        // Everything on the caller's thread, or the workers.
+        workers: if inline { 0 } else { threads },
         in_flight: threads * 2,
+        max_bytes: opts.limits.max_bytes,
+        skip_long_lines: true,
     };
     let mut merge = Merge::new(opts, size_hint);
     std::thread::scope(|scope| {
@@ -146,12 +165,18 @@ fn validate_source<R: Read + Send>(
 /// Validates a file on disk.
 pub fn validate_path(path: &std::path::Path, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
     let file = std::fs::File::open(path)?;
-    let size = file.metadata().ok().map(|m| m.len());
+    // A size only for a regular file: a FIFO's or a device's says nothing of what comes.
+    let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
     validate_source(file, size, opts, cancel)
+}
+
+/// Validates bytes in memory; `cancel` is polled between blocks.
+pub fn validate_slice(data: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
+    validate_source(data, Some(data.len() as u64), opts, cancel)
 }
 
 /// Validates bytes in memory.
 pub fn validate_bytes(data: &[u8], opts: &Options) -> Report {
     // Reading from a slice cannot fail and nothing cancels it.
-    validate_source(data, Some(data.len() as u64), opts, &AtomicBool::new(false)).unwrap_or_default()
+    validate_slice(data, opts, &AtomicBool::new(false)).unwrap_or_default()
 }

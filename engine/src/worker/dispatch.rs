@@ -242,8 +242,9 @@ fn read_pending(
                     }
                 }
             }
-            // Validation rejects over-long lines, so a file that passed has none.
-            Chunk::LongLine { .. } => line_no += 1,
+            // Validation rejects over-long lines, so a file that passed has none (and this
+            // reader has no byte limit: it never stops early).
+            Chunk::LongLine { .. } | Chunk::Stopped { .. } => line_no += 1,
         }
     }
     Ok(())
