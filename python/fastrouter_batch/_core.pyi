@@ -266,7 +266,9 @@ def validate(
 ) -> ValidationReport:
     """Checks a batch file against the contract and reports every problem.
 
-    ``anthropic_sampling`` extends the table of which Anthropic models take ``temperature``,
+    ``providers`` adds to the built-in providers (openai, anthropic). Reading stops past
+    ``limits.max_bytes`` (a ``file_too_large`` issue). An input of up to 1 MiB is checked
+    on the calling thread. ``anthropic_sampling`` extends the table of which Anthropic models take ``temperature``,
     ``top_p`` and ``top_k`` (``{"claude-opus-4-7*": "either"}``; tried before the built-in
     entries): lines refused for a model are reported here, before upload."""
 

@@ -21,6 +21,9 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Spare buffers the reader keeps at most (more are freed).
 const MAX_SPARE: usize = 8;
+/// Most room reserved at once for a line longer than a block (beyond it, the buffer grows
+/// by doubling).
+const MAX_RESERVED_LINE: usize = 256 << 20;
 
 /// The first line of a file without its UTF-8 byte-order mark, if it has one.
 pub fn strip_bom(first_line: &[u8]) -> &[u8] {
@@ -157,6 +160,14 @@ impl<R: Read> BlockReader<R> {
     /// Reads until `buf` holds `target` bytes or the stream ends.
     fn fill(&mut self, target: usize) -> io::Result<()> {
         if self.buf.len() < target {
+            if target > self.buf.capacity() && target > self.block_size {
+                // A line longer than a block: room for the longest allowed at once. That is
+                // address space only (pages are touched as bytes arrive), and the line then
+                // grows without copies, nor freed buffers left behind in the allocator (which
+                // growing by doubling leaves: three times the line's size in all).
+                let room = (self.max_line.saturating_add(1)).min(MAX_RESERVED_LINE).max(target);
+                self.buf.reserve_exact(room - self.buf.len());
+            }
             // Zeroed once per buffer; a recycled buffer is already initialised.
             self.buf.resize(target, 0);
         }

@@ -292,7 +292,7 @@ impl Work for Parser {
             Chunk::Lines(block) => {
                 let out = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
                 // A panic (a bug) is reported as an error instead of killing the thread.
-                catch_unwind(AssertUnwindSafe(|| parse_block(piece, block, out, self.ids_only))).unwrap_or_else(|_| {
+                catch_unwind(AssertUnwindSafe(|| parse_block(piece, block, out, self))).unwrap_or_else(|_| {
                     Err(ReadError { source, line: None, message: "internal error while reading".into() })
                 })
             }
@@ -305,11 +305,9 @@ impl Work for Parser {
                     self.max_line
                 ),
             }),
-            Chunk::Stopped { limit: Limit::LineBytes, .. } => Err(ReadError {
-                source,
-                line: Some(0),
-                message: format!("the line is over the {}-byte limit per line [line_too_large]", self.max_line),
-            }),
+            Chunk::Stopped { limit: Limit::LineBytes, .. } => {
+                Err(ReadError { source, line: Some(0), message: self.line_too_large() })
+            }
             Chunk::Stopped { limit: Limit::FileBytes, .. } => Err(ReadError {
                 source,
                 line: Some(0),
@@ -322,7 +320,14 @@ impl Work for Parser {
     }
 }
 
-fn parse_block(w: &Piece, bytes: &[u8], mut out: ParsedBlock, ids_only: bool) -> Result<ParsedBlock, ReadError> {
+impl Parser {
+    fn line_too_large(&self) -> String {
+        format!("the line is over the {}-byte limit per line [line_too_large]", self.max_line)
+    }
+}
+
+fn parse_block(w: &Piece, bytes: &[u8], mut out: ParsedBlock, parser: &Parser) -> Result<ParsedBlock, ReadError> {
+    let ids_only = parser.ids_only;
     let text = match simdutf8::basic::from_utf8(bytes) {
         Ok(t) => t,
         Err(_) => {
@@ -339,6 +344,11 @@ fn parse_block(w: &Piece, bytes: &[u8], mut out: ParsedBlock, ids_only: bool) ->
     for_each_line(bytes, |i, raw| {
         out.lines += 1;
         if error.is_some() || is_blank(raw) {
+            return;
+        }
+        // A line shorter than a block but over the limit: the same error as a longer one.
+        if raw.len() > parser.max_line {
+            error = Some(ReadError { source: w.source, line: Some(i as u64), message: parser.line_too_large() });
             return;
         }
         let mut start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
@@ -508,6 +518,13 @@ mod tests {
             let e = read(max as u64).unwrap_err();
             assert_eq!(e.line, Some(at), "{e:?}");
             assert!(e.message.ends_with("limit here; reading stopped [file_too_large]"), "{e:?}");
+        }
+        // A line over the line limit inside a block, or longer than a block.
+        for block_size in [64, 1 << 16] {
+            let opts = ReaderOptions { block_size, max_line: line.len() - 2, ..Default::default() };
+            let e = ResultReader::collect(vec![Input::Bytes(data.as_bytes().into())], opts).unwrap_err();
+            assert_eq!(e.line, Some(1), "{e:?}");
+            assert!(e.message.ends_with("[line_too_large]"), "{e:?}");
         }
     }
 
