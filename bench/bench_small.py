@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         t_ours = per_call(ours, data, args.rounds)
         t_base = per_call(pydantic, data, args.rounds)
         ratio = t_base / t_ours
-        print(f"{n:>6} {len(data):>9} {t_ours * 1e6:>9.1f} µs {t_base * 1e6:>9.1f} µs {ratio:>6.2f}×")
+        print(f"{n:>6} {len(data):>9} {t_ours * 1e6:>9.1f} µs {t_base * 1e6:>9.1f} µs {ratio:>6.2f}x")
         if ratio < 1:
             print(f"  {n} lines: slower than pydantic")
             failed = True

@@ -19,7 +19,9 @@ def serves(tmp_path):
     started: list[Serve] = []
 
     def start(env: dict[str, str]) -> Serve:
-        s = Serve(["--port", "0", "--data-dir", str(tmp_path / f"state-{len(started)}")], tmp_path / "serve.stderr", env=env)
+        s = Serve(
+            ["--port", "0", "--data-dir", str(tmp_path / f"state-{len(started)}")], tmp_path / "serve.stderr", env=env
+        )
         started.append(s)
         return s
 

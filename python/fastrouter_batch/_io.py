@@ -32,7 +32,9 @@ def read_requests(path: str | os.PathLike[str], *, limits: Limits | None = None)
             read += len(raw)
             where = f"{name}, line {number}"
             if read > max_bytes:
-                raise ValueError(f"{where}: the file passes the {max_bytes}-byte limit here; reading stopped [file_too_large]")
+                raise ValueError(
+                    f"{where}: the file passes the {max_bytes}-byte limit here; reading stopped [file_too_large]"
+                )
             line = raw[:-1] if raw.endswith(b"\n") else raw
             if len(line.removesuffix(b"\r")) > max_line:
                 raise ValueError(f"{where}: the line is over the {max_line}-byte limit per line [line_too_large]")

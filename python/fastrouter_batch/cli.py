@@ -473,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=None, help="state directory (default: a temporary one)")
     s.add_argument("--provider", choices=["simulated", "upstream"], default="simulated")
     s.add_argument(
-        "--api-key", action="append", help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY, else $FASTROUTER_API_KEY, else a new one)"
+        "--api-key",
+        action="append",
+        help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY, else $FASTROUTER_API_KEY, else a new one)",
     )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")

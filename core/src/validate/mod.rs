@@ -108,6 +108,13 @@ pub fn runs_inline(size: Option<u64>, opts: &Options) -> bool {
     size.is_some_and(|size| size <= opts.block_size as u64)
 }
 
+/// The cores this process may use, asked once: the answer reads cgroup files (a dozen
+/// system calls), more than validating a line costs.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Validates everything `src` yields. `cancel` is polled between blocks.
 pub fn validate_reader<R: Read + Send>(src: R, opts: &Options, cancel: &AtomicBool) -> Result<Report, ValidateError> {
     validate_source(src, None, opts, cancel)
@@ -120,13 +127,15 @@ fn validate_source<R: Read + Send>(
     opts: &Options,
     cancel: &AtomicBool,
 ) -> Result<Report, ValidateError> {
+    let inline = runs_inline(size_hint, opts);
     let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        _ if inline => 1,
+        0 => cores(),
         n => n,
     };
+    let inline = inline || threads <= 1;
     let max_line = opts.limits.max_line_bytes;
     let checker = Checker { max_line, providers: &opts.providers, sampling: &opts.sampling, ids: IdHasher::new() };
-    let inline = threads <= 1 || runs_inline(size_hint, opts);
     let block_size = match size_hint {
         // One buffer the input's size (plus the byte that finds its end), not a whole block.
         Some(size) if inline => opts.block_size.min(usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1)),
