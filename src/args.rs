@@ -15,9 +15,9 @@ pub fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str>
         Ok(s) => s.to_str(),
         // The usual way here: a batch's output_file_id read before the batch finished.
         Err(_) if value.is_none() && name == "file_id" => Err(PyTypeError::new_err(
-            "file_id is None: the batch has no output file yet. A batch's output_file_id (and \
-             error_file_id) stay None until it is completed, failed, expired or cancelled (see its \
-             status); wait for it first: batch = client.batches.wait(batch.id)",
+            "file_id must be a str, got NoneType: the batch has no output file yet. A batch's \
+             output_file_id (and error_file_id) stay None until it is completed, failed, expired or \
+             cancelled (see its status); wait for it first: batch = client.batches.wait(batch.id)",
         )),
         Err(_) => Err(PyTypeError::new_err(format!("{name} must be a str, got {}", type_name(value)))),
     }

@@ -11,7 +11,7 @@ import pytest
 import fastrouter_batch as fb
 from engine_helpers import SAMPLE
 
-NO_OUTPUT = r"file_id is None: the batch has no output file yet.*client\.batches\.wait\(batch\.id\)"
+NO_OUTPUT = r"file_id must be a str, got NoneType: the batch has no output file yet.*client\.batches\.wait\(batch\.id\)"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_download_of_a_running_batch_says_it_has_no_output_yet(running, tmp_path
     with pytest.raises(TypeError, match=NO_OUTPUT):
         client.files.content(batch.output_file_id)
     assert not (tmp_path / "out.jsonl").exists()
-    # Another argument keeps the plain message.
+    # Another type keeps the plain message.
     with pytest.raises(TypeError, match="file_id must be a str, got int"):
         client.files.content(7)  # type: ignore[arg-type]
 

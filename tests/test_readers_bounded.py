@@ -3,7 +3,7 @@ writer never stops, a 300 MB single line. Past the byte and line limits it stops
 clear error (file_too_large, line_too_large, naming the file and line) in bounded memory.
 
 Each reader runs in its own subprocess with a timeout (a hang fails the test instead of
-hanging the run) and reports its own peak RSS, which must stay under a generous bound.
+hanging the run) and reports its own peak RSS (VmHWM), which must stay under a generous bound.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ MAX_RSS_MB = 150
 # and the process's peak RSS.
 CHILD = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     import fastrouter_batch as fb
 
     reader, path, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -50,7 +50,9 @@ CHILD = textwrap.dedent(
         out["returned"] = True
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's peak since its exec (ru_maxrss would carry the parent's across it).
+    with open("/proc/self/status") as f:
+        out["rss_mb"] = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
     print(json.dumps(out))
     """
 )
