@@ -81,6 +81,10 @@ fn inputs(sources: &[Source]) -> Vec<Input> {
     sources.iter().map(Source::input).collect()
 }
 
+// The signatures below spell the defaults out (Python's signature shows them, stubtest
+// checks them): they are the core's.
+const _: () = assert!(DEFAULT_MAX_BYTES == 8589934592 && DEFAULT_MAX_LINE == 67108864);
+
 /// `max_bytes=` and `max_line_bytes=`: where a reader stops (`file_too_large`,
 /// `line_too_large`), so an endless or hostile source ends with an error.
 fn reader_options(max_bytes: u64, max_line_bytes: u64) -> ReaderOptions {
@@ -125,7 +129,7 @@ fn read_input_ids(py: Python<'_>, sources: Vec<Source>, opts: ReaderOptions) -> 
 /// `max_bytes` bytes and lines of `max_line_bytes`: past them, ValueError naming the file,
 /// the line and `file_too_large` / `line_too_large`.
 #[pyfunction]
-#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, max_bytes=DEFAULT_MAX_BYTES, max_line_bytes=DEFAULT_MAX_LINE as u64))]
+#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, max_bytes=8589934592, max_line_bytes=67108864))]
 pub fn read_results(
     py: Python<'_>,
     sources: &Bound<'_, PyAny>,
@@ -177,7 +181,7 @@ pub fn read_results(
 /// its last line's text (as `BatchResults.texts()`). `max_bytes` and `max_line_bytes` as
 /// for `read_results`.
 #[pyfunction]
-#[pyo3(signature = (sources, *, max_bytes=DEFAULT_MAX_BYTES, max_line_bytes=DEFAULT_MAX_LINE as u64))]
+#[pyo3(signature = (sources, *, max_bytes=8589934592, max_line_bytes=67108864))]
 pub fn read_texts<'py>(
     py: Python<'py>,
     sources: &Bound<'py, PyAny>,
