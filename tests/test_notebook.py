@@ -1,8 +1,11 @@
 """The notebook example runs headless: sync calls and the progress bar under Jupyter's
-running event loop, and a top-level await of the async client."""
+running event loop, a top-level await of the async client, and the rich (text/html) display
+of a Batch, BatchResults and ValidationReports in the executed notebook's outputs."""
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,65 @@ def test_notebook_runs_with_a_running_event_loop():
     assert text(4).startswith("(40, ")
     assert "Simulated answer" in text(4)
     assert "'completed'" in text(5)
+    # No tqdm warning anywhere (ipywidgets present: a widget; absent: the text bar, quietly).
+    assert not any("IProgress" in o.get("text", "") for cell in outputs.values() for o in cell)
+
+    # The rich display: each cell's result carries text/html beside its short text/plain.
+    batch_html, batch_text = html(outputs[7]), text(7)
+    assert batch_text.startswith("Batch(id=") and "status='completed'" in batch_text and len(batch_text) < 200
+    assert 'role="progressbar"' in batch_html and 'aria-valuenow="40"' in batch_html
+    batch_page = visible(batch_html)
+    assert "completed 40 · failed 0 · total 40" in batch_page
+    assert re.search(r"created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", batch_page), batch_page
+    assert re.search(r"usage input [\d,]+ · output [\d,]+ · total [\d,]+ tokens", batch_page), batch_page
+    assert text(8) == "True"  # the breakdown by provider adds up to the batch's usage
+
+    results_page = visible(html(outputs[9]))
+    assert "40 results — 40 succeeded, 0 failed" in results_page
+    assert re.search(r"q\d+ ✓ 200 ", results_page) and "Simulated answer" in results_page
+    assert "… and 20 more results (first 20 shown)" in results_page
+
+    valid_page = visible(html(outputs[10]))
+    assert "✓ valid" in valid_page and "no problems — 40 requests, 40 lines" in valid_page
+
+    invalid_html = html(outputs[11])
+    invalid_page = visible(invalid_html)
+    assert "✗ invalid" in invalid_page
+    assert "line field code message" in invalid_page
+    for code in ("custom_id_format", "method_not_post", "missing_max_tokens", "invalid_json"):
+        assert code in invalid_page, invalid_page
+    # The custom_id's markup is text in the page, never an element.
+    assert "<b>q1</b>" not in invalid_html and "&lt;b&gt;q1&lt;/b&gt;" in invalid_html
+
+
+def html(cell_outputs: list) -> str:
+    found = [o["data"]["text/html"] for o in cell_outputs if "text/html" in o.get("data", {})]
+    assert len(found) == 1, cell_outputs
+    return "".join(found[0]) if isinstance(found[0], list) else found[0]
+
+
+class Visible(HTMLParser):
+    """The text a browser shows: cells and blocks apart, inline elements run on."""
+
+    BLOCKS = frozenset({"div", "table", "tr", "th", "td"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.BLOCKS:
+            self.chunks.append(" ")
+
+    def handle_endtag(self, tag):
+        self.handle_starttag(tag, [])
+
+    def handle_data(self, data):
+        self.chunks.append(data)
+
+
+def visible(markup: str) -> str:
+    parser = Visible()
+    parser.feed(markup)
+    parser.close()
+    return " ".join("".join(parser.chunks).split())
