@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 
 import openai.types
 import pytest
-from engine_helpers import chat_line, to_jsonl
 
 import fastrouter_batch as fb
+from engine_helpers import chat_line, to_jsonl
 from fastrouter_batch import _display
 from fastrouter_batch.types import Batch
 

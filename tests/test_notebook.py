@@ -4,6 +4,7 @@ of a Batch, BatchResults and ValidationReports in the executed notebook's output
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,10 +27,13 @@ def test_notebook_runs_with_a_running_event_loop():
     outputs = {i: cell.get("outputs", []) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"}
     text = lambda i: "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs[i])  # noqa: E731
     assert "('completed', 40)" in text(3)
-    # The progress bar was drawn (tqdm.auto: a widget or text on stderr, depending on ipywidgets).
-    assert any(
-        o.get("name") == "stderr" or "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs[3]
-    ), outputs[3]
+    # The progress bar was drawn: a widget with ipywidgets (the `notebook` extra; the test
+    # dependencies have it), else tqdm's text bar on stderr.
+    widget = any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs[3])
+    if importlib.util.find_spec("ipywidgets") is not None:
+        assert widget, outputs[3]
+    else:
+        assert any(o.get("name") == "stderr" and "40/40" in o.get("text", "") for o in outputs[3]), outputs[3]
     assert text(4).startswith("(40, ")
     assert "Simulated answer" in text(4)
     assert "'completed'" in text(5)
@@ -95,3 +99,36 @@ def visible(markup: str) -> str:
     parser.feed(markup)
     parser.close()
     return " ".join("".join(parser.chunks).split())
+
+
+def test_a_notebook_without_ipywidgets_gets_the_text_bar_and_no_warning():
+    """Without the `notebook` extra tqdm.auto warned "IProgress not found"; now the text bar
+    (which Jupyter renders) is drawn quietly. ipywidgets is made unimportable in the kernel."""
+    v4 = nbformat.v4
+    nb = v4.new_notebook()
+    nb.cells = [
+        v4.new_code_cell("import sys, warnings\nsys.modules['ipywidgets'] = None  # as if not installed"),
+        v4.new_code_cell(
+            "import fastrouter_batch as fb\n"
+            "server = fb.LocalServer()\n"
+            "server.start()\n"
+            "client = fb.Client(api_key=server.api_key, base_url=server.url)\n"
+            "rows = [{'q': str(i)} for i in range(4)]\n"
+            "builder = fb.BatchBuilder.from_records(rows, prompt='{q}', model='openai/gpt-4.1-nano')\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    b = client.batches.wait(client.batches.create(input_file_id=client.files.create(builder).id).id)\n"
+            "server.stop()\n"
+            "print('warnings:', [str(w.message) for w in caught])\n"
+            "b.status"
+        ),
+    ]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[1].outputs
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "4/4" in stderr and "status=completed" in stderr, outputs
+    assert "IProgress" not in stderr
+    stdout = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+    assert "warnings: []" in stdout, outputs
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert any(o.get("data", {}).get("text/plain") == "'completed'" for o in outputs), outputs

@@ -138,10 +138,11 @@ def progress_bar(completed: int, failed: int, total: int, label: str) -> str:
     """A bar of completed (green) and failed (red) requests out of total, with an ARIA
     progressbar role so screen readers (and tests) can read it."""
     done = min(completed + failed, total) if total else 0
-    pct = lambda n: 100.0 * n / total if total else 0.0  # noqa: E731
+    ok_pct = 100.0 * min(completed, total) / total if total else 0.0
+    failed_pct = 100.0 * min(failed, max(total - completed, 0)) / total if total else 0.0
     segments = (
-        f'<div style="width:{pct(min(completed, total)):.2f}%;background:#43a047"></div>'
-        f'<div style="width:{pct(min(failed, max(total - completed, 0))):.2f}%;background:#e53935"></div>'
+        f'<div style="width:{ok_pct:.2f}%;background:#43a047"></div>'
+        f'<div style="width:{failed_pct:.2f}%;background:#e53935"></div>'
     )
     bar = (
         "display:flex;height:12px;border-radius:3px;overflow:hidden;background:#e0e0e0;"
@@ -187,7 +188,7 @@ def batch_html(batch: Batch) -> str:
         state = ""
     parts = [
         f'<div style="{_BOX}">',
-        f'<div><b>Batch</b> <code>{_text(batch.id)}</code> {_badge(status, STATUS_COLORS.get(status, GREY))}</div>',
+        f"<div><b>Batch</b> <code>{_text(batch.id)}</code> {_badge(status, STATUS_COLORS.get(status, GREY))}</div>",
         progress_bar(completed, failed, total, f"{summary} ({status})"),
         f"<div>{summary}" + (f' <span style="{_MUTED}">— {_text(state)}</span>' if state else "") + "</div>",
     ]
@@ -216,7 +217,10 @@ def batch_html(batch: Batch) -> str:
         parts.append(
             _table(
                 ["line", "code", "message"],
-                ([_text(e.line if e.line is not None else ""), _text(e.code or ""), _text(e.message or "")] for e in shown),
+                (
+                    [_text(e.line if e.line is not None else ""), _text(e.code or ""), _text(e.message or "")]
+                    for e in shown
+                ),
             )
         )
         parts.append(_more(len(shown), len(errors), "errors"))
@@ -267,7 +271,9 @@ def results_html(results: BatchResults) -> str:
 
 
 def validation_report_html(report: ValidationReport) -> str:
-    size = f"{_plural(report.num_requests, 'request')}, {_plural(report.num_lines, 'line')}, {report.total_bytes:,} bytes"
+    size = (
+        f"{_plural(report.num_requests, 'request')}, {_plural(report.num_lines, 'line')}, {report.total_bytes:,} bytes"
+    )
     facts: list[tuple[str, str]] = []
     if report.providers:
         facts.append(("providers", _entries(report.providers)))
@@ -285,7 +291,7 @@ def validation_report_html(report: ValidationReport) -> str:
     shown = issues[:MAX_ROWS]
     parts = [
         f'<div style="{_BOX}"><div><b>ValidationReport</b> {_badge("✗ invalid", RED)} '
-        f"{_plural(total, 'problem')} <span style=\"{_MUTED}\">— {size}</span></div>",
+        f'{_plural(total, "problem")} <span style="{_MUTED}">— {size}</span></div>',
         _fields([("by code", _entries(report.issue_counts)), *facts]),
         _table(
             ["line", "field", "code", "message"],

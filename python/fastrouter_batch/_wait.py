@@ -68,7 +68,8 @@ def _display_mode(stream: Any) -> str:
             from tqdm import notebook
         except ImportError:
             return "bar"
-        return "widget" if notebook.IProgress is not None else "bar"
+        # tqdm.notebook sets IProgress to None when ipywidgets is missing (not in its stubs).
+        return "widget" if getattr(notebook, "IProgress", None) is not None else "bar"
     try:
         return "bar" if stream.isatty() else "line"
     except (AttributeError, ValueError):  # no isatty, or a closed stream
@@ -143,14 +144,19 @@ class Progress:
         self._bar.refresh()
 
     def _make_bar(self, total: int) -> Any:
+        make: Any
         if self._mode == "widget":
-            from tqdm.notebook import tqdm
+            from tqdm.notebook import tqdm as widget_bar  # imports ipywidgets: only in notebooks
+
+            make = widget_bar
         else:
-            from tqdm import tqdm
+            from tqdm import tqdm as text_bar
+
+            make = text_bar
         # tqdm's own rate and time left are left out: it sees the counts jump between polls
         # (4 lines done within 14 us read as 284,359 req/s); _status gives the wall-time rate.
         bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
-        return tqdm(
+        return make(
             total=total, desc=self._description, unit="req", leave=True, bar_format=bar_format, file=self._stream
         )
 
