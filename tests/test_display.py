@@ -175,7 +175,7 @@ def test_batch_html_shows_status_progress_times_usage_and_metadata(client):
     assert f"input {b.usage.input_tokens:,}" in page.text
     assert f"total {b.usage.total_tokens:,} tokens" in page.text
     # The metadata's markup is shown as text, never made an element.
-    assert SCRIPT in page.text
+    assert f"project: {SCRIPT}" in page.text
     assert "<script>" not in b._repr_html_()
 
 
@@ -188,9 +188,12 @@ def test_finalizing_is_shown_as_such_and_not_as_done():
             "request_counts": {"total": 4, "completed": 3, "failed": 1},
         }
     )
-    page = Page(b._repr_html_())
+    html = b._repr_html_()
+    page = Page(html)
     assert "finalizing" in page.text
     assert "output files are being written" in page.text
+    assert "repeating-linear-gradient" in html  # the bar is striped: not done yet
+    assert "repeating-linear-gradient" not in Batch({**b.to_dict(), "status": "completed"})._repr_html_()
     assert "100 %" not in page.text
     assert "created 2027-01-15 08:00:00 UTC" in page.text
 

@@ -105,10 +105,10 @@ def _more(shown: int, total: int, what: str) -> str:
     return f'<div style="{_MUTED}">… and {total - shown:,} more {what} (first {shown:,} shown)</div>'
 
 
-def _entries(counts: Mapping[Any, Any], sep: str = " · ") -> str:
+def _entries(counts: Mapping[Any, Any], sep: str = " · ", between: str = " ") -> str:
     """``a 3 · b 2`` from a mapping, at most MAX_ENTRIES entries."""
     items = list(counts.items())
-    shown = [f"{_text(k, 60)} {_count(v)}" for k, v in items[:MAX_ENTRIES]]
+    shown = [f"{_text(k, 60)}{between}{_count(v)}" for k, v in items[:MAX_ENTRIES]]
     if len(items) > MAX_ENTRIES:
         shown.append(f"… {len(items) - MAX_ENTRIES:,} more")
     return sep.join(shown)
@@ -134,15 +134,21 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-def progress_bar(completed: int, failed: int, total: int, label: str) -> str:
+def progress_bar(completed: int, failed: int, total: int, label: str, finalizing: bool = False) -> str:
     """A bar of completed (green) and failed (red) requests out of total, with an ARIA
-    progressbar role so screen readers (and tests) can read it."""
+    progressbar role so screen readers (and tests) can read it. ``finalizing`` stripes it: the
+    requests have run but the batch is not done."""
     done = min(completed + failed, total) if total else 0
     ok_pct = 100.0 * min(completed, total) / total if total else 0.0
     failed_pct = 100.0 * min(failed, max(total - completed, 0)) / total if total else 0.0
+    stripes = (
+        ";background-image:repeating-linear-gradient(45deg,rgba(255,255,255,.45) 0 6px,transparent 6px 12px)"
+        if finalizing
+        else ""
+    )
     segments = (
-        f'<div style="width:{ok_pct:.2f}%;background:#43a047"></div>'
-        f'<div style="width:{failed_pct:.2f}%;background:#e53935"></div>'
+        f'<div style="width:{ok_pct:.2f}%;background-color:#43a047{stripes}"></div>'
+        f'<div style="width:{failed_pct:.2f}%;background-color:#e53935{stripes}"></div>'
     )
     bar = (
         "display:flex;height:12px;border-radius:3px;overflow:hidden;background:#e0e0e0;"
@@ -189,7 +195,7 @@ def batch_html(batch: Batch) -> str:
     parts = [
         f'<div style="{_BOX}">',
         f"<div><b>Batch</b> <code>{_text(batch.id)}</code> {_badge(status, STATUS_COLORS.get(status, GREY))}</div>",
-        progress_bar(completed, failed, total, f"{summary} ({status})"),
+        progress_bar(completed, failed, total, f"{summary} ({status})", finalizing=status == "finalizing"),
         f"<div>{summary}" + (f' <span style="{_MUTED}">— {_text(state)}</span>' if state else "") + "</div>",
     ]
     rows: list[tuple[str, str]] = []
@@ -208,7 +214,7 @@ def batch_html(batch: Batch) -> str:
             rows.append((field.replace("_", " "), f"<code>{_text(value)}</code>"))
     if batch.metadata:
         meta = batch.metadata if isinstance(batch.metadata, Mapping) else {"": batch.metadata}
-        rows.append(("metadata", _entries(meta)))
+        rows.append(("metadata", _entries(meta, between=": ")))
     parts.append(_fields(rows))
     errors = list(batch.errors or [])
     if errors:
