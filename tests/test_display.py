@@ -138,6 +138,11 @@ def test_providers_breaks_the_batch_down_by_provider(client):
     assert sum(p.usage.input_tokens for p in breakdown) == b.usage.input_tokens
     assert sum(p.usage.total_tokens for p in breakdown) == b.usage.total_tokens
     assert "providers=['anthropic', 'openai']" in repr(breakdown)
+    page = Page(breakdown._repr_html_())
+    no_markup_from_data(page)
+    assert "provider progress completed failed total usage" in page.text
+    assert f"openai 3 0 3 input {openai_part.usage.input_tokens:,}" in page.text
+    assert [a["aria-valuenow"] for t, a in page.tags if a.get("role") == "progressbar"] == ["2", "3"]
 
 
 def test_providers_of_an_unknown_or_foreign_batch_is_not_found(server, client):
@@ -177,6 +182,13 @@ def test_batch_html_shows_status_progress_times_usage_and_metadata(client):
     # The metadata's markup is shown as text, never made an element.
     assert f"project: {SCRIPT}" in page.text
     assert "<script>" not in b._repr_html_()
+
+
+def test_a_running_batch_shows_how_far_it_is():
+    b = Batch({"id": "batch_r", "status": "in_progress", "request_counts": {"total": 8, "completed": 3, "failed": 1}})
+    page = Page(b._repr_html_())
+    assert "completed 3 · failed 1 · total 8 — 50 % done" in page.text
+    assert page.progressbar()["aria-valuenow"] == "4"
 
 
 def test_finalizing_is_shown_as_such_and_not_as_done():

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._core import ValidationReport
     from .results import BatchResults
-    from .types import Batch, BatchUsage
+    from .types import Batch, BatchUsage, ProviderBreakdownList
 
 #: Rows of a results or problems table, and errors of a batch, shown before "... and N more".
 MAX_ROWS = 20
@@ -232,6 +232,31 @@ def batch_html(batch: Batch) -> str:
         parts.append(_more(len(shown), len(errors), "errors"))
     parts.append("</div>")
     return "".join(parts)
+
+
+def providers_html(breakdown: ProviderBreakdownList) -> str:
+    """The breakdown by provider as a table: requests (completed, failed, total) and tokens."""
+    rows = []
+    for p in breakdown.data[:MAX_ROWS]:
+        c = p.request_counts
+        completed, failed, total = ((c.completed or 0), (c.failed or 0), (c.total or 0)) if c else (0, 0, 0)
+        rows.append(
+            [
+                _text(p.provider, 60),
+                progress_bar(completed, failed, total, f"{p.provider}: completed {completed} of {total}"),
+                f"{completed:,}",
+                f"{failed:,}",
+                f"{total:,}",
+                usage_text(p.usage),
+            ]
+        )
+    title = f"<b>Providers</b> of <code>{_text(breakdown.batch_id or '')}</code>"
+    return (
+        f'<div style="{_BOX}"><div>{title}</div>'
+        + _table(["provider", "progress", "completed", "failed", "total", "usage"], rows)
+        + _more(len(rows), len(breakdown.data), "providers")
+        + "</div>"
+    )
 
 
 def results_html(results: BatchResults) -> str:

@@ -223,6 +223,12 @@ class ProviderBreakdownList(APIObject):
     def __repr__(self) -> str:
         return f"ProviderBreakdownList(batch_id={self.batch_id!r}, providers={[p.provider for p in self.data]!r})"
 
+    def _repr_html_(self) -> str:
+        """Notebooks' display: one row per provider, with its progress, counts and usage."""
+        from ._display import providers_html
+
+        return providers_html(self)
+
 
 T = TypeVar("T", bound=APIObject)
 
