@@ -154,8 +154,11 @@ def test_submit_wait_with_failed_lines_exits_1(failing, tmp_path):
 def test_submit_wait_shows_progress_on_stderr(server, tmp_path):
     r = cli("submit", str(requests_file(tmp_path, 4)), "--wait", server=server)
     assert r.returncode == 0, explain(r)
-    assert "4/4" in r.stderr
     assert "4/4" not in r.stdout.replace("4/4 completed", "")
+    # stderr is a pipe: one line when the wait ends, no bar frames, no meaningless rate.
+    progress = [line for line in r.stderr.splitlines() if "4/4" in line]
+    assert len(progress) == 1 and progress[0].startswith("batch: 4/4 requests ["), r.stderr
+    assert "\r" not in r.stderr and "/s" not in r.stderr
 
 
 def test_submit_with_a_wrong_key_exits_2(server, tmp_path):

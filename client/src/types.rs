@@ -168,6 +168,59 @@ impl Batch {
     }
 }
 
+/// A batch's breakdown by provider (`GET /v1/batches/{id}/providers`, an extension of the
+/// local engine, not of the hosted API): each provider's request counts and token usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderBreakdownList(Map<String, Value>);
+
+impl ProviderBreakdownList {
+    pub fn batch_id(&self) -> Option<&str> {
+        self.0.get("batch_id").and_then(Value::as_str)
+    }
+
+    /// `(provider, request counts)` of each provider, in the server's order.
+    pub fn request_counts(&self) -> Vec<(&str, RequestCounts)> {
+        self.items()
+            .map(|item| {
+                let counts = item.get("request_counts").and_then(Value::as_object);
+                let n = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_u64).unwrap_or(0);
+                let provider = item.get("provider").and_then(Value::as_str).unwrap_or_default();
+                (provider, RequestCounts { total: n("total"), completed: n("completed"), failed: n("failed") })
+            })
+            .collect()
+    }
+
+    fn items(&self) -> impl Iterator<Item = &Map<String, Value>> {
+        self.0.get("data").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object)
+    }
+}
+
+impl ApiObject for ProviderBreakdownList {
+    fn into_json(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+impl TryFrom<Value> for ProviderBreakdownList {
+    type Error = ClientError;
+
+    /// A list object whose `data` is an array of objects each naming its `provider`.
+    fn try_from(value: Value) -> Result<Self, ClientError> {
+        let well_formed = |map: &Map<String, Value>| {
+            map.get("data").and_then(Value::as_array).is_some_and(|items| {
+                items.iter().all(|i| i.as_object().is_some_and(|o| o.get("provider").is_some_and(Value::is_string)))
+            })
+        };
+        match value {
+            Value::Object(map) if well_formed(&map) => Ok(Self(map)),
+            _ => Err(ClientError::Decode {
+                message: "The server's answer is not a provider breakdown (a list whose items name their provider)"
+                    .into(),
+            }),
+        }
+    }
+}
+
 /// One page of a list (`GET /v1/files`, `GET /v1/batches`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -273,6 +326,27 @@ mod tests {
         assert_eq!(b.into_json(), sent);
         for bad in [json!([1]), json!({"status": "completed"}), json!({"id": 7})] {
             let e = Batch::try_from(bad).unwrap_err();
+            assert!(matches!(e, ClientError::Decode { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn provider_breakdowns() {
+        let sent = json!({"object": "list", "batch_id": "b1", "data": [
+            {"provider": "anthropic", "request_counts": {"total": 2, "completed": 1, "failed": 1}, "usage": {}},
+            {"provider": "openai", "request_counts": {"total": 3, "completed": 3, "failed": 0}, "more": true}]});
+        let list = ProviderBreakdownList::try_from(sent.clone()).unwrap();
+        assert_eq!(list.batch_id(), Some("b1"));
+        assert_eq!(
+            list.request_counts(),
+            [
+                ("anthropic", RequestCounts { total: 2, completed: 1, failed: 1 }),
+                ("openai", RequestCounts { total: 3, completed: 3, failed: 0 })
+            ]
+        );
+        assert_eq!(list.into_json(), sent);
+        for bad in [json!([]), json!({"data": {}}), json!({"data": [{"provider": 1}]}), json!({"data": [7]})] {
+            let e = ProviderBreakdownList::try_from(bad).unwrap_err();
             assert!(matches!(e, ClientError::Decode { .. }), "{e}");
         }
     }

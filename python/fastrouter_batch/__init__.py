@@ -36,7 +36,18 @@ from ._wait import WaitTimeout
 from .builder import BatchBuilder
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
-from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
+from .types import (
+    Batch,
+    BatchError,
+    BatchErrors,
+    BatchUsage,
+    CursorPage,
+    FileDeleted,
+    FileObject,
+    ProviderBreakdown,
+    ProviderBreakdownList,
+    RequestCounts,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -52,6 +63,7 @@ __all__ = [
     "BatchErrors",
     "BatchRequest",
     "BatchResults",
+    "BatchUsage",
     "BatchValidationError",
     "Client",
     "ConflictError",
@@ -65,6 +77,8 @@ __all__ = [
     "LocalServer",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProviderBreakdown",
+    "ProviderBreakdownList",
     "RateLimitError",
     "RequestCounts",
     "RequestTooLargeError",

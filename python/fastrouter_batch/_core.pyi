@@ -170,6 +170,8 @@ class ValidationReport:
     def summary(self, max_issues: int = 10) -> str:
         """The first `max_issues` problems (default 10) and how many more there are."""
     def to_dict(self) -> dict[str, Any]: ...
+    def _repr_html_(self) -> str:
+        """The report as HTML for notebooks: a clear valid state, or the problems as a table."""
 
 @final
 class BatchRequest:
@@ -408,6 +410,9 @@ class ApiClient:
     def alist_batches(self, *, limit: int | None = None, after: str | None = None) -> Awaitable[dict[str, Any]]: ...
     def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
     def acancel_batch(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
+    def batch_providers(self, batch_id: str) -> dict[str, Any]:
+        """``GET /v1/batches/{batch_id}/providers`` (the local engine's breakdown by provider)."""
+    def abatch_providers(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
 
 @final
 class LineStream:

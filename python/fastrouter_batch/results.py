@@ -169,6 +169,12 @@ class BatchResults:
         }
         return pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
 
+    def _repr_html_(self) -> str:
+        """Notebooks' display: the summary and the first rows as a table."""
+        from ._display import results_html
+
+        return results_html(self)
+
     def __repr__(self) -> str:
         s = self.summary()
         missing = f", missing={s['missing']}" if s["missing"] else ""
