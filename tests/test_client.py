@@ -228,7 +228,7 @@ def test_files_create_input_kinds(client, tmp_path, kind):
     assert f.num_rows == 5
     if filename:
         assert f.filename == filename
-    got = client.files.content(f.id)
+    got = client.files.content(f.id).content
     if kind == "builder":
         assert [json.loads(x) for x in got.splitlines()] == [json.loads(x) for x in data.splitlines()]
     else:
@@ -242,7 +242,7 @@ def test_files_create_file_object_not_at_start(client, tmp_path):
     with open(path, "rb") as fh:
         fh.readline()
         f = client.files.create(fh)
-    assert client.files.content(f.id) == lines_data(2)  # what is left to read, not the whole file
+    assert client.files.content(f.id).content == lines_data(2)  # what is left to read, not the whole file
 
 
 def test_files_create_bad_inputs(client, tmp_path):
@@ -320,7 +320,7 @@ def test_full_flow(client, tmp_path):
     assert done.completed_at is not None and done.output_file_id
 
     content = client.files.content(done.output_file_id)
-    rows = [json.loads(x) for x in content.splitlines()]
+    rows = [json.loads(x) for x in content.iter_lines()]
     assert Counter(r["custom_id"] for r in rows) == Counter(f"flow-{i}" for i in range(30))
     assert all(r["response"]["status_code"] == 200 for r in rows)
 
@@ -702,7 +702,7 @@ def test_fork_child_uses_parents_client(server):
     if pid == 0:  # the child: one request, then leave without running anything of pytest's
         code = 1
         try:
-            code = 0 if c.files.retrieve(fid).id == fid and c.files.content(fid) == b'{"fork":1}\n' else 1
+            code = 0 if c.files.retrieve(fid).id == fid and c.files.content(fid).content == b'{"fork":1}\n' else 1
         except BaseException:
             code = 1
         finally:

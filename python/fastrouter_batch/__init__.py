@@ -6,6 +6,7 @@ this package adds the Pythonic layer on top.
 
 from __future__ import annotations
 
+from ._content import FileContent
 from ._core import (
     APIConnectionError,
     APIError,
@@ -18,6 +19,7 @@ from ._core import (
     ConflictError,
     FakeUpstream,
     FastRouterError,
+    InsufficientCreditsError,
     InternalServerError,
     Limits,
     LocalServer,
@@ -32,11 +34,12 @@ from ._core import (
     validate,
 )
 from ._io import read_requests
+from ._pages import AsyncCursorPage, AsyncPager, CursorPage, SyncCursorPage
 from ._wait import WaitTimeout
 from .builder import BatchBuilder
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
-from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
+from .types import Batch, BatchError, BatchErrors, FileDeleted, FileObject, RequestCounts
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +47,8 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncCursorPage",
+    "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
     "Batch",
@@ -58,8 +63,10 @@ __all__ = [
     "CursorPage",
     "FakeUpstream",
     "FastRouterError",
+    "FileContent",
     "FileDeleted",
     "FileObject",
+    "InsufficientCreditsError",
     "InternalServerError",
     "Limits",
     "LocalServer",
@@ -69,6 +76,7 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "Result",
+    "SyncCursorPage",
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",

@@ -2,13 +2,19 @@
 
 Every contract field is an attribute (``None`` when the server left it out), unknown
 fields are kept in ``model_extra`` (a newer server never breaks an older client), and
-``to_dict()`` gives back what the server sent.
+``to_dict()`` gives back what the server sent. ``model_dump()`` / ``model_dump_json()`` are
+openai-python's (pydantic's): every declared field, nested objects as dicts.
+
+FastRouter's reference marks every field optional and documents ``file_id`` / ``batch_id``
+beside (or instead of) ``id``: each is filled in from the other, so ``.id`` is always set
+when either came.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Literal
 
 BatchStatus = Literal[
     "validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"
@@ -21,11 +27,14 @@ class APIObject:
 
     _fields: ClassVar[tuple[str, ...]] = ()
     _nested: ClassVar[dict[str, type[APIObject]]] = {}
+    #: The field FastRouter documents beside ``id`` ("same as"): each fills the other.
+    _id_alias: ClassVar[str | None] = None
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         if not isinstance(data, Mapping):
             raise TypeError(f"{type(self).__name__} expects a mapping, got {type(data).__name__}")
-        self._data = dict(data)
+        data = self._normalise(dict(data))
+        self._data = data
         for name in self._fields:
             value = data.get(name)
             nested = self._nested.get(name)
@@ -43,9 +52,69 @@ class APIObject:
                     fields.append(name)
         cls._fields = tuple(fields)
 
+    @classmethod
+    def _normalise(cls, data: dict[str, Any]) -> dict[str, Any]:
+        alias = cls._id_alias
+        if alias is not None:
+            if not isinstance(data.get("id"), str) and isinstance(data.get(alias), str):
+                data["id"] = data[alias]
+            elif isinstance(data.get("id"), str) and not isinstance(data.get(alias), str):
+                data[alias] = data["id"]
+        return data
+
     def to_dict(self) -> dict[str, Any]:
-        """The object as the server sent it."""
+        """The object as the server sent it (``id`` and its alias filled in from each other)."""
         return dict(self._data)
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        exclude_unset: bool = False,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """openai-python's (pydantic's) ``model_dump``: every declared field (``None`` when the
+        server left it out, unless ``exclude_unset``), then the fields this client does not
+        know, nested objects as dicts."""
+        keep = None if include is None else set(include)
+        drop = set(exclude or ())
+        out: dict[str, Any] = {}
+        for name in (*self._fields, *self.model_extra):
+            if (keep is not None and name not in keep) or name in drop:
+                continue
+            if exclude_unset and name not in self._data:
+                continue
+            value = getattr(self, name, None) if name in self._fields else self.model_extra[name]
+            if isinstance(value, APIObject):
+                value = value.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
+            elif isinstance(value, list):
+                value = [
+                    v.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
+                    if isinstance(v, APIObject)
+                    else v
+                    for v in value
+                ]
+            if exclude_none and value is None:
+                continue
+            out[name] = value
+        return out
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        exclude_unset: bool = False,
+        exclude_none: bool = False,
+    ) -> str:
+        """``model_dump(mode="json")`` as a JSON string (pydantic's compact form by default)."""
+        dumped = self.model_dump(
+            mode="json", include=include, exclude=exclude, exclude_unset=exclude_unset, exclude_none=exclude_none
+        )
+        return json.dumps(dumped, indent=indent, separators=None if indent is not None else (",", ":"))
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -72,11 +141,15 @@ class FileObject(APIObject):
     status_details: Any
     file_id: str | None
 
+    _id_alias: ClassVar[str | None] = "file_id"
+
 
 class FileDeleted(APIObject):
     id: str
     object: str | None
     deleted: bool
+
+    _id_alias: ClassVar[str | None] = "file_id"
 
 
 class RequestCounts(APIObject):
@@ -96,7 +169,10 @@ class BatchErrors(APIObject):
     object: str | None
     data: list[BatchError]
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
+        # A bare list (as some OpenAI-compatible servers send) is the documented list's data.
+        if not isinstance(data, Mapping) and isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
+            data = {"object": "list", "data": list(data)}
         super().__init__(data)
         self.data = [BatchError(e) for e in (data.get("data") or []) if isinstance(e, Mapping)]
 
@@ -131,30 +207,16 @@ class Batch(APIObject):
     batch_id: str | None
 
     _nested: ClassVar[dict[str, type[APIObject]]] = {"errors": BatchErrors, "request_counts": RequestCounts}
+    _id_alias: ClassVar[str | None] = "batch_id"
+
+    @classmethod
+    def _normalise(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data = super()._normalise(data)
+        if isinstance(data.get("errors"), list):
+            data["errors"] = {"object": "list", "data": data["errors"]}
+        return data
 
     @property
     def is_terminal(self) -> bool:
         """completed, failed, expired or cancelled: nothing will change any more."""
         return self.status in TERMINAL_STATUSES
-
-
-T = TypeVar("T", bound=APIObject)
-
-
-class CursorPage(Generic[T]):
-    """One page of a list: ``data``, ``has_more``, ``first_id``, ``last_id``."""
-
-    def __init__(self, data: list[T], body: Mapping[str, Any]) -> None:
-        self.data = data
-        self.has_more: bool = bool(body.get("has_more"))
-        self.first_id: str | None = body.get("first_id")
-        self.last_id: str | None = body.get("last_id") or (getattr(data[-1], "id", None) if data else None)
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self.data)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __repr__(self) -> str:
-        return f"CursorPage(len={len(self.data)}, has_more={self.has_more})"
