@@ -319,8 +319,8 @@ def test_full_flow(client, tmp_path):
     assert isinstance(rc, fb.RequestCounts) and (rc.total, rc.completed, rc.failed) == (30, 30, 0)
     assert done.completed_at is not None and done.output_file_id
 
-    content = client.files.content(done.output_file_id)
-    rows = [json.loads(x) for x in content.iter_lines()]
+    content = client.files.content(done.output_file_id).content
+    rows = [json.loads(x) for x in content.splitlines()]
     assert Counter(r["custom_id"] for r in rows) == Counter(f"flow-{i}" for i in range(30))
     assert all(r["response"]["status_code"] == 200 for r in rows)
 
@@ -625,7 +625,8 @@ def test_objects_tolerant_and_readable():
     assert f.id == "file-1" and f.bytes == 3
     assert f.filename is None and f.num_rows is None
     assert f.model_extra == {"brand_new": {"x": 1}}
-    assert f.to_dict() == {"id": "file-1", "bytes": 3, "brand_new": {"x": 1}}
+    # FastRouter's `file_id` ("same as" id) is filled in from `id`.
+    assert f.to_dict() == {"id": "file-1", "bytes": 3, "brand_new": {"x": 1}, "file_id": "file-1"}
     assert repr(f) == "FileObject(id='file-1', bytes=3)"
 
     b = fb.Batch(
@@ -667,7 +668,12 @@ def test_key_never_logged_at_debug(server, caplog, tmp_path):
     c.files.download(b.output_file_id, tmp_path / "o.jsonl")
     list(c.files.iter_lines(b.output_file_id))
     with pytest.raises(fb.ConflictError):
-        c.batches.cancel(b.id)  # 409 is retried once: logs a retry warning
+        c.batches.cancel(b.id)  # final (x-should-retry: false): not retried
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(fb.APIConnectionError):
+        Client(KEY, f"http://127.0.0.1:{port}", max_retries=1).files.list()  # retried once: logs a warning
     with pytest.raises(fb.AuthenticationError):
         Client(KEY + "-not", server.url, max_retries=0).files.list().first_page()
     assert caplog.records, "expected the client to log something (upload, retry)"

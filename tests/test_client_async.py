@@ -75,8 +75,9 @@ def test_async_full_flow(aclient, tmp_path):
             assert done.status == "completed"
             assert done.request_counts.completed == 20
 
-            content = await c.files.content(done.output_file_id)
-            rows = [json.loads(x) async for x in content.aiter_lines()]
+            read = await c.files.content(done.output_file_id)
+            rows = [json.loads(x) async for x in read.aiter_lines()]
+            content = read.content
             assert Counter(r["custom_id"] for r in rows) == Counter(f"aflow-{i}" for i in range(20))
 
             dest = tmp_path / "out.jsonl"
@@ -88,7 +89,7 @@ def test_async_full_flow(aclient, tmp_path):
 
             first = await c.batches.list()  # awaiting a pager gives its first page
             assert isinstance(first, fb.CursorPage)
-            assert done.id in {x.id for x in first}
+            assert done.id in {x.id for x in first.data}
             assert done.id in {x.id async for x in c.batches.list()}
             deleted = await c.files.delete(f.id)
             assert deleted.deleted is True

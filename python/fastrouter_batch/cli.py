@@ -290,7 +290,7 @@ def _created(b: Any) -> str:
     """When the batch was created, in UTC (``-`` if the server did not say)."""
     at = b.created_at
     if isinstance(at, bool) or not isinstance(at, (int, float)):
-        return "-" + " " * 19
+        return "-".ljust(23)
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + " UTC"
 
 
@@ -480,6 +480,7 @@ def _convert(args: argparse.Namespace) -> int:
     from ._convert import check_provider, write_converted
 
     check_provider(args.provider)
+    open(args.file, "rb").close()  # a missing FILE is said before anything is made
     if args.output:
         tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp-{os.getpid()}")
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,13 @@ class APIObject:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields if getattr(self, k) is not None)
+        # The id's alias (`file_id`, `batch_id`) says nothing more when it is the id.
+        shown = ", ".join(
+            f"{k}={getattr(self, k)!r}"
+            for k in self._fields
+            if getattr(self, k) is not None
+            and not (k == self._id_alias and getattr(self, k) == getattr(self, "id", None))
+        )
         return f"{type(self).__name__}({shown})"
 
 
