@@ -303,8 +303,11 @@ def test_readme_exit_code_table_matches_the_command(server, slow, tmp_path):
                 return cli("--base-url", proxy.url, "--max-retries", "0", "status", "batch_1", server=server)
 
         def ctrl_c() -> int:
-            proc, _ = popen("wait", running.id, "--no-progress", server=slow, tmp_path=tmp_path)
-            return interrupt_when(proc, lambda: True)
+            with FaultProxy(slow.url) as proxy:  # to see the command polling
+                proc, _ = popen(
+                    "wait", running.id, "--no-progress", "--base-url", proxy.url, server=slow, tmp_path=tmp_path
+                )
+                return interrupt_when(proc, lambda: proxy.count("GET", f"/v1/batches/{running.id}") > 0)
 
         scenarios = {
             "`validate ok.jsonl`": lambda: cli("validate", str(ok)),
