@@ -149,6 +149,12 @@ def test_no_usage_error_quotes_a_key_wherever_it_is(server, secret):
     assert secret not in r.stdout + r.stderr, explain(r)
 
 
+def test_redaction_leaves_ordinary_words_alone(tmp_path):
+    """A (test) key of one letter is not blotted out of every word that holds it."""
+    r = cli("--api-key", "k", "validate", str(tmp_path / "missing.jsonl"), env={"FASTROUTER_API_KEY": "k"})
+    assert "before the command go with the API commands" in r.stderr and "***" not in r.stderr, explain(r)
+
+
 def test_base_url_credentials_are_redacted(tmp_path):
     url = closed_port_url().replace("http://", f"http://user:{SECRET}@")
     for client in (Client("k", url, max_retries=0), fb.AsyncClient("k", url, max_retries=0)):

@@ -49,6 +49,9 @@ _SECRETS: list[str] = []
 _KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{3,}")
 _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#@\s]*@")
 
+#: Values shorter than this are not redacted as keys (FastRouter's keys are far longer).
+MIN_SECRET_CHARS = 8
+
 API_OPTIONS = ("--api-key", "--base-url", "--max-retries", "--no-progress")
 #: The API options' values when given neither before nor after the command.
 _API_DEFAULTS: dict[str, Any] = {
@@ -67,7 +70,8 @@ def _secrets_in(argv: Sequence[str]) -> list[str]:
         name, eq, value = arg.partition("=")
         if len(name) > 4 and "--api-key".startswith(name):
             found.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
-    return sorted({k.strip() for k in found if k and k.strip()}, key=len, reverse=True)
+    # Too short a value would blot out ordinary words ("k" from "keeps"); a real key is long.
+    return sorted({k.strip() for k in found if len(k.strip()) >= MIN_SECRET_CHARS}, key=len, reverse=True)
 
 
 def _redact(text: str) -> str:
