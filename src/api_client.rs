@@ -137,9 +137,10 @@ impl ApiClient {
         Ok(Self { client: self.client.with_config(cfg) })
     }
 
+    /// The API root, credentials in it (`http://user:KEY@host`) shown as `***`.
     #[getter]
     fn base_url(&self) -> String {
-        self.client.config().base_url.clone()
+        self.client.config().shown_base_url()
     }
 
     #[getter]
@@ -153,7 +154,7 @@ impl ApiClient {
     }
 
     fn __repr__(&self) -> String {
-        format!("ApiClient(base_url={:?})", self.client.config().base_url)
+        format!("ApiClient(base_url={:?})", self.client.config().shown_base_url())
     }
 
     /// `POST /v1/files`: `file` is a path (streamed from disk) or bytes.

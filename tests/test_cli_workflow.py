@@ -278,7 +278,7 @@ def test_download_writes_the_output_file(server, tmp_path):
     out = tmp_path / "out.jsonl"
     r = cli("download", b.id, "-o", str(out), server=server)
     assert r.returncode == 0, explain(r)
-    assert out.read_bytes() == client_for(server).files.content(b.output_file_id)
+    assert out.read_bytes() == client_for(server).files.content(b.output_file_id).content
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert sorted(x["custom_id"] for x in lines) == [f"req-{i}" for i in range(4)]
     assert not (tmp_path / "out.errors.jsonl").exists()
@@ -300,7 +300,7 @@ def test_download_of_a_batch_with_failures_writes_the_errors_sibling(failing, tm
     assert r.returncode == 1, explain(r)
     errors = tmp_path / "res.errors.jsonl"
     assert errors.is_file(), explain(r)
-    assert errors.read_bytes() == client_for(failing).files.content(b.error_file_id)
+    assert errors.read_bytes() == client_for(failing).files.content(b.error_file_id).content
     assert len(errors.read_text().splitlines()) == 3
 
 

@@ -65,7 +65,7 @@ def raw_lines(client: fb.Client, batch: fb.Batch) -> list[dict[str, Any]]:
     out = []
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id:
-            out += [json.loads(line) for line in client.files.content(file_id).decode().splitlines() if line.strip()]
+            out += [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line.strip()]
     return out
 
 
@@ -405,7 +405,7 @@ def test_dataframes(client, lib):
 
 
 def _download(client: fb.Client, batch: fb.Batch) -> list[bytes]:
-    return [client.files.content(fid) for fid in (batch.output_file_id, batch.error_file_id) if fid]
+    return [client.files.content(fid).content for fid in (batch.output_file_id, batch.error_file_id) if fid]
 
 
 @pytest.mark.parametrize("lib", ["pandas", "polars"])

@@ -6,6 +6,7 @@ this package adds the Pythonic layer on top.
 
 from __future__ import annotations
 
+from ._content import FileContent
 from ._core import (
     APIConnectionError,
     APIError,
@@ -18,6 +19,7 @@ from ._core import (
     ConflictError,
     FakeUpstream,
     FastRouterError,
+    InsufficientCreditsError,
     InternalServerError,
     Limits,
     LocalServer,
@@ -32,6 +34,7 @@ from ._core import (
     validate,
 )
 from ._io import read_requests
+from ._pages import AsyncCursorPage, AsyncPager, CursorPage, SyncCursorPage
 from ._wait import WaitTimeout
 from .builder import BatchBuilder
 from .client import AsyncClient, Client
@@ -41,7 +44,6 @@ from .types import (
     BatchError,
     BatchErrors,
     BatchUsage,
-    CursorPage,
     FileDeleted,
     FileObject,
     ProviderBreakdown,
@@ -55,6 +57,8 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncCursorPage",
+    "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
     "Batch",
@@ -70,8 +74,10 @@ __all__ = [
     "CursorPage",
     "FakeUpstream",
     "FastRouterError",
+    "FileContent",
     "FileDeleted",
     "FileObject",
+    "InsufficientCreditsError",
     "InternalServerError",
     "Limits",
     "LocalServer",
@@ -83,6 +89,7 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "Result",
+    "SyncCursorPage",
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",

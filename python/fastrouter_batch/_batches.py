@@ -11,7 +11,7 @@ from typing import Any
 
 from . import _core
 from ._offloop import off_loop
-from ._pages import MAX_LIST_LIMIT, AsyncPager, SyncPager, check_limit
+from ._pages import MAX_LIST_LIMIT, AsyncPager, SyncCursorPage, check_limit, first_sync_page
 from ._wait import await_all, wait_all
 from .results import BatchResults, Inputs, read_owned
 from .types import Batch, ProviderBreakdownList
@@ -99,13 +99,15 @@ class Batches:
     def retrieve(self, batch_id: str) -> Batch:
         return Batch(self._api.retrieve_batch(batch_id))
 
-    def list(self, *, limit: int | None = None, after: str | None = None) -> SyncPager[Batch]:
+    def list(self, *, limit: int | None = None, after: str | None = None) -> SyncCursorPage[Batch]:
+        """The first page, newest first (fetched now): ``.data``, ``.has_more``; iterating it
+        walks every batch of every page."""
         check_limit(limit, MAX_LIST_LIMIT)
 
         def fetch(page_after: str | None) -> dict[str, Any]:
             return self._api.list_batches(limit=limit, after=page_after)
 
-        return SyncPager(fetch, Batch, after)
+        return first_sync_page(fetch, Batch, after)
 
     def cancel(self, batch_id: str) -> Batch:
         return Batch(self._api.cancel_batch(batch_id))

@@ -22,6 +22,7 @@ __all__ = [
     "ConflictError",
     "FakeUpstream",
     "FastRouterError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "Limits",
     "LineIter",
@@ -77,6 +78,9 @@ class BadRequestError(APIStatusError):
 
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the account has not enough credits (FastRouter's insufficient-credits answer)."""
 
 class PermissionDeniedError(APIStatusError):
     """403: the key may not do this."""

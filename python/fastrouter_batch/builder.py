@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -245,3 +246,16 @@ class BatchBuilder(_core.BatchBuilder):
             id_text=id_text,
             params=params,
         )
+
+    @classmethod
+    def from_openai_file(cls, path: str | os.PathLike[str], *, provider: str = "openai") -> BatchBuilder:
+        """A builder holding the requests of a batch file in OpenAI's own format (no
+        ``provider``, bare model names such as ``gpt-4o-mini``), in FastRouter's: each line
+        gets ``"provider": provider`` and its model ``provider/model``. Lines already in
+        FastRouter's format are taken as they are. ``builder.write(path)`` saves the result
+        (``fastrouter-batch convert FILE --provider openai -o OUT`` does the same)."""
+        from ._convert import iter_converted
+
+        builder = cls()
+        builder.extend(iter_converted(path, provider))
+        return builder
