@@ -259,18 +259,62 @@ class Batch(APIObject):
     def is_terminal(self) -> bool:
         """completed, failed, expired or cancelled: nothing will change any more."""
         return self.status in TERMINAL_STATUSES
+
+    def __repr__(self) -> str:
+        # Short whatever the batch carries (thousands of errors, big metadata): the id, the
+        # status and the counts; the rest is in the attributes and in the notebook display.
+        counts = self.request_counts
+        shown = [f"id={self.id!r}", f"status={self.status!r}"]
+        if counts is not None:
+            shown.append(f"completed={counts.completed}, failed={counts.failed}, total={counts.total}")
+        if self.errors:
+            shown.append(f"errors={len(self.errors)}")
+        return f"Batch({', '.join(shown)})"
+
+    def _repr_html_(self) -> str:
+        """Notebooks' display: status, a progress bar with the counts, times and usage."""
+        from ._display import batch_html
+
+        return batch_html(self)
+
+
+class ProviderBreakdown(APIObject):
+    """One provider's share of a batch: its requests and the tokens its answers reported."""
+
+    provider: str
+    request_counts: RequestCounts | None
     usage: BatchUsage | None
 
-    _nested: ClassVar[dict[str, type[APIObject]]] = {
-        "errors": BatchErrors,
-        "request_counts": RequestCounts,
-        "usage": BatchUsage,
-    }
-    _id_alias: ClassVar[str | None] = "batch_id"
+    _nested: ClassVar[dict[str, type[APIObject]]] = {"request_counts": RequestCounts, "usage": BatchUsage}
 
-    @classmethod
-    def _normalise(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data = super()._normalise(data)
-        if isinstance(data.get("errors"), list):
-            data["errors"] = {"object": "list", "data": data["errors"]}
-        return data
+
+class ProviderBreakdownList(APIObject):
+    """``batches.providers(id)``: a batch's breakdown by provider (``data``, one
+    ``ProviderBreakdown`` per provider); iterate it, or ``get("openai")``."""
+
+    object: str | None
+    batch_id: str | None
+    data: list[ProviderBreakdown]
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        self.data = [ProviderBreakdown(p) for p in (data.get("data") or []) if isinstance(p, Mapping)]
+
+    def get(self, provider: str) -> ProviderBreakdown | None:
+        """The breakdown of ``provider``, or None if the batch has no line of it."""
+        return next((p for p in self.data if p.provider == provider), None)
+
+    def __iter__(self) -> Iterator[ProviderBreakdown]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return f"ProviderBreakdownList(batch_id={self.batch_id!r}, providers={[p.provider for p in self.data]!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebooks' display: one row per provider, with its progress, counts and usage."""
+        from ._display import providers_html
+
+        return providers_html(self)
