@@ -33,7 +33,8 @@ from ._core import (
 )
 from ._io import read_requests
 from ._wait import WaitTimeout
-from .builder import BatchBuilder
+from ._cache import ResultCache
+from .builder import DEFAULT_ANTHROPIC_MAX_TOKENS, BatchBuilder, Column, col
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
 from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
@@ -54,7 +55,9 @@ __all__ = [
     "BatchResults",
     "BatchValidationError",
     "Client",
+    "Column",
     "ConflictError",
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "CursorPage",
     "FakeUpstream",
     "FastRouterError",
@@ -69,11 +72,13 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "Result",
+    "ResultCache",
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",
     "WaitTimeout",
     "__version__",
+    "col",
     "read_requests",
     "read_results",
     "read_texts",
