@@ -44,7 +44,9 @@ def make_frame(rows: int):
     return pd.DataFrame(
         {
             "id": [f"request-{i}" for i in range(rows)],
-            "text": [f"Item {i}: a \"quoted\" note about product {i % 977}, with some détails.\n" * 3 for i in range(rows)],
+            "text": [
+                f'Item {i}: a "quoted" note about product {i % 977}, with some détails.\n' * 3 for i in range(rows)
+            ],
             "model": [MODELS[i % 2] for i in range(rows)],
         }
     )
@@ -60,7 +62,7 @@ def ours(df, requests_path: str, output_path: str):
 
 def by_hand(df, requests_path: str, output_path: str, dumps, loads):
     with open(requests_path, "wb") as f:
-        for cid, text, model in zip(df["id"].tolist(), df["text"].tolist(), df["model"].tolist()):
+        for cid, text, model in zip(df["id"].tolist(), df["text"].tolist(), df["model"].tolist(), strict=False):
             provider = model.split("/", 1)[0]
             f.write(
                 dumps(
@@ -141,7 +143,9 @@ def main(argv=None) -> int:
         t_orjson, r_orjson = best_of(args.repeat, by_hand, df, paths["orjson"], output, orjson.dumps, orjson.loads)
         with open(paths["ours"], "rb") as a, open(paths["orjson"], "rb") as b:
             same = all(orjson.loads(x) == orjson.loads(y) for x, y in zip(a, b, strict=True))
-        texts_agree = r_ours["text"].tolist() == r_orjson["text_result"].tolist() == r_json["text_result"].tolist()
+        texts_agree = (
+            r_ours["text_result"].tolist() == r_orjson["text_result"].tolist() == r_json["text_result"].tolist()
+        )
     n = args.rows
     print(f"{n:,} rows: DataFrame -> requests file -> results joined back (best of {args.repeat})")
     print(f"  fastrouter_batch      {t_ours:7.3f} s  ({n / t_ours:,.0f} rows/s)")

@@ -114,6 +114,8 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
         }
     }
     let params = (!rows.params.is_empty()).then_some(rows.params);
+    // Rows share a few models: each one's provider is worked out once.
+    let mut providers_of: std::collections::HashMap<(String, Option<String>), String> = Default::default();
     for i in 0..n {
         let id = rows.ids.get_item(i)?;
         let id = id.cast::<PyString>().map_err(|_| PyValueError::new_err(format!("row {i}: the custom_id is not a str")))?;
@@ -125,7 +127,15 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
             let model = model.to_str()?;
             let provider = providers.at(i)?;
             let provider = provider.as_ref().map(|p| p.extract::<String>()).transpose()?;
-            let provider = provider_for(Some(model), provider.as_deref())?;
+            let key = (model.to_owned(), provider);
+            let provider = match providers_of.get(&key) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = provider_for(Some(model), key.1.as_deref())?;
+                    providers_of.insert(key, p.clone());
+                    p
+                }
+            };
             write_head(out, id, &provider, METHOD_POST, CHAT_URL);
             out.extend_from_slice(b"{\"model\":");
             py_json::write_str(out, model);

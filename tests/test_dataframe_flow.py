@@ -17,7 +17,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -142,14 +141,14 @@ def test_extend_takes_a_builder_and_run_explains_a_frame_without_prompt(client):
     with pytest.raises(TypeError, match="apply to a DataFrame"):
         client.run(a, prompt="{t}")
     res = client.run(a, timeout=WAIT, progress=False)
-    assert res.failed() .custom_ids == [] and res.failed().custom_ids == res.failed.custom_ids
+    assert res.failed().custom_ids == [] and res.failed().custom_ids == res.failed.custom_ids
     assert len(res.failed) == res.summary()["failed"] == 0
 
 
 def test_cache_second_run_submits_nothing_and_ten_changed_rows_one_batch_of_ten(client, tmp_path):
     cache = fb.ResultCache(tmp_path / "cache.sqlite3")
     df = products(40)
-    kw = dict(prompt="Review: {text}", model="{model}", custom_id="sku", response_format=Review)
+    kw = {"prompt": "Review: {text}", "model": "{model}", "custom_id": "sku", "response_format": Review}
     first = client.run(df, cache=cache, timeout=WAIT, progress=False, **kw)
     assert batch_sizes(client) == [40] and not any(r.cached for r in first)
     assert len(cache) == 40
@@ -252,7 +251,12 @@ def test_async_run_takes_a_frame(server):
     async def main():
         client = fb.AsyncClient(KEY, server.url, timeout=10, max_retries=0)
         return await client.run(
-            products(4), prompt="{text}", model="{model}", custom_id="sku", response_format=Review, timeout=WAIT,
+            products(4),
+            prompt="{text}",
+            model="{model}",
+            custom_id="sku",
+            response_format=Review,
+            timeout=WAIT,
             progress=False,
         )
 
@@ -261,7 +265,9 @@ def test_async_run_takes_a_frame(server):
 
 
 def test_read_results_with_a_builder_parses(client, tmp_path):
-    b = fb.BatchBuilder.from_dataframe(products(3), prompt="{text}", model=NANO, custom_id="sku", response_format=Review)
+    b = fb.BatchBuilder.from_dataframe(
+        products(3), prompt="{text}", model=NANO, custom_id="sku", response_format=Review
+    )
     res = client.run(b, timeout=WAIT, progress=False)
     assert all(isinstance(r.parsed, Review) for r in res)
     plain = res.with_response_format(None)

@@ -6,6 +6,7 @@ this package adds the Pythonic layer on top.
 
 from __future__ import annotations
 
+from ._cache import ResultCache
 from ._core import (
     APIConnectionError,
     APIError,
@@ -33,13 +34,13 @@ from ._core import (
 )
 from ._io import read_requests
 from ._wait import WaitTimeout
-from ._cache import ResultCache
 from .builder import DEFAULT_ANTHROPIC_MAX_TOKENS, BatchBuilder, Column, col
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
 from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -57,7 +58,6 @@ __all__ = [
     "Client",
     "Column",
     "ConflictError",
-    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "CursorPage",
     "FakeUpstream",
     "FastRouterError",

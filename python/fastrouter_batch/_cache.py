@@ -121,7 +121,8 @@ class ResultCache:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "INSERT INTO results (key, response, size, created, used) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET response = excluded.response, size = excluded.size, used = excluded.used",
+                "ON CONFLICT(key) DO UPDATE SET "
+                "response = excluded.response, size = excluded.size, used = excluded.used",
                 rows,
             )
             self._trim(db)

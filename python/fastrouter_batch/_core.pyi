@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeAlias, final
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -37,7 +38,6 @@ __all__ = [
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",
-    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "__version__",
     "read_results",
     "read_texts",
@@ -504,6 +504,7 @@ class ResultSet:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids, in iteration order."""
+    def positions_of(self, keys: list[str]) -> list[int]: ...
     def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
     @property
     def parser(self) -> Any: ...

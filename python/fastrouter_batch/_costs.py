@@ -50,7 +50,7 @@ def add_costs(
     by_model: dict[str, dict[str, Any]] = {}
     cached = 0
     for cid, model, p, c, hit in zip(
-        cols["custom_id"], cols["model"], cols["prompt_tokens"], cols["completion_tokens"], cols["cached"]
+        cols["custom_id"], cols["model"], cols["prompt_tokens"], cols["completion_tokens"], cols["cached"], strict=False
     ):
         if cid in requested:
             provider, name = requested[cid]

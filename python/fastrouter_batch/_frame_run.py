@@ -10,7 +10,7 @@ import json
 import os
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from . import _core, _run
 from ._batches import AsyncBatches, Batches
@@ -112,9 +112,7 @@ class _Lookup:
         self.misses = BatchBuilder()
         for cid, key, d in parsed:
             if key in found:
-                hits.append(
-                    '{"id":"cached","custom_id":%s,"response":%s,"error":null}' % (json.dumps(cid), found[key])
-                )
+                hits.append(f'{{"id":"cached","custom_id":{json.dumps(cid)},"response":{found[key]},"error":null}}')
             else:
                 self.misses.add(d)
         self.hits = ("\n".join(hits) + "\n").encode() if hits else b""
@@ -129,9 +127,7 @@ class _Lookup:
 
     def merge(self, fresh: BatchResults | None) -> BatchResults:
         paths = sorted({r.file for r in fresh if r.file}) if fresh is not None else []
-        merged = BatchResults(
-            _core.read_results(paths, inputs=self.ids, cached=[self.hits] if self.hits else None)
-        )
+        merged = BatchResults(_core.read_results(paths, inputs=self.ids, cached=[self.hits] if self.hits else None))
         if fresh is not None:
             _KEEP[merged] = fresh
             if fresh in RUN_INPUTS:
@@ -140,7 +136,13 @@ class _Lookup:
 
 
 def run(
-    files: Files, batches: Batches, requests: Any, base_url: str | None, *, wait: bool, **options: Unpack[DataRunOptions]
+    files: Files,
+    batches: Batches,
+    requests: Any,
+    base_url: str | None,
+    *,
+    wait: bool,
+    **options: Unpack[DataRunOptions],
 ) -> BatchResults | list[Batch]:
     requests, cache, rest = split_options(requests, dict(options))
     parser = _parser_of(requests)
@@ -150,10 +152,11 @@ def run(
     if not wait:
         raise ValueError("cache= needs wait=True: results are cached as the run collects them")
     lookup = _Lookup(requests, cache, scope(base_url))
-    fresh = None
+    fresh: BatchResults | None = None
     if len(lookup.misses):
-        fresh = _run.run(files, batches, lookup.misses, wait=True, **rest)
-        assert isinstance(fresh, BatchResults)
+        ran = _run.run(files, batches, lookup.misses, wait=True, **rest)
+        assert isinstance(ran, BatchResults)
+        fresh = ran
         lookup.store(cache, fresh)
     return _attach(lookup.merge(fresh), parser)
 
@@ -175,10 +178,11 @@ async def arun(
     if not wait:
         raise ValueError("cache= needs wait=True: results are cached as the run collects them")
     lookup = await off_loop(_Lookup, requests, cache, scope(base_url))
-    fresh = None
+    fresh: BatchResults | None = None
     if len(lookup.misses):
-        fresh = await _run.arun(files, batches, lookup.misses, wait=True, **rest)
-        assert isinstance(fresh, BatchResults)
+        ran = await _run.arun(files, batches, lookup.misses, wait=True, **rest)
+        assert isinstance(ran, BatchResults)
+        fresh = ran
         await off_loop(lookup.store, cache, fresh)
     merged = await off_loop(lookup.merge, fresh)
     return _attach(merged, parser)

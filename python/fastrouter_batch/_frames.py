@@ -105,23 +105,25 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
         raise TypeError(f"join() takes a pandas or polars DataFrame, got {type(df).__name__}")
     polars = hasattr(df, "iter_rows")
     keys = _keys(df, on, polars)
-    position = {cid: i for i, cid in enumerate(results.custom_ids)}
-    index = [position.get(k) for k in keys]
+    # Each row's result position, looked up in the results' own index (-1: none).
+    at = results._set.positions_of(keys)
     if polars:
         import polars as pl
 
         res = results.to_polars().drop("custom_id")
-        taken = pl.Series("i", index, dtype=pl.UInt32)
-        picked = res.select(pl.all().gather(taken)) if len(res) else res.clear(len(index))
+        taken = pl.Series("i", [None if i < 0 else i for i in at], dtype=pl.UInt32)
+        picked = res.select(pl.all().gather(taken)) if len(res) else res.clear(len(at))
         rename = {c: c + suffix for c in picked.columns if c in df.columns}
         return pl.concat([df, picked.rename(rename)], how="horizontal")
-    import pandas as pd
+    import numpy as np
 
     res = results.to_pandas().drop(columns=["custom_id"])
-    # A row without a result: position -1, whose values reindex makes missing.
-    picked = res.reindex(pd.Index([-1 if i is None else i for i in index]))
-    picked.index = df.index
-    out = df.copy()
-    for c in picked.columns:
-        out[c + suffix if c in df.columns else c] = picked[c]
-    return out
+    where = np.asarray(at, dtype=np.intp)
+    if len(where) == len(res) and np.array_equal(where, np.arange(len(where))):
+        picked = res  # the results are in the frame's order already (run(df) gives that)
+    elif (where >= 0).all():
+        picked = res.take(where)
+    else:
+        picked = res.reindex(where)  # -1 is no label: that row's values are missing
+    columns = {c + suffix if c in df.columns else c: picked[c].array for c in picked}
+    return df.assign(**columns)

@@ -105,13 +105,6 @@ class Parser:
     def __bool__(self) -> bool:
         return self.default is not None or bool(self.by_id)
 
-    def merged(self, other: Parser) -> Parser:
-        by_id = dict(self.by_id)
-        if other.default is not None and self.default is not None and other.default is not self.default:
-            raise ValueError("cannot combine requests with two different default response_format models")
-        by_id.update(other.by_id)
-        return Parser(self.default if self.default is not None else other.default, by_id)
-
     def __call__(self, custom_id: str, text: str) -> tuple[Any, str | None]:
         model = self.model_for(custom_id)
         if model is None:

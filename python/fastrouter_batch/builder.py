@@ -11,6 +11,7 @@ through a columnar fast path (lines written in Rust, no per-row Python); anythin
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -46,6 +47,7 @@ class Column:
 def col(name: str) -> Column:
     """``param=col("name")``: the parameter's value comes from each row's ``name`` field."""
     return Column(name)
+
 
 _BRACES_HINT = "for literal braces in a template, double them: {{ and }}"
 _FORMATTER = string.Formatter()
@@ -166,14 +168,19 @@ class BatchBuilder(_core.BatchBuilder):
             self._fb_parser = parser
         return parser
 
-    def _remember(self, custom_id: str, model: type) -> None:
+    def _remember(self, custom_id: str, model: type, *, first: bool | None = None) -> None:
+        """Records the model of a request just added. It becomes the builder's default only
+        for its first request (``first``: the request(s) just added are all there is), so
+        requests added before without a model are never parsed with it."""
         parser = self.response_parser
-        if parser.default is None and not parser.by_id:
+        if first is None:
+            first = len(self) == 1
+        if parser.default is None and not parser.by_id and first:
             parser.default = model
         elif parser.default is not model:
             parser.by_id[custom_id] = model
 
-    def add_chat(  # type: ignore[override]
+    def add_chat(
         self,
         custom_id: str,
         model: str,
@@ -196,10 +203,21 @@ class BatchBuilder(_core.BatchBuilder):
     def extend(self, requests: Any) -> None:
         """Adds another builder's requests (and its response models), or every request of
         an iterable (BatchRequests or dicts)."""
+        before = len(self)
         super().extend(requests)
         other: Parser | None = getattr(requests, "_fb_parser", None)
-        if other:
-            self._fb_parser = self.response_parser.merged(other)
+        if not other:
+            return
+        mine = self.response_parser
+        if before == 0 and not mine:
+            self._fb_parser = Parser(other.default, dict(other.by_id))
+            return
+        if other.default is not None and other.default is not mine.default:
+            for line in requests:  # the other builder's requests that used its default
+                cid = json.loads(line)["custom_id"]
+                if cid not in other.by_id:
+                    mine.by_id[cid] = other.default
+        mine.by_id.update(other.by_id)
 
     @classmethod
     def from_records(
@@ -272,7 +290,7 @@ class BatchBuilder(_core.BatchBuilder):
                 else:
                     value = source(row)
                 if not _is_missing(value):
-                    body[key] = _plain(value)
+                    body[key] = _column_value(value) if isinstance(source, Column) else _plain(value)
             parse_with = parse_fixed
             if per_row_format:
                 fmt, parse_with = as_response_format(spec.response_format(row), f"row {i}: response_format(row)")
@@ -310,11 +328,7 @@ class BatchBuilder(_core.BatchBuilder):
         if not (hasattr(df, "iter_rows") or hasattr(df, "to_dict")):
             raise TypeError(f"from_dataframe expects a pandas or polars DataFrame, got {type(df).__name__}")
         spec = _RowSpec(prompt, model, system, custom_id, provider, response_format, params)
-        id_text = _id_text
-        if isinstance(custom_id, str) and custom_id in list(df.columns):
-            values = [v for v in df[custom_id] if not _is_missing(v)]
-            if values and all(isinstance(v, float) and v.is_integer() for v in values):
-                id_text = _integral_id_text
+        id_text = _integral_id_text if isinstance(custom_id, str) and _whole_floats(df, custom_id) else _id_text
         builder = cls()
         if not _columnar(builder, df, spec, id_text):
             rows: Iterable[Mapping[str, Any]] = (
@@ -322,6 +336,30 @@ class BatchBuilder(_core.BatchBuilder):
             )
             builder._add_rows(rows, spec, id_text)
         return builder
+
+
+def _column_value(value: Any) -> Any:
+    """A ``col()`` parameter's value: a whole float as an int (pandas makes an int column
+    with a missing value a float one: ``max_tokens`` 5.0 must go out as 5)."""
+    value = _plain(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _whole_floats(df: Any, name: str) -> bool:
+    """A float column whose present values are all whole numbers (ids pandas made floats)."""
+    if name not in list(df.columns):
+        return False
+    column = df[name]
+    kind = getattr(column.dtype, "kind", None)
+    if hasattr(df, "iter_rows"):  # polars
+        if not column.dtype.is_float():
+            return False
+    elif kind != "f" and not (kind == "O" and any(isinstance(v, float) for v in column)):
+        return False
+    values = [v for v in column if not _is_missing(v)]
+    return bool(values) and all(isinstance(v, float) and v.is_integer() for v in values)
 
 
 class _RowSpec:
@@ -426,16 +464,19 @@ class _Frame:
         values = self.values(name)
         if self.has_missing(name):
             values = [None if _is_missing(v) else v for v in values]
-        if any(isinstance(v, (Mapping, list, tuple)) or type(v).__module__ == "numpy" for v in values[:1]):
-            values = [None if v is None else _plain(v) for v in values]
-        return values
+        return [None if v is None else _column_value(v) for v in values]
 
 
 def _columnar(builder: BatchBuilder, df: Any, spec: _RowSpec, id_text: Callable[[Any], str]) -> bool:
     """The fast path: False (nothing added) when the spec needs the row-by-row one."""
     frame = _Frame(df)
     templates: dict[str, list[str | tuple[str]]] = {}
-    for what, t in (("prompt", spec.prompt), ("system", spec.system), ("model", spec.model), ("provider", spec.provider)):
+    for what, t in (
+        ("prompt", spec.prompt),
+        ("system", spec.system),
+        ("model", spec.model),
+        ("provider", spec.provider),
+    ):
         if t is None:
             continue
         if not isinstance(t, str):
@@ -494,6 +535,6 @@ def _columnar(builder: BatchBuilder, df: Any, spec: _RowSpec, id_text: Callable[
         fixed,
         {k: frame.param_values(v.name) for k, v in per_row.items()},
     )
-    if parse_with is not None:
-        builder._remember(ids[0] if ids else "", parse_with)
+    if parse_with is not None and ids:
+        builder._remember(ids[0], parse_with, first=True)
     return True

@@ -109,7 +109,9 @@ class Client(_BaseClient):
         self, requests: Source | Any, *, wait: Literal[True] = True, **options: Unpack[DataRunOptions]
     ) -> BatchResults: ...
     @overload
-    def run(self, requests: Source | Any, *, wait: Literal[False], **options: Unpack[DataRunOptions]) -> list[Batch]: ...
+    def run(
+        self, requests: Source | Any, *, wait: Literal[False], **options: Unpack[DataRunOptions]
+    ) -> list[Batch]: ...
     def run(
         self, requests: Source | Any, *, wait: bool = True, **options: Unpack[DataRunOptions]
     ) -> BatchResults | list[Batch]:

@@ -406,6 +406,22 @@ impl ResultSet {
         self.parser.as_ref().map_or_else(|| py.None(), |p| p.clone_ref(py))
     }
 
+    /// For each custom_id of `keys`, the position of its result in this view (as
+    /// `results[i]` takes it), or -1 when there is none: what `join(df)` lines rows up with.
+    fn positions_of(&self, py: Python<'_>, keys: &Bound<'_, PyList>) -> PyResult<Vec<i64>> {
+        let n = self.view.len(&self.store);
+        let mut place = vec![-1i64; self.store.len];
+        for p in 0..n {
+            place[self.view.at(p) as usize] = p as i64;
+        }
+        keys.iter()
+            .map(|k| {
+                let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("positions_of() takes a list of str"))?;
+                Ok(self.store.find(py, k.to_str()?).map_or(-1, |i| place[i as usize]))
+            })
+            .collect()
+    }
+
     /// The results that succeeded, in the same order.
     #[getter]
     fn succeeded(&self) -> Self {
