@@ -113,26 +113,31 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
             return Err(PyValueError::new_err(format!("column {name:?}: {} values for {n} rows", c.len())));
         }
     }
-    let params = (!rows.params.is_empty()).then_some(rows.params);
-    // Rows share a few models: each one's provider is worked out once.
-    let mut providers_of: std::collections::HashMap<(String, Option<String>), String> = Default::default();
+    // The parameters every body has, written once; each row copies the bytes.
+    let mut fixed = Vec::new();
+    py_json::write_params(rows.params, &mut fixed).map_err(|e| e.into_py("body"))?;
+    let fixed_max = has_param(Some(rows.params), "max_tokens") || has_param(Some(rows.params), "max_completion_tokens");
+    let default_max_tokens = format!(",\"max_tokens\":{}", model::DEFAULT_MAX_TOKENS).into_bytes();
+    // Rows share a few models: each one's provider is worked out once (no allocation per row).
+    let mut providers_of: Vec<(String, Option<String>, String)> = vec![];
     for i in 0..n {
         let id = rows.ids.get_item(i)?;
-        let id = id.cast::<PyString>().map_err(|_| PyValueError::new_err(format!("row {i}: the custom_id is not a str")))?;
+        let id =
+            id.cast::<PyString>().map_err(|_| PyValueError::new_err(format!("row {i}: the custom_id is not a str")))?;
         let id = id.to_str()?;
         let index = builder.buf.len() + 1;
         let line = |out: &mut Vec<u8>| -> PyResult<()> {
             let model = models.at(i)?.ok_or_else(|| PyValueError::new_err("the model is missing"))?;
             let model = model.cast::<PyString>().map_err(|_| PyValueError::new_err("the model must be a str"))?;
             let model = model.to_str()?;
-            let provider = providers.at(i)?;
-            let provider = provider.as_ref().map(|p| p.extract::<String>()).transpose()?;
-            let key = (model.to_owned(), provider);
-            let provider = match providers_of.get(&key) {
+            let given = providers.at(i)?;
+            let given = given.as_ref().map(|p| p.extract::<String>()).transpose()?;
+            let known = providers_of.iter().find(|(m, g, _)| m == model && *g == given).map(|(_, _, p)| p);
+            let provider = match known {
                 Some(p) => p.clone(),
                 None => {
-                    let p = provider_for(Some(model), key.1.as_deref())?;
-                    providers_of.insert(key, p.clone());
+                    let p = provider_for(Some(model), given.as_deref())?;
+                    providers_of.push((model.to_owned(), given, p.clone()));
                     p
                 }
             };
@@ -148,9 +153,7 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
             out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
             write_pieces(out, &prompt, i)?;
             out.extend_from_slice(b"}]");
-            if let Some(p) = params {
-                py_json::write_params(p, out).map_err(|e| e.into_py("body"))?;
-            }
+            out.extend_from_slice(&fixed);
             let mut given: Vec<&str> = vec![];
             for (name, c) in &columns {
                 let v = c.get_item(i)?;
@@ -163,8 +166,8 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
                 py_json::write_value(&v, out).map_err(|e| e.into_py(&format!("body.{name}")))?;
                 given.push(name);
             }
-            if needs_default_max_tokens(CHAT_URL, &provider, |k| has_param(params, k) || given.contains(&k)) {
-                out.extend_from_slice(format!(",\"max_tokens\":{}", model::DEFAULT_MAX_TOKENS).as_bytes());
+            if needs_default_max_tokens(CHAT_URL, &provider, |k| fixed_max || given.contains(&k)) {
+                out.extend_from_slice(&default_max_tokens);
             }
             out.extend_from_slice(b"}}");
             Ok(())

@@ -274,3 +274,22 @@ def test_read_results_with_a_builder_parses(client, tmp_path):
     assert all(r.parsed is None for r in plain)
     frame = res.to_pandas()
     assert {"summary", "score", "parse_error", "cached"} <= set(frame.columns)
+
+
+def test_async_run_with_the_cache_submits_only_what_is_not_cached(server, tmp_path):
+    import asyncio
+
+    cache = fb.ResultCache(tmp_path / "a.sqlite3")
+    sync = Client(KEY, server.url, timeout=10, max_retries=0)
+
+    async def main(df):
+        client = fb.AsyncClient(KEY, server.url, timeout=10, max_retries=0)
+        return await client.run(
+            df, prompt="{text}", model="{model}", custom_id="sku", cache=cache, timeout=WAIT, progress=False
+        )
+
+    first = asyncio.run(main(products(6)))
+    again = asyncio.run(main(products(8)))  # the same 6 rows, and 2 more
+    assert sorted(batch_sizes(sync)) == [2, 6]
+    assert [r.cached for r in again] == [True] * 6 + [False] * 2
+    assert [r.text for r in again][:6] == [r.text for r in first]

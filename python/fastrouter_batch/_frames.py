@@ -92,12 +92,26 @@ def _keys(df: Any, on: str | None, polars: bool) -> list[str]:
         return [f"row-{i}" for i in range(height)]
     if on not in list(df.columns):
         raise KeyError(f"join(): the frame has no column {on!r} (columns: {', '.join(map(str, df.columns))})")
-    values = df[on].to_list() if polars else df[on].tolist()
+    column = df[on]
+    values = column.to_list() if polars else column.tolist()
+    if _is_text(column, polars):
+        return typing.cast(list[str], values)  # the custom_ids as they were (checked as str by the lookup)
     present = [v for v in values if v is not None and v == v]
     whole = bool(present) and all(isinstance(v, float) and v.is_integer() for v in present)
-    if all(type(v) is str for v in values):
-        return typing.cast(list[str], values)
     return [str(int(v)) if whole and isinstance(v, float) and v == v else str(v) for v in values]
+
+
+def _is_text(column: Any, polars: bool) -> bool:
+    """A column of str only (no missing values): its values are the custom_ids as written."""
+    if polars:
+        import polars as pl
+
+        return bool(column.dtype == pl.Utf8 and column.null_count() == 0)
+    from pandas.api.types import is_string_dtype  # type: ignore[import-untyped, unused-ignore]
+
+    return bool(is_string_dtype(column.dtype) and not column.isna().any() and column.dtype.kind != "O") or bool(
+        column.dtype.kind == "O" and is_string_dtype(column) and not column.isna().any()
+    )
 
 
 def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:

@@ -352,11 +352,10 @@ def _whole_floats(df: Any, name: str) -> bool:
     if name not in list(df.columns):
         return False
     column = df[name]
-    kind = getattr(column.dtype, "kind", None)
     if hasattr(df, "iter_rows"):  # polars
         if not column.dtype.is_float():
             return False
-    elif kind != "f" and not (kind == "O" and any(isinstance(v, float) for v in column)):
+    elif getattr(column.dtype, "kind", None) != "f":
         return False
     values = [v for v in column if not _is_missing(v)]
     return bool(values) and all(isinstance(v, float) and v.is_integer() for v in values)
