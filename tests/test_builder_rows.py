@@ -48,15 +48,15 @@ def frame(lib):
 @pytest.mark.parametrize("lib", ["pandas", "polars"])
 def test_columnar_and_row_by_row_paths_write_the_same_lines(lib):
     df = frame(lib)
-    kw = dict(
-        model="{p}/{m}",
-        provider="{p}",
-        custom_id="id",
-        system="Be brief.",
-        response_format=Plain,
-        max_tokens=fb.col("budget"),
-        temperature=0.5,
-    )
+    kw = {
+        "model": "{p}/{m}",
+        "provider": "{p}",
+        "custom_id": "id",
+        "system": "Be brief.",
+        "response_format": Plain,
+        "max_tokens": fb.col("budget"),
+        "temperature": 0.5,
+    }
     fast = fb.BatchBuilder.from_dataframe(df, prompt="Say {text}!", **kw)
     slow = fb.BatchBuilder.from_dataframe(df, prompt=lambda r: f"Say {r['text']}!", **kw)
     assert fast.to_bytes() == slow.to_bytes()
@@ -111,7 +111,7 @@ def test_extend_takes_builders_and_refuses_strings_clearly():
         a.extend(["not a request"])
     with pytest.raises(TypeError, match="use extend\\(builder\\)"):
         a.add(b)
-    with pytest.raises(TypeError, match="pydantic model class or a response_format dict.*not an instance"):
+    with pytest.raises(TypeError, match=r"pydantic model class or a response_format dict.*not an instance"):
         a.add_chat("c", NANO, [], response_format=Plain(label="x"))
 
 

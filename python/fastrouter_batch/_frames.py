@@ -119,8 +119,10 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
         raise TypeError(f"join() takes a pandas or polars DataFrame, got {type(df).__name__}")
     polars = hasattr(df, "iter_rows")
     keys = _keys(df, on, polars)
-    # Each row's result position, looked up in the results' own index (-1: none).
-    at = results._set.positions_of(keys)
+    # Each row's result position: in order already (results of run(df), or read with
+    # inputs=), else looked up in the results' own index (-1: none).
+    in_order = results.custom_ids == keys
+    at = range(len(keys)) if in_order else results._set.positions_of(keys)
     if polars:
         import polars as pl
 
@@ -133,7 +135,7 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
 
     res = results.to_pandas().drop(columns=["custom_id"])
     where = np.asarray(at, dtype=np.intp)
-    if len(where) == len(res) and np.array_equal(where, np.arange(len(where))):
+    if in_order or (len(where) == len(res) and np.array_equal(where, np.arange(len(where)))):
         picked = res  # the results are in the frame's order already (run(df) gives that)
     elif (where >= 0).all():
         picked = res.take(where)

@@ -198,7 +198,7 @@ class BatchResults:
             raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
         cols = self.to_columns()
         ints = ("status_code", "prompt_tokens", "completion_tokens")
-        data = {name: pd.array(cols[name], dtype="Int64") if name in ints else cols[name] for name in COLUMNS}
+        data = {name: _nullable_ints(pd, cols[name]) if name in ints else cols[name] for name in COLUMNS}
         frame = pd.DataFrame(data, columns=list(COLUMNS))
         frame["ok"] = frame["ok"].astype(bool)
         frame["cached"] = pd.array(cols["cached"], dtype=bool)
@@ -235,6 +235,16 @@ class BatchResults:
         s = self.summary()
         missing = f", missing={s['missing']}" if s["missing"] else ""
         return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
+
+
+def _nullable_ints(pd: Any, values: list[int | None]) -> Any:
+    """An ``Int64`` array from ints and Nones, through numpy (pd.array over a list is 3x slower)."""
+    import numpy as np
+
+    n = len(values)
+    mask = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    data = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=n)
+    return pd.arrays.IntegerArray(data, mask)
 
 
 def read_results(*paths: PathOrBytes, inputs: Inputs | None = None, response_format: Any = None) -> BatchResults:
