@@ -293,3 +293,27 @@ def test_async_run_with_the_cache_submits_only_what_is_not_cached(server, tmp_pa
     assert sorted(batch_sizes(sync)) == [2, 6]
     assert [r.cached for r in again] == [True] * 6 + [False] * 2
     assert [r.text for r in again][:6] == [r.text for r in first]
+
+
+@pytest.mark.parametrize("lib", ["pandas", "polars"])
+def test_join_lines_rows_up_by_id_whatever_the_order_and_leaves_rows_without_a_result_empty(client, lib):
+    df = products(4)
+    res = client.run(
+        df, prompt="{text}", model="{model}", custom_id="sku", response_format=Review, timeout=WAIT, progress=False
+    )
+    # Another frame: the rows reversed, a row whose sku never ran, ids as floats (as pandas
+    # makes an int column with a missing value).
+    other = pd.DataFrame({"sku": [103.0, 102.0, 999.0, 101.0, 100.0], "note": list("abcde")})
+    if lib == "polars":
+        other = pl.DataFrame({"sku": [103.0, 102.0, 999.0, 101.0, 100.0], "note": list("abcde")})
+    out = res.join(other, on="sku")
+    rows = out.to_dicts() if lib == "polars" else out.to_dict("records")
+    by_id = {r.custom_id: r for r in res}
+    for row in rows:
+        r = by_id.get(str(int(row["sku"])))
+        if r is None:
+            assert row["text"] is None or row["text"] != row["text"]  # missing (None or NaN)
+            assert row["score"] is None or pd.isna(row["score"])
+        else:
+            assert row["text"] == r.text and row["score"] == r.parsed.score
+    assert list(out["note"]) == list("abcde") and out["sku"].dtype == other["sku"].dtype

@@ -109,9 +109,8 @@ def _is_text(column: Any, polars: bool) -> bool:
         return bool(column.dtype == pl.Utf8 and column.null_count() == 0)
     from pandas.api.types import is_string_dtype  # type: ignore[import-untyped, unused-ignore]
 
-    return bool(is_string_dtype(column.dtype) and not column.isna().any() and column.dtype.kind != "O") or bool(
-        column.dtype.kind == "O" and is_string_dtype(column) and not column.isna().any()
-    )
+    # Given the column (not its dtype), pandas checks an object column's values are all str.
+    return bool(not column.isna().any() and is_string_dtype(column))
 
 
 def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
