@@ -317,3 +317,29 @@ def test_join_lines_rows_up_by_id_whatever_the_order_and_leaves_rows_without_a_r
         else:
             assert row["text"] == r.text and row["score"] == r.parsed.score
     assert list(out["note"]) == list("abcde") and out["sku"].dtype == other["sku"].dtype
+
+
+def test_structured_output_crosses_the_translation_to_anthropic_and_back():
+    """Through provider="upstream": Anthropic lines go out in Anthropic's wire format (the
+    schema as output_config.format) to FakeUpstream over HTTP, and come back translated."""
+    with (
+        fb.FakeUpstream() as up,
+        LocalServer(
+            api_key=KEY,
+            provider="upstream",
+            openai_base_url=up.url,
+            openai_api_key="sk-fake-openai",
+            anthropic_base_url=up.url,
+            anthropic_api_key="sk-fake-anthropic",
+            retry_delay=0.01,
+        ) as server,
+    ):
+        client = Client(KEY, server.url, timeout=10, max_retries=0)
+        df = products(6)
+        res = client.run(
+            df, prompt="{text}", model="{model}", custom_id="sku", response_format=Review, timeout=WAIT, progress=False
+        )
+        assert len(res.succeeded) == 6
+        assert all(isinstance(r.parsed, Review) for r in res), [r.parse_error for r in res]
+        out = res.join(df, on="sku")
+        assert out["score"].between(1, 5).all() and str(out["score"].dtype) == "Int64"
