@@ -153,9 +153,12 @@ impl BatchBuilder {
     /// iterable (BatchRequests or dicts).
     fn extend(&mut self, py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(other) = requests.cast::<BatchBuilder>() {
-            // A snapshot first: `b.extend(b)` doubles the builder, once.
-            let data = other.borrow().buf.snapshot();
-            let n = other.borrow().buf.len();
+            // A snapshot first: `b.extend(b)` doubles the builder, once (`other` is then this
+            // builder, already borrowed: its own buffer is the snapshot).
+            let (data, n) = match other.try_borrow() {
+                Ok(o) => (o.buf.snapshot(), o.buf.len()),
+                Err(_) => (self.buf.snapshot(), self.buf.len()),
+            };
             for line in data.split(|&b| b == b'\n').take(n) {
                 self.buf.push_with(|out| {
                     out.extend_from_slice(line);

@@ -124,3 +124,10 @@ def test_cache_scope_and_default_location(monkeypatch, tmp_path):
         assert cache.path == tmp_path / "fastrouter-batch" / "results.sqlite3" and cache.path.exists()
     with pytest.raises(ValueError, match="max_bytes"):
         fb.ResultCache(tmp_path / "x.sqlite3", max_bytes=0)
+
+
+def test_extend_with_itself_copies_its_lines_once():
+    b = fb.BatchBuilder()
+    b.add_chat("a", NANO, [{"role": "user", "content": "x"}])
+    b.extend(b)
+    assert [x["custom_id"] for x in lines(b)] == ["a", "a"]
