@@ -6,6 +6,7 @@ this package adds the Pythonic layer on top.
 
 from __future__ import annotations
 
+from ._cache import ResultCache
 from ._content import FileContent
 from ._core import (
     APIConnectionError,
@@ -36,7 +37,7 @@ from ._core import (
 from ._io import read_requests
 from ._pages import AsyncCursorPage, AsyncPager, CursorPage, SyncCursorPage
 from ._wait import WaitTimeout
-from .builder import BatchBuilder
+from .builder import DEFAULT_ANTHROPIC_MAX_TOKENS, BatchBuilder, Column, col
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
 from .types import (
@@ -52,6 +53,7 @@ from .types import (
 )
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -70,6 +72,7 @@ __all__ = [
     "BatchUsage",
     "BatchValidationError",
     "Client",
+    "Column",
     "ConflictError",
     "CursorPage",
     "FakeUpstream",
@@ -89,12 +92,14 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "Result",
+    "ResultCache",
     "SyncCursorPage",
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",
     "WaitTimeout",
     "__version__",
+    "col",
     "read_requests",
     "read_results",
     "read_texts",

@@ -2,13 +2,14 @@
 
 import os
 import pathlib
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 __version__: str
+#: The max_tokens every chat request built for Anthropic gets unless given.
+DEFAULT_ANTHROPIC_MAX_TOKENS: int
 
 #: What an Anthropic model takes among temperature, top_p and top_k.
 _SamplingSupport: TypeAlias = Literal["both", "either", "none"]
@@ -237,7 +240,17 @@ class BatchBuilder:
         self, custom_id: str, model: str, input: str | Sequence[Any], *, provider: str | None = None, **params: Any
     ) -> None: ...
     def add(self, request: BatchRequest | dict[str, Any]) -> None: ...
-    def extend(self, requests: Iterable[BatchRequest | dict[str, Any]]) -> None: ...
+    def extend(self, requests: BatchBuilder | Iterable[BatchRequest | dict[str, Any]]) -> None: ...
+    def _add_chat_rows(
+        self,
+        ids: list[str],
+        model: str | list[str],
+        provider: str | list[str | None] | None,
+        prompt: list[Any],
+        system: list[Any] | None,
+        params: dict[str, Any],
+        columns: dict[str, list[Any]],
+    ) -> None: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> LineIter: ...
     def to_bytes(self) -> bytes: ...
@@ -471,6 +484,15 @@ class Result:
     def line(self) -> int:
         """1-based line number in its file."""
     @property
+    def parsed(self) -> Any:
+        """The answer validated by the request's response_format model, or None."""
+    @property
+    def parse_error(self) -> str | None:
+        """Why the answer does not fit the response_format model, or None."""
+    @property
+    def cached(self) -> bool:
+        """True when the result came from the result cache."""
+    @property
     def file(self) -> str | None:
         """The file the line was read from (None for bytes)."""
     def to_dict(self) -> dict[str, Any]:
@@ -491,6 +513,10 @@ class ResultSet:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids, in iteration order."""
+    def positions_of(self, keys: list[str]) -> list[int]: ...
+    def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
+    @property
+    def parser(self) -> Any: ...
     @property
     def succeeded(self) -> ResultSet:
         """The results that succeeded, in the same order."""
@@ -518,6 +544,7 @@ def read_results(
     *,
     inputs: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
     owned_dir: str | os.PathLike[str] | None = None,
+    cached: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
 ) -> ResultSet:
     """Reads output and error files (paths or bytes) into one ``ResultSet``.
 

@@ -23,10 +23,10 @@ impl Source {
     /// A path (str or os.PathLike), opened now, or bytes. `what` names the argument.
     fn from_arg(obj: &Bound<'_, PyAny>, what: &str) -> errors::Result<Self> {
         match args::path_or_bytes(obj)? {
-            Some(PathOrBytes::Bytes(b)) => Ok(Self { path: None, data: Data::Bytes(b.to_shared()) }),
+            Some(PathOrBytes::Bytes(b)) => Ok(Self { path: None, data: Data::Bytes(b.to_shared()), cached: false }),
             Some(PathOrBytes::Path(path)) => {
                 let file = File::open(&path).map_err(|e| Error::io_at(e, &path))?;
-                Ok(Self { path: Some(path), data: Data::File(Arc::new(file)) })
+                Ok(Self { path: Some(path), data: Data::File(Arc::new(file)), cached: false })
             }
             None => {
                 let name = args::type_name(obj);
@@ -107,16 +107,21 @@ fn read_input_ids(py: Python<'_>, sources: Vec<Source>) -> errors::Result<Vec<St
 ///
 /// `inputs` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
 /// in order. `owned_dir` is a directory removed once the results are garbage collected
-/// (where `batches.results()` downloads the files).
+/// (where `batches.results()` downloads the files). `cached`: more sources, whose lines
+/// came from the result cache (`Result.cached` is True for them).
 #[pyfunction]
-#[pyo3(signature = (sources, *, inputs=None, owned_dir=None))]
+#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, cached=None))]
 pub fn read_results(
     py: Python<'_>,
     sources: &Bound<'_, PyAny>,
     inputs: Option<&Bound<'_, PyAny>>,
     owned_dir: Option<PathBuf>,
+    cached: Option<&Bound<'_, PyAny>>,
 ) -> errors::Result<ResultSet> {
-    let list = self::sources(sources, "read_results() sources")?;
+    let mut list = self::sources(sources, "read_results() sources")?;
+    if let Some(cached) = cached {
+        list.extend(self::sources(cached, "read_results() cached")?.into_iter().map(|s| Source { cached: true, ..s }));
+    }
     let store = Arc::new(read_store(py, list, owned_dir)?);
     let view = match inputs {
         None => View { order: None, filter: Filter::All, missing: Arc::new(vec![]) },
