@@ -8,6 +8,10 @@ PIP    := $(PY) -m pip
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
+# cargo run from inside `make -j` would see make's jobserver in MAKEFLAGS without its file
+# descriptors (make passes them only to recipes marked +) and warn; cargo keeps its own jobs.
+CARGO := env -u MAKEFLAGS -u MFLAGS cargo
+
 .PHONY: demo test build lint rust-test py-test stubtest rust-lane python-lane bench clean wheel wheel-check
 
 $(VENV)/.installed: pyproject.toml
@@ -32,13 +36,13 @@ demo: build
 # rustfmt and clippy over every crate and target; ruff over the package, tests, benchmarks and
 # examples; mypy --strict over the package (its settings are in pyproject.toml).
 lint: $(VENV)/.linters
-	cargo fmt --all --check
-	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(PY) -m mypy
 
-CARGO_TEST := cargo test --workspace --quiet
+CARGO_TEST := $(CARGO) test --workspace --quiet
 PYTEST     := $(PY) -m pytest -q tests
 STUBTEST   := $(PY) -m mypy.stubtest fastrouter_batch._core --allowlist stubtest-allowlist.txt
 

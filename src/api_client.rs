@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fastrouter_batch_client::{
     ApiObject, Batch, Client, ClientConfig, ClientError, CreateBatch, FileDeleted, FileObject, ListParams, Page,
-    RetryEvent, Upload,
+    ProviderBreakdownList, RetryEvent, Upload,
 };
 use fastrouter_batch_core::Secret;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -41,7 +41,7 @@ macro_rules! object_answer {
     )*};
 }
 
-object_answer!(FileObject, FileDeleted, Batch);
+object_answer!(FileObject, FileDeleted, Batch, ProviderBreakdownList);
 
 impl<T: ApiObject + Send + 'static> Answer for Page<T> {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -137,9 +137,10 @@ impl ApiClient {
         Ok(Self { client: self.client.with_config(cfg) })
     }
 
+    /// The API root, credentials in it (`http://user:KEY@host`) shown as `***`.
     #[getter]
     fn base_url(&self) -> String {
-        self.client.config().base_url.clone()
+        self.client.config().shown_base_url()
     }
 
     #[getter]
@@ -153,7 +154,7 @@ impl ApiClient {
     }
 
     fn __repr__(&self) -> String {
-        format!("ApiClient(base_url={:?})", self.client.config().base_url)
+        format!("ApiClient(base_url={:?})", self.client.config().shown_base_url())
     }
 
     /// `POST /v1/files`: `file` is a path (streamed from disk) or bytes.
@@ -311,6 +312,14 @@ impl ApiClient {
     fn acancel_batch<'py>(&self, py: Python<'py>, batch_id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.cancel_batch_op(batch_id)?)
     }
+
+    fn batch_providers(&self, py: Python<'_>, batch_id: &Bound<'_, PyAny>) -> errors::Result<Py<PyAny>> {
+        blocking(py, self.batch_providers_op(batch_id)?)
+    }
+
+    fn abatch_providers<'py>(&self, py: Python<'py>, batch_id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        awaitable(py, self.batch_providers_op(batch_id)?)
+    }
 }
 
 /// The operations as owned futures (their arguments converted first, the GIL held), for
@@ -401,6 +410,13 @@ impl ApiClient {
         batch_id: &Bound<'_, PyAny>,
     ) -> PyResult<impl Future<Output = Op<Batch>> + Send + 'static> {
         self.by_id(batch_id, "batch_id", |client, id| async move { client.batches().cancel(&id).await })
+    }
+
+    fn batch_providers_op(
+        &self,
+        batch_id: &Bound<'_, PyAny>,
+    ) -> PyResult<impl Future<Output = Op<ProviderBreakdownList>> + Send + 'static> {
+        self.by_id(batch_id, "batch_id", |client, id| async move { client.batches().providers(&id).await })
     }
 
     fn list_batches_op(

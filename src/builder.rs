@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use fastrouter_batch_core::jsonl::writer::JsonlBuffer;
-use fastrouter_batch_core::model::{CHAT_URL, EMBEDDINGS_URL, METHOD_POST};
+use fastrouter_batch_core::model::{self, CHAT_URL, EMBEDDINGS_URL, METHOD_POST};
 
 use crate::args::{str_arg, Bytes, PathOrBytes};
 use crate::errors;
@@ -18,7 +18,21 @@ use crate::validation::{self, Limits, ValidationReport};
 
 #[pyclass(module = "fastrouter_batch._core", subclass)]
 pub struct BatchBuilder {
-    buf: JsonlBuffer,
+    pub(crate) buf: JsonlBuffer,
+}
+
+/// Whether a chat body for `provider` needs the default `max_tokens`: the provider requires
+/// it and `has` (a parameter lookup) finds neither `max_tokens` nor `max_completion_tokens`.
+pub(crate) fn needs_default_max_tokens(url: &str, provider: &str, has: impl Fn(&str) -> bool) -> bool {
+    url == CHAT_URL
+        && model::provider_requires_max_tokens(provider)
+        && !has("max_tokens")
+        && !has("max_completion_tokens")
+}
+
+/// A parameter given (and not None) in `params`.
+pub(crate) fn has_param(params: Option<&Bound<'_, PyDict>>, key: &str) -> bool {
+    params.is_some_and(|p| p.get_item(key).ok().flatten().is_some_and(|v| !v.is_none()))
 }
 
 /// A chat or embeddings request's body: `{"model": model, key: value, **params}`, for `url`.
@@ -53,6 +67,9 @@ impl BatchBuilder {
                 py_json::write_value(value, out).map_err(|e| e.into_py(&format!("body.{key}")))?;
                 if let Some(p) = params {
                     py_json::write_params(p, out).map_err(|e| e.into_py("body"))?;
+                }
+                if needs_default_max_tokens(url, &provider, |k| has_param(params, k)) {
+                    out.extend_from_slice(format!(",\"max_tokens\":{}", model::DEFAULT_MAX_TOKENS).as_bytes());
                 }
                 out.extend_from_slice(b"}}");
                 Ok::<_, PyErr>(())
@@ -124,15 +141,66 @@ impl BatchBuilder {
             );
         }
         let name = request.get_type().name()?;
-        Err(pyo3::exceptions::PyTypeError::new_err(format!("add() takes a BatchRequest or a dict, not {name}")))
+        let hint = if request.cast::<BatchBuilder>().is_ok() {
+            " (to add another builder's requests, use extend(builder))"
+        } else {
+            ""
+        };
+        Err(pyo3::exceptions::PyTypeError::new_err(format!("add() takes a BatchRequest or a dict, not {name}{hint}")))
     }
 
-    /// Adds every request of an iterable (BatchRequests or dicts).
+    /// Adds another builder's requests (copied as they are), or every request of an
+    /// iterable (BatchRequests or dicts).
     fn extend(&mut self, py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
-        for r in requests.try_iter()? {
-            self.add(py, &r?)?;
+        if let Ok(other) = requests.cast::<BatchBuilder>() {
+            // A snapshot first: `b.extend(b)` doubles the builder, once (`other` is then this
+            // builder, already borrowed: its own buffer is the snapshot).
+            let (data, n) = match other.try_borrow() {
+                Ok(o) => (o.buf.snapshot(), o.buf.len()),
+                Err(_) => (self.buf.snapshot(), self.buf.len()),
+            };
+            for line in data.split(|&b| b == b'\n').take(n) {
+                self.buf.push_with(|out| {
+                    out.extend_from_slice(line);
+                    Ok::<_, PyErr>(())
+                })?;
+            }
+            return Ok(());
+        }
+        if requests.cast::<PyString>().is_ok() || requests.cast::<PyBytes>().is_ok() {
+            let name = requests.get_type().name()?;
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "extend() takes a BatchBuilder or an iterable of BatchRequests or dicts, not {name}"
+            )));
+        }
+        for (i, r) in requests.try_iter()?.enumerate() {
+            let r = r?;
+            if r.cast::<PyString>().is_ok() {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "extend(): item {i} is a str; items are BatchRequests or dicts (read a file's lines with \
+                     fastrouter_batch.read_requests(path))"
+                )));
+            }
+            self.add(py, &r)?;
         }
         Ok(())
+    }
+
+    /// One chat request per row, the rows given as columns (the fast path of
+    /// `from_records` / `from_dataframe`; see `rows.rs`).
+    #[pyo3(signature = (ids, model, provider, prompt, system, params, columns))]
+    #[allow(clippy::too_many_arguments)]
+    fn _add_chat_rows(
+        &mut self,
+        ids: &Bound<'_, PyList>,
+        model: &Bound<'_, PyAny>,
+        provider: &Bound<'_, PyAny>,
+        prompt: &Bound<'_, PyList>,
+        system: Option<&Bound<'_, PyList>>,
+        params: &Bound<'_, PyDict>,
+        columns: &Bound<'_, PyDict>,
+    ) -> PyResult<()> {
+        crate::rows::add_chat_rows(self, crate::rows::Rows { ids, model, provider, prompt, system, params, columns })
     }
 
     fn __len__(&self) -> usize {

@@ -40,6 +40,12 @@ pyo3::create_exception!(
     APIStatusError,
     "401: the API key is missing or wrong."
 );
+pyo3::create_exception!(
+    fastrouter_batch._core,
+    InsufficientCreditsError,
+    APIStatusError,
+    "402: the account has not enough credits (FastRouter's insufficient-credits answer)."
+);
 pyo3::create_exception!(fastrouter_batch._core, PermissionDeniedError, APIStatusError, "403: the key may not do this.");
 pyo3::create_exception!(
     fastrouter_batch._core,
@@ -83,6 +89,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("APIStatusError", py.get_type::<APIStatusError>())?;
     m.add("BadRequestError", py.get_type::<BadRequestError>())?;
     m.add("AuthenticationError", py.get_type::<AuthenticationError>())?;
+    m.add("InsufficientCreditsError", py.get_type::<InsufficientCreditsError>())?;
     m.add("PermissionDeniedError", py.get_type::<PermissionDeniedError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
@@ -177,11 +184,21 @@ impl From<Error> for PyErr {
 /// An I/O error as Python's: `OSError(errno, text, filename)` becomes FileNotFoundError &
 /// co. with `.filename`; without an errno, the path leads the message.
 fn os_error(errno: Option<i32>, message: String, path: Option<&Path>, kind: std::io::ErrorKind) -> PyErr {
+    let message = os_text(message);
     match (errno, path) {
         (Some(errno), Some(p)) => PyOSError::new_err((errno, message, p.to_string_lossy().into_owned())),
         (Some(errno), None) => PyOSError::new_err((errno, message)),
         (None, Some(p)) => PyErr::from(std::io::Error::new(kind, format!("{}: {message}", p.display()))),
         (None, None) => PyErr::from(std::io::Error::new(kind, message)),
+    }
+}
+
+/// Rust's text of an OS error without its " (os error 2)" tail, so a missing file reads
+/// the same as Python's own `[Errno 2] No such file or directory: 'x.jsonl'`, everywhere.
+fn os_text(message: String) -> String {
+    match message.rfind(" (os error ") {
+        Some(at) if message.ends_with(')') => message[..at].to_owned(),
+        _ => message,
     }
 }
 
@@ -194,6 +211,7 @@ fn from_client(e: ClientError) -> PyErr {
             let err = match s.status {
                 400 => BadRequestError::new_err(text),
                 401 => AuthenticationError::new_err(text),
+                402 => InsufficientCreditsError::new_err(text),
                 403 => PermissionDeniedError::new_err(text),
                 404 => NotFoundError::new_err(text),
                 409 => ConflictError::new_err(text),

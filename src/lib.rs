@@ -12,6 +12,7 @@ mod lines;
 mod py_json;
 mod request;
 mod results;
+mod rows;
 mod runtime;
 mod serving;
 mod validation;
@@ -26,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULT_ANTHROPIC_MAX_TOKENS", fastrouter_batch_core::model::DEFAULT_MAX_TOKENS)?;
     errors::register(m)?;
     m.add_class::<request::BatchRequest>()?;
     m.add_class::<builder::BatchBuilder>()?;

@@ -36,6 +36,12 @@ impl JsonError {
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    write_str_content(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped, without the quotes (a literal made of several pieces).
+pub fn write_str_content(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     while start < bytes.len() {
@@ -61,7 +67,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         }
         start += 1;
     }
-    out.push(b'"');
 }
 
 /// Index of the first byte needing an escape, or `len` (the validator's SIMD scan).

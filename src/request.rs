@@ -108,6 +108,9 @@ impl BatchRequest {
     ) -> PyResult<Self> {
         let provider = provider_for(Some(model), provider)?;
         let body = Self::body_with(py, model, "messages", messages, params)?;
+        if crate::builder::needs_default_max_tokens(CHAT_URL, &provider, |k| crate::builder::has_param(params, k)) {
+            body.bind(py).set_item("max_tokens", model::DEFAULT_MAX_TOKENS)?;
+        }
         Ok(Self { custom_id, provider, method: METHOD_POST.into(), url: CHAT_URL.into(), body })
     }
 

@@ -268,6 +268,13 @@ impl ValidationReport {
         self.report.summary(SHOWN_IN_ERROR)
     }
 
+    /// Notebooks' rich display. The HTML is made by `fastrouter_batch._display`, where the
+    /// batch's and the results' are too: one stylesheet and one escaping for all three.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let display = slf.py().import("fastrouter_batch._display")?;
+        display.call_method1("validation_report_html", (slf,))?.extract()
+    }
+
     fn __repr__(&self) -> String {
         let r = &self.report;
         let codes: Vec<String> = r.issue_counts.iter().map(|(c, n)| format!("{c}={n}")).collect();

@@ -227,7 +227,16 @@ def test_builder_validate_reports_like_validate_of_its_bytes():
     b = fb.BatchBuilder()
     b.add_chat("same", "openai/gpt-4.1", [user("1")])
     b.add_chat("same", "openai/gpt-4.1", [user("2")])
-    b.add_chat("anth", "anthropic/claude-4.5-sonnet", [user("no max_tokens")])
+    # A raw dict is written as given (add_chat would add the default max_tokens).
+    b.add(
+        {
+            "custom_id": "anth",
+            "provider": "anthropic",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "anthropic/claude-4.5-sonnet", "messages": [user("no max_tokens")]},
+        }
+    )
     b.add_embedding("emb", "openai/text-embedding-3-small", "t")
     mine = b.validate()
     theirs = fb.validate(b.to_bytes())

@@ -228,7 +228,7 @@ def test_files_create_input_kinds(client, tmp_path, kind):
     assert f.num_rows == 5
     if filename:
         assert f.filename == filename
-    got = client.files.content(f.id)
+    got = client.files.content(f.id).content
     if kind == "builder":
         assert [json.loads(x) for x in got.splitlines()] == [json.loads(x) for x in data.splitlines()]
     else:
@@ -242,7 +242,7 @@ def test_files_create_file_object_not_at_start(client, tmp_path):
     with open(path, "rb") as fh:
         fh.readline()
         f = client.files.create(fh)
-    assert client.files.content(f.id) == lines_data(2)  # what is left to read, not the whole file
+    assert client.files.content(f.id).content == lines_data(2)  # what is left to read, not the whole file
 
 
 def test_files_create_bad_inputs(client, tmp_path):
@@ -319,7 +319,7 @@ def test_full_flow(client, tmp_path):
     assert isinstance(rc, fb.RequestCounts) and (rc.total, rc.completed, rc.failed) == (30, 30, 0)
     assert done.completed_at is not None and done.output_file_id
 
-    content = client.files.content(done.output_file_id)
+    content = client.files.content(done.output_file_id).content
     rows = [json.loads(x) for x in content.splitlines()]
     assert Counter(r["custom_id"] for r in rows) == Counter(f"flow-{i}" for i in range(30))
     assert all(r["response"]["status_code"] == 200 for r in rows)
@@ -625,7 +625,8 @@ def test_objects_tolerant_and_readable():
     assert f.id == "file-1" and f.bytes == 3
     assert f.filename is None and f.num_rows is None
     assert f.model_extra == {"brand_new": {"x": 1}}
-    assert f.to_dict() == {"id": "file-1", "bytes": 3, "brand_new": {"x": 1}}
+    # FastRouter's `file_id` ("same as" id) is filled in from `id`.
+    assert f.to_dict() == {"id": "file-1", "bytes": 3, "brand_new": {"x": 1}, "file_id": "file-1"}
     assert repr(f) == "FileObject(id='file-1', bytes=3)"
 
     b = fb.Batch(
@@ -650,7 +651,7 @@ def test_objects_tolerant_and_readable():
     assert b.request_counts.model_extra == {"skipped": 0}
     assert b.to_dict()["errors"]["data"][0]["line"] == 2
     r = repr(b)
-    assert r.startswith("Batch(id='fr_batch-1'") and "status='failed'" in r and "RequestCounts(" in r
+    assert r == "Batch(id='fr_batch-1', status='failed', completed=1, failed=2, total=3, errors=1)"
     assert fb.Batch({"id": "x", "status": "validating"}).request_counts is None
     assert fb.FileDeleted({"id": "f", "deleted": True}).deleted is True
 
@@ -667,7 +668,12 @@ def test_key_never_logged_at_debug(server, caplog, tmp_path):
     c.files.download(b.output_file_id, tmp_path / "o.jsonl")
     list(c.files.iter_lines(b.output_file_id))
     with pytest.raises(fb.ConflictError):
-        c.batches.cancel(b.id)  # 409 is retried once: logs a retry warning
+        c.batches.cancel(b.id)  # final (x-should-retry: false): not retried
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(fb.APIConnectionError):
+        Client(KEY, f"http://127.0.0.1:{port}", max_retries=1).files.list()  # retried once: logs a warning
     with pytest.raises(fb.AuthenticationError):
         Client(KEY + "-not", server.url, max_retries=0).files.list().first_page()
     assert caplog.records, "expected the client to log something (upload, retry)"
@@ -702,7 +708,7 @@ def test_fork_child_uses_parents_client(server):
     if pid == 0:  # the child: one request, then leave without running anything of pytest's
         code = 1
         try:
-            code = 0 if c.files.retrieve(fid).id == fid and c.files.content(fid) == b'{"fork":1}\n' else 1
+            code = 0 if c.files.retrieve(fid).id == fid and c.files.content(fid).content == b'{"fork":1}\n' else 1
         except BaseException:
             code = 1
         finally:

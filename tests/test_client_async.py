@@ -75,8 +75,9 @@ def test_async_full_flow(aclient, tmp_path):
             assert done.status == "completed"
             assert done.request_counts.completed == 20
 
-            content = await c.files.content(done.output_file_id)
-            rows = [json.loads(x) for x in content.splitlines()]
+            read = await c.files.content(done.output_file_id)
+            rows = [json.loads(x) async for x in read.aiter_lines()]
+            content = read.content
             assert Counter(r["custom_id"] for r in rows) == Counter(f"aflow-{i}" for i in range(20))
 
             dest = tmp_path / "out.jsonl"
@@ -88,7 +89,7 @@ def test_async_full_flow(aclient, tmp_path):
 
             first = await c.batches.list()  # awaiting a pager gives its first page
             assert isinstance(first, fb.CursorPage)
-            assert done.id in {x.id for x in first}
+            assert done.id in {x.id for x in first.data}
             assert done.id in {x.id async for x in c.batches.list()}
             deleted = await c.files.delete(f.id)
             assert deleted.deleted is True
@@ -120,7 +121,7 @@ def test_async_upload_kinds(aclient, tmp_path, kind):
         finally:
             if hasattr(src, "close"):
                 src.close()
-        got = await aclient.files.content(f.id)
+        got = (await aclient.files.content(f.id)).content
         assert [json.loads(x) for x in got.splitlines()] == [json.loads(x) for x in data.splitlines()]
         assert f.num_rows == 3
 
@@ -167,7 +168,7 @@ def test_async_concurrent_calls(aclient):
 def test_async_client_across_event_loops(aclient):
     f = run(aclient.files.create(b'{"loop":1}\n'))
     assert run(aclient.files.retrieve(f.id)).id == f.id
-    assert run(aclient.files.content(f.id)) == b'{"loop":1}\n'
+    assert run(aclient.files.content(f.id)).content == b'{"loop":1}\n'
 
 
 def test_async_errors_map_to_the_same_classes(server, aclient, tmp_path):
@@ -267,6 +268,6 @@ def test_async_cancellation_drops_the_request(server):
             await asyncio.sleep(0.01)
             good = AsyncClient(KEY, server.url, timeout=10, max_retries=0)
             f = await good.files.create(b'{"after":"cancel"}\n')
-            assert (await good.files.content(f.id)) == b'{"after":"cancel"}\n'
+            assert (await good.files.content(f.id)).text == '{"after":"cancel"}\n'
 
         run(main(), timeout=15)

@@ -49,7 +49,7 @@ def big_output(server):
     f = c.files.create(to_jsonl(reqs))
     b = wait_terminal(c, c.batches.create(input_file_id=f.id).id, timeout=30)
     assert b.status == "completed"
-    data = c.files.content(b.output_file_id)
+    data = c.files.content(b.output_file_id).content
     assert len(data) > 600_000
     return b.output_file_id, data
 
@@ -132,7 +132,7 @@ def test_download_429_retry_after_honoured(proxy, big_output, tmp_path, op):
     client = via(proxy, retries=1)
     t = time.monotonic()
     if op == "content":
-        got = client.files.content(file_id)
+        got = client.files.content(file_id).content
     else:
         client.files.download(file_id, tmp_path / "out.jsonl")
         got = (tmp_path / "out.jsonl").read_bytes()
@@ -171,7 +171,7 @@ def test_reset_mid_upload_is_retried(proxy, direct, tmp_path, as_path):
     assert attempts[0].body_len == 64 * 1024
     assert attempts[1].body_len == int(attempts[1].headers["content-length"]) > len(data)
     assert f.bytes == len(data)
-    assert direct.files.content(f.id) == data  # the retry re-sent the whole file, from the start
+    assert direct.files.content(f.id).content == data  # the retry re-sent the whole file, from the start
 
 
 def test_reset_mid_upload_without_retries_is_connection_error(proxy):
@@ -189,7 +189,7 @@ def test_reset_mid_upload_without_retries_is_connection_error(proxy):
 def test_reset_mid_download_content_is_retried(proxy, big_output):
     file_id, data = big_output
     proxy.add(ResetDownload(after=200_000), method="GET", path=f"/v1/files/{file_id}/content", times=1)
-    got = via(proxy, retries=1).files.content(file_id)
+    got = via(proxy, retries=1).files.content(file_id).content
     assert len(got) == len(data) and got == data
     assert [s.action for s in proxy.matching("GET", "/v1/files/")] == ["reset_download", "forward"]
 
@@ -257,7 +257,7 @@ def test_async_iter_lines_and_content_resume_after_reset(proxy, big_output):
         lines = [line async for line in c.files.iter_lines(file_id)]
         assert lines == data.decode().splitlines()
         proxy.add(ResetDownload(after=250_000), method="GET", times=1)
-        assert await c.files.content(file_id) == data
+        assert (await c.files.content(file_id)).content == data
         proxy.add(Respond(503), method="GET", times=1)
         assert (await c.files.retrieve(file_id)).id == file_id
 

@@ -65,7 +65,7 @@ def raw_lines(client: fb.Client, batch: fb.Batch) -> list[dict[str, Any]]:
     out = []
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id:
-            out += [json.loads(line) for line in client.files.content(file_id).decode().splitlines() if line.strip()]
+            out += [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line.strip()]
     return out
 
 
@@ -221,6 +221,15 @@ def test_summary_and_texts(client):
     lines = raw_lines(client, batch)
     s = results.summary()
     usage = [line["response"]["body"]["usage"] for line in lines]
+    # Tokens per model and provider (cost.py): the same sums, split.
+    by_model, by_provider = s.pop("by_model"), s.pop("by_provider")
+    assert s.pop("cached") == 0
+    models = {line["response"]["body"]["model"] for line in lines}
+    assert set(by_model) == models
+    for part in (by_model, by_provider):
+        assert sum(m["requests"] for m in part.values()) == 12
+        assert sum(m["prompt_tokens"] for m in part.values()) == sum(u["prompt_tokens"] for u in usage)
+        assert sum(m["completion_tokens"] for m in part.values()) == sum(u["completion_tokens"] for u in usage)
     assert s == {
         "total": 12,
         "succeeded": 12,
@@ -392,6 +401,7 @@ def test_dataframes(client, lib):
         "completion_tokens",
         "error_code",
         "error_message",
+        "cached",
     ]
     assert len(frame) == 7
     rows = frame.to_dict("records") if lib == "pandas" else frame.to_dicts()
@@ -405,7 +415,7 @@ def test_dataframes(client, lib):
 
 
 def _download(client: fb.Client, batch: fb.Batch) -> list[bytes]:
-    return [client.files.content(fid) for fid in (batch.output_file_id, batch.error_file_id) if fid]
+    return [client.files.content(fid).content for fid in (batch.output_file_id, batch.error_file_id) if fid]
 
 
 @pytest.mark.parametrize("lib", ["pandas", "polars"])
@@ -429,6 +439,7 @@ def test_to_columns_with_failures(tmp_path):
         "completion_tokens": [4, None, None],
         "error_code": [None, "rate_limited", "batch_expired"],
         "error_message": [None, "Slow down", "Not run in time"],
+        "cached": [False, False, False],
     }
 
 

@@ -134,7 +134,7 @@ def _files_of(client: Client, results: fb.BatchResults) -> list[bytes]:
     """The output and error files of the one batch behind ``results``, as bytes (results
     with no requests attached)."""
     (batch,) = list(client.batches.list(limit=100))
-    return [client.files.content(f) for f in (batch.output_file_id, batch.error_file_id) if f]
+    return [client.files.content(f).content for f in (batch.output_file_id, batch.error_file_id) if f]
 
 
 def test_retry_failed_rejects_inputs_it_cannot_use(flaky):

@@ -424,7 +424,7 @@ def test_retry_failed_resubmits_only_the_failed_requests(flaky, tmp_path):
     assert batch.request_counts.total == len(failed)
     assert retried.custom_ids == failed  # only those, in input order
     # What was sent is exactly the original lines of the failed requests.
-    sent = client.files.content(batch.input_file_id).splitlines()
+    sent = client.files.content(batch.input_file_id).content.splitlines()
     original = {json.loads(raw)["custom_id"]: raw for raw in src.read_bytes().splitlines()}
     assert sent == [original[cid] for cid in failed]
 

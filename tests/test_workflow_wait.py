@@ -8,10 +8,10 @@ Everything talks to 127.0.0.1; every wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import os
-import re
 import signal
 import threading
 import time
@@ -213,13 +213,23 @@ def fake_batch(status: str, total: int | None, completed: int = 0, failed: int =
     return Batch(data)
 
 
-def bar_lines(err: str) -> list[str]:
-    """tqdm's successive renderings (it rewrites one line with carriage returns)."""
-    return [chunk.strip() for chunk in re.split(r"[\r\n]+", err) if chunk.strip()]
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, so the progress draws tqdm's live bar on it (real
+    terminals: test_progress_output.py, through a pseudo-terminal)."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def take(self) -> str:
+        out = self.getvalue()
+        self.seek(0)
+        self.truncate()
+        return out
 
 
-def test_progress_never_reaches_100_percent_before_the_batch_is_terminal(capsys):
-    p = _wait.Progress(True, "batch")
+def test_progress_never_reaches_100_percent_before_the_batch_is_terminal():
+    term = Terminal()
+    p = _wait.Progress(True, "batch", stream=term)
     p.update([fake_batch("validating", None)])
     p.update([fake_batch("in_progress", 4, 2)])
     assert p._bar.n == 2 and p._bar.total == 4
@@ -228,7 +238,7 @@ def test_progress_never_reaches_100_percent_before_the_batch_is_terminal(capsys)
     assert p._bar.total == 4
     p.update([fake_batch("finalizing", 4, 2, 2)])
     assert p._bar.n == 3
-    err = capsys.readouterr().err
+    err = term.take()
     assert "failed=2" in err
     assert "status=finalizing" in err
     assert "100%" not in err
@@ -236,33 +246,71 @@ def test_progress_never_reaches_100_percent_before_the_batch_is_terminal(capsys)
     p.update([fake_batch("completed", 4, 2, 2)])
     p.close()
     assert p._bar.n == 4
-    err = capsys.readouterr().err
+    err = term.take()
     assert "100%" in err
     assert "4/4" in err
     assert "status=completed" in err
+    # Four requests done within microseconds have no meaningful rate: none is shown.
+    assert "/s" not in err and "/min" not in err
 
 
-def test_progress_over_several_batches(capsys):
-    p = _wait.Progress(True, "2 batches")
+def test_progress_over_several_batches():
+    term = Terminal()
+    p = _wait.Progress(True, "2 batches", stream=term)
     p.update([fake_batch("completed", 2, 2, id="a"), fake_batch("finalizing", 3, 2, 1, id="b")])
     assert (p._bar.n, p._bar.total) == (4, 5)
     p.update([fake_batch("completed", 2, 2, id="a"), fake_batch("cancelled", 3, 1, id="b")])
     assert (p._bar.n, p._bar.total) == (3, 5)  # cancelled is terminal: what ran is what there is
     p.close()
-    err = capsys.readouterr().err
+    err = term.take()
     assert "2 batches" in err
     assert "status=cancelled,completed" in err
 
 
 def test_progress_disabled_makes_no_bar(capsys):
-    p = _wait.Progress(False, "batch")
-    p.update([fake_batch("completed", 4, 4)])
-    p.close()
-    assert p._bar is None
+    for stream in (Terminal(), None):
+        p = _wait.Progress(False, "batch", stream=stream)
+        p.update([fake_batch("completed", 4, 4)])
+        p.close()
+        assert p._bar is None
+        assert stream is None or stream.getvalue() == ""
     assert capsys.readouterr().err == ""
 
 
-def test_wait_shows_a_progress_bar_on_stderr(capsys):
+def test_the_rate_counts_wall_time_and_only_the_requests_done_while_waiting(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(_wait.time, "monotonic", lambda: now[0])
+    term = Terminal()
+    p = _wait.Progress(True, "batch", stream=term)
+    p.update([fake_batch("in_progress", 1000, 400)])  # 400 were done before this wait began
+    now[0] += 0.5
+    p.update([fake_batch("in_progress", 1000, 900)])
+    assert "req/s" not in term.take()  # under MIN_RATE_SECONDS: not yet meaningful
+    now[0] += 1.5
+    p.update([fake_batch("in_progress", 1000, 600 + 400)])
+    # 600 requests over 2 s of waiting; not 1000 (the 400 done before), nor tqdm's jumps.
+    assert "300 req/s" in term.take()
+    now[0] += 1_000
+    p.update([fake_batch("completed", 1000, 1000)])
+    p.close()
+    assert "0.599 req/s" in term.take()
+
+
+def test_a_slow_rate_is_given_per_minute(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(_wait.time, "monotonic", lambda: now[0])
+    term = Terminal()
+    p = _wait.Progress(True, "batch", stream=term)
+    p.update([fake_batch("in_progress", 10, 0)])
+    now[0] += 60.0
+    p.update([fake_batch("in_progress", 10, 3)])
+    assert "3 req/min" in term.take()
+    p.close()
+
+
+def test_wait_on_a_non_terminal_prints_one_final_line(capsys):
+    """stderr captured (not a terminal, not a notebook): no bar frames, one line at the end.
+    The same through real pipes and a real terminal: test_progress_output.py."""
     with LocalServer(api_key=KEY, latency=0.02, concurrency=1) as s:
         client = client_for(s)
         b = start(client, 12)
@@ -271,15 +319,11 @@ def test_wait_shows_a_progress_bar_on_stderr(capsys):
     assert done.status == "completed"
     captured = capsys.readouterr()
     assert captured.out == ""
-    renders = bar_lines(captured.err)
-    assert renders, captured.err
-    assert "12/12" in renders[-1]
-    assert "100%" in renders[-1]
-    assert "failed=0" in renders[-1]
-    assert "status=completed" in renders[-1]
-    for line in renders:
-        if "status=" in line and "status=completed" not in line:
-            assert "100%" not in line and "12/12" not in line, line
+    assert "\r" not in captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("batch: 12/12 requests [")
+    assert "failed=0 status=completed" in lines[0]
 
 
 def test_wait_without_progress_writes_nothing(server, capsys):

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ClientError;
 use crate::transport::{path_segment, Client};
-use crate::types::{Batch, CreateBatch, ListParams, Page};
+use crate::types::{Batch, CreateBatch, ListParams, Page, ProviderBreakdownList};
 
 pub struct Batches<'c> {
     client: &'c Client,
@@ -42,6 +42,13 @@ impl<'c> Batches<'c> {
     /// `GET /v1/batches`: one page, newest first.
     pub async fn list(&self, page: &ListParams) -> Result<Page<Batch>, ClientError> {
         self.client.call(Method::GET, "/v1/batches", &page.query(), None, None).await
+    }
+
+    /// `GET /v1/batches/{batch_id}/providers`: the batch's request counts and usage by
+    /// provider. An extension of the local engine; the hosted API answers 404.
+    pub async fn providers(&self, batch_id: &str) -> Result<ProviderBreakdownList, ClientError> {
+        let path = format!("/v1/batches/{}/providers", path_segment("batch_id", batch_id)?);
+        self.client.call(Method::GET, &path, &[], None, None).await
     }
 
     /// `POST /v1/batches/{batch_id}/cancel`: the requests not yet run are not run; the

@@ -39,7 +39,7 @@ pub struct ClientConfig {
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_userinfo(&self.base_url))
             .field("api_key", &self.api_key)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -66,6 +66,25 @@ impl ClientConfig {
     }
 }
 
+/// `url` with any userinfo (`http://user:KEY@host`) shown as `***`: a base URL may carry
+/// credentials, which no repr, log line or message may show.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+impl ClientConfig {
+    /// The base URL as it may be shown (userinfo redacted).
+    pub fn shown_base_url(&self) -> String {
+        redact_userinfo(&self.base_url)
+    }
+}
+
 /// `https://host/v1/` and `https://host` name the same API root.
 fn normalise_base_url(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');
@@ -82,5 +101,16 @@ mod tests {
         assert_eq!(normalise_base_url("http://127.0.0.1:8080/v1/"), "http://127.0.0.1:8080");
         assert_eq!(normalise_base_url(" http://h/v1 "), "http://h");
         assert_eq!(ClientConfig::new(None, Secret::new("k")).base_url, HOSTED_BASE_URL);
+    }
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        assert_eq!(redact_userinfo("http://user:KEY@host:8/v1?a=b@c"), "http://***@host:8/v1?a=b@c");
+        assert_eq!(redact_userinfo("https://KEY@host"), "https://***@host");
+        assert_eq!(redact_userinfo("https://h:1/p@x"), "https://h:1/p@x");
+        assert_eq!(redact_userinfo("https://host"), "https://host");
+        let cfg = ClientConfig::new(Some("http://u:sk-secret@h"), Secret::new("k"));
+        assert!(!format!("{cfg:?}").contains("sk-secret"));
+        assert_eq!(cfg.shown_base_url(), "http://***@h");
     }
 }

@@ -34,6 +34,9 @@ pub struct StatusError {
     pub body: Option<Value>,
     /// The wait the answer asked for (`retry-after-ms` / `retry-after`), if any.
     pub retry_after: Option<Duration>,
+    /// The server's `x-should-retry` (true or false), if it sent one: it knows whether
+    /// trying again can help, so it overrides the status's default (as in openai-python).
+    pub should_retry: Option<bool>,
 }
 
 impl ClientError {
@@ -66,6 +69,7 @@ impl ClientError {
             request_id,
             body: parsed,
             retry_after,
+            should_retry: None,
         }))
     }
 
@@ -80,25 +84,28 @@ impl ClientError {
     /// Retrying might help: no answer, or an answer that says "later".
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Status(s) => fastrouter_batch_core::retry::is_retryable_status(s.status),
+            Self::Status(s) => {
+                s.should_retry.unwrap_or_else(|| fastrouter_batch_core::retry::is_retryable_status(s.status))
+            }
             Self::Connection { .. } | Self::Timeout { .. } => true,
             _ => false,
         }
     }
 
     pub(crate) fn from_reqwest(e: &reqwest::Error) -> Self {
-        // The innermost cause says what happened; the URL (which may carry a query) and
-        // headers (which carry the key) are never part of the message.
+        // The innermost cause says what happened; the URL tried is named without its
+        // credentials or query, and headers (which carry the key) never are.
         let mut source: &dyn std::error::Error = e;
         while let Some(inner) = source.source() {
             source = inner;
         }
+        let to = e.url().map(|u| format!(" ({})", shown_url(u))).unwrap_or_default();
         if e.is_timeout() {
-            Self::Timeout { message: format!("Request timed out: {source}") }
+            Self::Timeout { message: format!("Request timed out{to}: {source}") }
         } else if e.is_builder() {
             Self::Config { message: format!("Invalid request: {source}") }
         } else {
-            Self::Connection { message: format!("Connection error: {source}") }
+            Self::Connection { message: format!("Connection error{to}: {source}") }
         }
     }
 
@@ -110,6 +117,14 @@ impl ClientError {
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config { message: message.into() }
     }
+}
+
+/// A URL as messages show it: without userinfo (which may hold a key) or query.
+fn shown_url(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    crate::config::redact_userinfo(url.as_str())
 }
 
 impl std::fmt::Display for ClientError {

@@ -19,5 +19,6 @@ pub use error::{ClientError, StatusError};
 pub use files::{Files, Upload};
 pub use transport::Client;
 pub use types::{
-    ApiObject, Batch, CreateBatch, FileDeleted, FileObject, ListParams, Page, RequestCounts, TERMINAL_STATUSES,
+    ApiObject, Batch, CreateBatch, FileDeleted, FileObject, ListParams, Page, ProviderBreakdownList, RequestCounts,
+    TERMINAL_STATUSES,
 };

@@ -25,7 +25,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base_url", &self.cfg.base_url).finish_non_exhaustive()
+        f.debug_struct("Client").field("base_url", &self.cfg.shown_base_url()).finish_non_exhaustive()
     }
 }
 
@@ -44,7 +44,7 @@ impl Client {
         if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
             return Err(ClientError::config(format!(
                 "base_url must start with http:// or https://, got {:?}",
-                cfg.base_url
+                cfg.shown_base_url()
             )));
         }
         let http = build_http()?;
@@ -184,8 +184,17 @@ pub(crate) async fn status_error(resp: Response) -> ClientError {
     let status = resp.status().as_u16();
     let id = request_id(&resp);
     let asked = retry::retry_after(|n| resp.headers().get(n).and_then(|v| v.to_str().ok()));
+    let should_retry = match resp.headers().get("x-should-retry").and_then(|v| v.to_str().ok()) {
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    };
     let body = resp.bytes().await.unwrap_or_default();
-    ClientError::from_answer(status, &body, id, asked)
+    let mut err = ClientError::from_answer(status, &body, id, asked);
+    if let ClientError::Status(s) = &mut err {
+        s.should_retry = should_retry;
+    }
+    err
 }
 
 /// A 2xx answer's body as the object `T`.

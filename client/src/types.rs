@@ -6,24 +6,56 @@ use serde_json::{Map, Value};
 
 use crate::error::ClientError;
 
-/// The object in an answer, which must carry a string `id`.
-fn object(value: Value, what: &str) -> Result<Map<String, Value>, ClientError> {
-    match value {
-        Value::Object(map) if map.get("id").is_some_and(Value::is_string) => Ok(map),
-        other => {
-            let mut shown = other.to_string();
-            if shown.len() > 200 {
-                let mut end = 200;
-                while !shown.is_char_boundary(end) {
-                    end -= 1;
-                }
-                shown.truncate(end);
-                shown.push('…');
+/// The object in an answer, which must carry a string id: `id`, or the field FastRouter's
+/// reference documents beside it (`alias`: `file_id` on files, `batch_id` on batches; its
+/// answers may carry either or both). Each is filled in from the other, so every reader
+/// finds both.
+fn object(value: Value, what: &str, alias: Option<&str>) -> Result<Map<String, Value>, ClientError> {
+    let mut map = match value {
+        Value::Object(map) => map,
+        other => return Err(not_an_object(&other, what)),
+    };
+    if let Some(alias) = alias {
+        match (map.get("id").filter(|v| v.is_string()), map.get(alias).filter(|v| v.is_string())) {
+            (Some(id), None) => {
+                let id = id.clone();
+                map.insert(alias.to_owned(), id);
             }
-            Err(ClientError::Decode {
-                message: format!("The server's answer is not {what} (an object with an id): {shown}"),
-            })
+            (None, Some(id)) => {
+                let id = id.clone();
+                map.insert("id".to_owned(), id);
+            }
+            _ => {}
         }
+    }
+    if !map.get("id").is_some_and(Value::is_string) {
+        return Err(not_an_object(&Value::Object(map), what));
+    }
+    Ok(map)
+}
+
+fn not_an_object(value: &Value, what: &str) -> ClientError {
+    let mut shown = value.to_string();
+    if shown.len() > 200 {
+        let mut end = 200;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push('…');
+    }
+    ClientError::Decode { message: format!("The server's answer is not {what} (an object with an id): {shown}") }
+}
+
+/// `errors` sent as a bare list (as some OpenAI-compatible servers do) becomes the
+/// documented `{"object": "list", "data": [...]}`, so readers meet one shape.
+fn normalise_errors(map: &mut Map<String, Value>) {
+    if let Some(Value::Array(items)) = map.get_mut("errors") {
+        let data = std::mem::take(items);
+        let mut list = Map::new();
+        list.insert("object".into(), "list".into());
+        list.insert("data".into(), Value::Array(data));
+        map.insert("errors".into(), Value::Object(list));
     }
 }
 
@@ -33,7 +65,7 @@ pub trait ApiObject: TryFrom<Value, Error = ClientError> {
 }
 
 macro_rules! api_object {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $alias:expr $(, $fix:path)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq)]
         pub struct $name(Map<String, Value>);
@@ -68,7 +100,10 @@ macro_rules! api_object {
             type Error = ClientError;
 
             fn try_from(value: Value) -> Result<Self, ClientError> {
-                object(value, $what).map(Self)
+                #[allow(unused_mut)]
+                let mut map = object(value, $what, $alias)?;
+                $($fix(&mut map);)?
+                Ok(Self(map))
             }
         }
     };
@@ -77,7 +112,8 @@ macro_rules! api_object {
 api_object!(
     /// An uploaded file (`POST /v1/files`, `GET /v1/files/{id}`).
     FileObject,
-    "a file"
+    "a file",
+    Some("file_id")
 );
 
 impl FileObject {
@@ -103,7 +139,8 @@ impl FileObject {
 api_object!(
     /// The answer to `DELETE /v1/files/{id}`.
     FileDeleted,
-    "a deleted file"
+    "a deleted file",
+    Some("file_id")
 );
 
 impl FileDeleted {
@@ -115,7 +152,9 @@ impl FileDeleted {
 api_object!(
     /// A batch (`POST /v1/batches`, `GET /v1/batches/{id}`, `.../cancel`).
     Batch,
-    "a batch"
+    "a batch",
+    Some("batch_id"),
+    normalise_errors
 );
 
 /// Requests of a batch: in all, completed, failed.
@@ -165,6 +204,59 @@ impl Batch {
 
     pub fn metadata(&self) -> Option<&Map<String, Value>> {
         self.0.get("metadata").and_then(Value::as_object)
+    }
+}
+
+/// A batch's breakdown by provider (`GET /v1/batches/{id}/providers`, an extension of the
+/// local engine, not of the hosted API): each provider's request counts and token usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderBreakdownList(Map<String, Value>);
+
+impl ProviderBreakdownList {
+    pub fn batch_id(&self) -> Option<&str> {
+        self.0.get("batch_id").and_then(Value::as_str)
+    }
+
+    /// `(provider, request counts)` of each provider, in the server's order.
+    pub fn request_counts(&self) -> Vec<(&str, RequestCounts)> {
+        self.items()
+            .map(|item| {
+                let counts = item.get("request_counts").and_then(Value::as_object);
+                let n = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_u64).unwrap_or(0);
+                let provider = item.get("provider").and_then(Value::as_str).unwrap_or_default();
+                (provider, RequestCounts { total: n("total"), completed: n("completed"), failed: n("failed") })
+            })
+            .collect()
+    }
+
+    fn items(&self) -> impl Iterator<Item = &Map<String, Value>> {
+        self.0.get("data").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object)
+    }
+}
+
+impl ApiObject for ProviderBreakdownList {
+    fn into_json(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+impl TryFrom<Value> for ProviderBreakdownList {
+    type Error = ClientError;
+
+    /// A list object whose `data` is an array of objects each naming its `provider`.
+    fn try_from(value: Value) -> Result<Self, ClientError> {
+        let well_formed = |map: &Map<String, Value>| {
+            map.get("data").and_then(Value::as_array).is_some_and(|items| {
+                items.iter().all(|i| i.as_object().is_some_and(|o| o.get("provider").is_some_and(Value::is_string)))
+            })
+        };
+        match value {
+            Value::Object(map) if well_formed(&map) => Ok(Self(map)),
+            _ => Err(ClientError::Decode {
+                message: "The server's answer is not a provider breakdown (a list whose items name their provider)"
+                    .into(),
+            }),
+        }
     }
 }
 
@@ -264,7 +356,8 @@ mod tests {
 
     #[test]
     fn objects_keep_what_the_server_sent() {
-        let sent = json!({"id": "b1", "status": "completed", "request_counts": {"total": 3, "completed": 2, "failed": 1},
+        // As FastRouter answers: `batch_id` beside `id` (a missing one is filled in, below).
+        let sent = json!({"id": "b1", "batch_id": "b1", "status": "completed", "request_counts": {"total": 3, "completed": 2, "failed": 1},
                           "output_file_id": "f2", "error_file_id": null, "new_field": [1]});
         let b = Batch::try_from(sent.clone()).unwrap();
         assert_eq!((b.id(), b.status(), b.is_terminal()), ("b1", "completed", true));
@@ -278,8 +371,57 @@ mod tests {
     }
 
     #[test]
+    fn provider_breakdowns() {
+        let sent = json!({"object": "list", "batch_id": "b1", "data": [
+            {"provider": "anthropic", "request_counts": {"total": 2, "completed": 1, "failed": 1}, "usage": {}},
+            {"provider": "openai", "request_counts": {"total": 3, "completed": 3, "failed": 0}, "more": true}]});
+        let list = ProviderBreakdownList::try_from(sent.clone()).unwrap();
+        assert_eq!(list.batch_id(), Some("b1"));
+        assert_eq!(
+            list.request_counts(),
+            [
+                ("anthropic", RequestCounts { total: 2, completed: 1, failed: 1 }),
+                ("openai", RequestCounts { total: 3, completed: 3, failed: 0 })
+            ]
+        );
+        assert_eq!(list.into_json(), sent);
+        for bad in [json!([]), json!({"data": {}}), json!({"data": [{"provider": 1}]}), json!({"data": [7]})] {
+            let e = ProviderBreakdownList::try_from(bad).unwrap_err();
+            assert!(matches!(e, ClientError::Decode { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn ids_come_from_the_documented_aliases() {
+        // FastRouter's reference: uploads answer `file_id`, creates `batch_id`, `id` "same as".
+        let f = FileObject::try_from(json!({"file_id": "file-1", "num_rows": 2})).unwrap();
+        assert_eq!((f.id(), f.json()["file_id"].as_str()), ("file-1", Some("file-1")));
+        let b = Batch::try_from(json!({"batch_id": "fr_batch-1", "status": "validating"})).unwrap();
+        assert_eq!((b.id(), b.json()["batch_id"].as_str()), ("fr_batch-1", Some("fr_batch-1")));
+        let b = Batch::try_from(json!({"id": "b2"})).unwrap();
+        assert_eq!(b.json()["batch_id"], json!("b2"));
+        // Both given: both kept as sent.
+        let b = Batch::try_from(json!({"id": "b3", "batch_id": "b3"})).unwrap();
+        assert_eq!(b.id(), "b3");
+        assert!(Batch::try_from(json!({"file_id": "f"})).is_err(), "a file id is no batch id");
+        let page = Page::<Batch>::try_from(json!({"data": [{"batch_id": "x"}]})).unwrap();
+        assert_eq!(page.data[0].id(), "x");
+    }
+
+    #[test]
+    fn bare_error_lists_become_the_documented_list_object() {
+        let errors = json!([{"code": "invalid", "line": 1, "message": "bad"}]);
+        let b = Batch::try_from(json!({"id": "b", "status": "failed", "errors": errors.clone()})).unwrap();
+        assert_eq!(b.json()["errors"], json!({"object": "list", "data": errors}));
+        let documented = json!({"object": "list", "data": []});
+        let b = Batch::try_from(json!({"id": "b", "errors": documented.clone()})).unwrap();
+        assert_eq!(b.json()["errors"], documented);
+    }
+
+    #[test]
     fn pages() {
-        let sent = json!({"object": "list", "data": [{"id": "a"}, {"id": "b"}], "first_id": "a", "last_id": "b", "has_more": true});
+        let sent = json!({"object": "list", "data": [{"id": "a", "file_id": "a"}, {"id": "b", "file_id": "b"}],
+                          "first_id": "a", "last_id": "b", "has_more": true});
         let page = Page::<FileObject>::try_from(sent.clone()).unwrap();
         assert_eq!(page.data.iter().map(FileObject::id).collect::<Vec<_>>(), ["a", "b"]);
         assert!(page.has_more);

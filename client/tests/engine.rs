@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fastrouter_batch_client::{
-    Batch, Client, ClientConfig, ClientError, CreateBatch, ListParams, RetryEvent, Upload, HOSTED_BASE_URL,
+    Batch, Client, ClientConfig, ClientError, CreateBatch, ListParams, RequestCounts, RetryEvent, Upload,
+    HOSTED_BASE_URL,
 };
 use fastrouter_batch_core::{RetryPolicy, Secret};
 use fastrouter_batch_engine::{Engine, EngineConfig, ProviderMode, SimulatedConfig};
@@ -153,6 +154,14 @@ async fn batches_create_wait_list_and_cancel() {
     assert_eq!(done.status(), "completed");
     let counts = done.request_counts().unwrap();
     assert_eq!((counts.total, counts.completed, counts.failed), (4, 4, 0));
+    // The engine's breakdown: the four lines are all openai's.
+    let breakdown = client.batches().providers(batch.id()).await.unwrap();
+    assert_eq!(breakdown.batch_id(), Some(batch.id()));
+    assert_eq!(breakdown.request_counts(), [("openai", RequestCounts { total: 4, completed: 4, failed: 0 })]);
+    match client.batches().providers("batch_unknown").await {
+        Err(ClientError::Status(s)) => assert_eq!(s.status, 404, "{s:?}"),
+        other => panic!("{other:?}"),
+    }
     let output = client.files().content(done.output_file_id().unwrap()).await.unwrap();
     let results: Vec<Value> =
         output.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();

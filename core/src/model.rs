@@ -47,6 +47,11 @@ pub fn provider_requires_max_tokens(provider: &str) -> bool {
     provider == "anthropic"
 }
 
+/// The `max_tokens` every chat request built by the package for such a provider gets when
+/// neither `max_tokens` nor `max_completion_tokens` is given (one default, everywhere:
+/// `BatchRequest.chat`, `add_chat`, `from_records` / `from_dataframe`, `run(df)`).
+pub const DEFAULT_MAX_TOKENS: u64 = 1024;
+
 /// Providers that restrict custom ids to `^[a-zA-Z0-9_-]{1,64}$`.
 pub fn provider_restricts_custom_id(provider: &str) -> bool {
     provider == "anthropic"

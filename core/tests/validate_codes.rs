@@ -329,3 +329,26 @@ fn sampling_parameters() {
         assert_eq!(with(params), one(2, code, Some(path)), "{params}");
     }
 }
+
+#[test]
+fn openai_format_lines_say_how_to_convert() {
+    // OpenAI's own batch format: no provider, a bare model name. One issue, with the fix.
+    let openai_line = OK_OPENAI.replacen(r#""provider":"openai","#, "", 1).replacen("openai/gpt-4.1", "gpt-4.1", 1);
+    let line = format!("{OK_ANTHROPIC}\n{openai_line}\n");
+    let r = validate_bytes(line.as_bytes(), &Options::default());
+    assert_eq!(r.issues.len(), 1, "{:?}", r.issues);
+    let issue = &r.issues[0];
+    assert_eq!((issue.line, issue.code.as_str(), issue.path.as_deref()), (2, "missing_field", Some("provider")));
+    assert!(issue.message.contains("OpenAI-format"), "{}", issue.message);
+    assert!(issue.message.contains(r#""openai/gpt-4.1""#), "{}", issue.message);
+    assert!(issue.message.contains("fastrouter-batch convert FILE --provider openai -o OUT"), "{}", issue.message);
+    // A Claude model is guessed as Anthropic's.
+    let claude = line.replace("gpt-4.1", "claude-4.5-sonnet");
+    let r = validate_bytes(claude.as_bytes(), &Options::default());
+    assert!(r.issues.iter().any(|i| i.message.contains("--provider anthropic")), "{:?}", r.issues);
+    // No provider but a prefixed model: only the plain missing field.
+    let prefixed = OK_OPENAI.replacen(r#""provider":"openai","#, "", 1);
+    let r = validate_bytes(prefixed.as_bytes(), &Options::default());
+    assert_eq!(r.issues.len(), 1);
+    assert!(!r.issues[0].message.contains("convert"), "{}", r.issues[0].message);
+}

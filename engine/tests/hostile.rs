@@ -306,10 +306,33 @@ async fn idempotency_key_reused_with_another_request_is_a_422() {
     engine.stop().await;
 }
 
-/// Connections the engine holds open, counted from outside its code: sockets in this
-/// process's fd table whose local port is the engine's (its accepted connections; the
-/// test's own client sockets have the engine's port as their remote one).
-fn engine_connections(port: u16) -> usize {
+/// Connections the engine holds open to `peers` (client ports), counted from outside its
+/// code: sockets in this process's fd table whose local port is the engine's and whose
+/// remote port is one of `peers`. The peers matter: the other tests of this binary run in
+/// the same process, and a connection another test's stopped engine still holds can sit on
+/// the port this engine was given (SO_REUSEADDR lets a listener bind beside it).
+fn engine_connections(port: u16, peers: &std::collections::HashSet<u16>) -> usize {
+    // 0A: the listening socket itself.
+    socket_rows()
+        .into_iter()
+        .filter(|(local, remote, state)| {
+            *local == Some(port) && remote.is_some_and(|p| peers.contains(&p)) && state != "0A"
+        })
+        .count()
+}
+
+/// Local ports of this process's established connections to the engine's `port` (the
+/// client side, which is this test's own).
+fn client_connections(port: u16) -> Vec<u16> {
+    socket_rows()
+        .into_iter()
+        .filter(|(_, remote, state)| *remote == Some(port) && state == "01")
+        .filter_map(|(local, _, _)| local)
+        .collect()
+}
+
+/// (local port, remote port, state) of the TCP sockets in this process's fd table.
+fn socket_rows() -> Vec<(Option<u16>, Option<u16>, String)> {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
@@ -318,19 +341,18 @@ fn engine_connections(port: u16) -> usize {
             Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
         })
         .collect();
-    let mut count = 0;
+    let port_of = |col: &str| col.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+    let mut rows = Vec::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else { continue };
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let local_port = cols[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
-            // 0A: the listening socket itself.
-            if local_port == Some(port) && cols[3] != "0A" && inodes.contains(cols[9]) {
-                count += 1;
+            if inodes.contains(cols[9]) {
+                rows.push((port_of(cols[1]), port_of(cols[2]), cols[3].to_owned()));
             }
         }
     }
-    count
+    rows
 }
 
 /// Clients that trickle their request head: each is closed once the header-read timeout
@@ -347,11 +369,14 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
     let api = Api::new(&engine);
     let addr = engine.addr();
     const SLOW: usize = 40;
+    let peers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let mut slow = tokio::task::JoinSet::new();
     for i in 0..SLOW {
+        let peers = peers.clone();
         slow.spawn(async move {
             let started = std::time::Instant::now();
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            peers.lock().unwrap().insert(tcp.local_addr().unwrap().port());
             tcp.write_all(b"GET /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
             let mut buf = [0u8; 256];
             loop {
@@ -376,7 +401,8 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
     let mut most = 0;
     let sampling = std::time::Instant::now();
     while sampling.elapsed() < std::time::Duration::from_millis(1500) {
-        most = most.max(engine_connections(addr.port()));
+        let seen = peers.lock().unwrap().clone();
+        most = most.max(engine_connections(addr.port(), &seen));
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(most <= 8, "the engine held {most} connections at once (cap 8)");
@@ -396,6 +422,8 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
         assert_eq!(api.get("/v1/batches").await.status, 200);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(engine_connections(addr.port()) <= 2);
+    let slow_ports = peers.lock().unwrap().clone();
+    let pooled = client_connections(addr.port()).into_iter().filter(|p| !slow_ports.contains(p)).count();
+    assert!((1..=2).contains(&pooled), "{pooled} client connections for 20 requests in a row: keep-alive not used");
     engine.stop().await;
 }

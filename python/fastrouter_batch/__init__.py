@@ -6,6 +6,8 @@ this package adds the Pythonic layer on top.
 
 from __future__ import annotations
 
+from ._cache import ResultCache
+from ._content import FileContent
 from ._core import (
     APIConnectionError,
     APIError,
@@ -18,6 +20,7 @@ from ._core import (
     ConflictError,
     FakeUpstream,
     FastRouterError,
+    InsufficientCreditsError,
     InternalServerError,
     Limits,
     LocalServer,
@@ -32,18 +35,32 @@ from ._core import (
     validate,
 )
 from ._io import read_requests
+from ._pages import AsyncCursorPage, AsyncPager, CursorPage, SyncCursorPage
 from ._wait import WaitTimeout
-from .builder import BatchBuilder
+from .builder import DEFAULT_ANTHROPIC_MAX_TOKENS, BatchBuilder, Column, col
 from .client import AsyncClient, Client
 from .results import BatchResults, Result, read_results, read_texts
-from .types import Batch, BatchError, BatchErrors, CursorPage, FileDeleted, FileObject, RequestCounts
+from .types import (
+    Batch,
+    BatchError,
+    BatchErrors,
+    BatchUsage,
+    FileDeleted,
+    FileObject,
+    ProviderBreakdown,
+    ProviderBreakdownList,
+    RequestCounts,
+)
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncCursorPage",
+    "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
     "Batch",
@@ -52,28 +69,37 @@ __all__ = [
     "BatchErrors",
     "BatchRequest",
     "BatchResults",
+    "BatchUsage",
     "BatchValidationError",
     "Client",
+    "Column",
     "ConflictError",
     "CursorPage",
     "FakeUpstream",
     "FastRouterError",
+    "FileContent",
     "FileDeleted",
     "FileObject",
+    "InsufficientCreditsError",
     "InternalServerError",
     "Limits",
     "LocalServer",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProviderBreakdown",
+    "ProviderBreakdownList",
     "RateLimitError",
     "RequestCounts",
     "RequestTooLargeError",
     "Result",
+    "ResultCache",
+    "SyncCursorPage",
     "UnprocessableEntityError",
     "ValidationIssue",
     "ValidationReport",
     "WaitTimeout",
     "__version__",
+    "col",
     "read_requests",
     "read_results",
     "read_texts",

@@ -11,10 +11,10 @@ from typing import Any
 
 from . import _core
 from ._offloop import off_loop
-from ._pages import MAX_LIST_LIMIT, AsyncPager, SyncPager, check_limit
+from ._pages import MAX_LIST_LIMIT, AsyncPager, SyncCursorPage, check_limit, first_sync_page
 from ._wait import await_all, wait_all
 from .results import BatchResults, Inputs, read_owned
-from .types import Batch
+from .types import Batch, ProviderBreakdownList
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
 
@@ -99,16 +99,27 @@ class Batches:
     def retrieve(self, batch_id: str) -> Batch:
         return Batch(self._api.retrieve_batch(batch_id))
 
-    def list(self, *, limit: int | None = None, after: str | None = None) -> SyncPager[Batch]:
+    def list(self, *, limit: int | None = None, after: str | None = None) -> SyncCursorPage[Batch]:
+        """The first page, newest first (fetched now): ``.data``, ``.has_more``; iterating it
+        walks every batch of every page."""
         check_limit(limit, MAX_LIST_LIMIT)
 
         def fetch(page_after: str | None) -> dict[str, Any]:
             return self._api.list_batches(limit=limit, after=page_after)
 
-        return SyncPager(fetch, Batch, after)
+        return first_sync_page(fetch, Batch, after)
 
     def cancel(self, batch_id: str) -> Batch:
         return Batch(self._api.cancel_batch(batch_id))
+
+    def providers(self, batch_id: str) -> ProviderBreakdownList:
+        """The batch's request counts and token usage by provider (``GET
+        /v1/batches/{id}/providers``, as the dashboard shows them).
+
+        An extension of the local engine (``LocalServer``, ``fastrouter-batch serve``): the
+        hosted service has no such route and answers ``NotFoundError``.
+        """
+        return ProviderBreakdownList(self._api.batch_providers(batch_id))
 
     def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True
@@ -180,6 +191,10 @@ class AsyncBatches:
 
     async def cancel(self, batch_id: str) -> Batch:
         return Batch(await self._api.acancel_batch(batch_id))
+
+    async def providers(self, batch_id: str) -> ProviderBreakdownList:
+        """``Client.batches.providers`` for asyncio."""
+        return ProviderBreakdownList(await self._api.abatch_providers(batch_id))
 
     async def wait(
         self, batch_id: str, *, poll_interval: float | None = None, timeout: float | None = None, progress: bool = True

@@ -2,13 +2,14 @@
 
 import os
 import pathlib
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "DEFAULT_ANTHROPIC_MAX_TOKENS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -22,6 +23,7 @@ __all__ = [
     "ConflictError",
     "FakeUpstream",
     "FastRouterError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "Limits",
     "LineIter",
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 __version__: str
+#: The max_tokens every chat request built for Anthropic gets unless given.
+DEFAULT_ANTHROPIC_MAX_TOKENS: int
 
 #: What an Anthropic model takes among temperature, top_p and top_k.
 _SamplingSupport: TypeAlias = Literal["both", "either", "none"]
@@ -77,6 +81,9 @@ class BadRequestError(APIStatusError):
 
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the account has not enough credits (FastRouter's insufficient-credits answer)."""
 
 class PermissionDeniedError(APIStatusError):
     """403: the key may not do this."""
@@ -170,6 +177,8 @@ class ValidationReport:
     def summary(self, max_issues: int = 10) -> str:
         """The first `max_issues` problems (default 10) and how many more there are."""
     def to_dict(self) -> dict[str, Any]: ...
+    def _repr_html_(self) -> str:
+        """The report as HTML for notebooks: a clear valid state, or the problems as a table."""
 
 @final
 class BatchRequest:
@@ -231,7 +240,17 @@ class BatchBuilder:
         self, custom_id: str, model: str, input: str | Sequence[Any], *, provider: str | None = None, **params: Any
     ) -> None: ...
     def add(self, request: BatchRequest | dict[str, Any]) -> None: ...
-    def extend(self, requests: Iterable[BatchRequest | dict[str, Any]]) -> None: ...
+    def extend(self, requests: BatchBuilder | Iterable[BatchRequest | dict[str, Any]]) -> None: ...
+    def _add_chat_rows(
+        self,
+        ids: list[str],
+        model: str | list[str],
+        provider: str | list[str | None] | None,
+        prompt: list[Any],
+        system: list[Any] | None,
+        params: dict[str, Any],
+        columns: dict[str, list[Any]],
+    ) -> None: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> LineIter: ...
     def to_bytes(self) -> bytes: ...
@@ -410,6 +429,9 @@ class ApiClient:
     def alist_batches(self, *, limit: int | None = None, after: str | None = None) -> Awaitable[dict[str, Any]]: ...
     def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
     def acancel_batch(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
+    def batch_providers(self, batch_id: str) -> dict[str, Any]:
+        """``GET /v1/batches/{batch_id}/providers`` (the local engine's breakdown by provider)."""
+    def abatch_providers(self, batch_id: str) -> Awaitable[dict[str, Any]]: ...
 
 @final
 class LineStream:
@@ -464,6 +486,15 @@ class Result:
     def line(self) -> int:
         """1-based line number in its file."""
     @property
+    def parsed(self) -> Any:
+        """The answer validated by the request's response_format model, or None."""
+    @property
+    def parse_error(self) -> str | None:
+        """Why the answer does not fit the response_format model, or None."""
+    @property
+    def cached(self) -> bool:
+        """True when the result came from the result cache."""
+    @property
     def file(self) -> str | None:
         """The file the line was read from (None for bytes)."""
     def to_dict(self) -> dict[str, Any]:
@@ -484,6 +515,10 @@ class ResultSet:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids, in iteration order."""
+    def positions_of(self, keys: list[str]) -> list[int]: ...
+    def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
+    @property
+    def parser(self) -> Any: ...
     @property
     def succeeded(self) -> ResultSet:
         """The results that succeeded, in the same order."""
@@ -511,6 +546,7 @@ def read_results(
     *,
     inputs: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
     owned_dir: str | os.PathLike[str] | None = None,
+    cached: Iterable[str | os.PathLike[str] | bytes | bytearray] | None = None,
     max_bytes: int = 8589934592,
     max_line_bytes: int = 67108864,
 ) -> ResultSet:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import IO, Any, Union
 
 from . import _core
-from ._pages import AsyncPager, SyncPager, check_limit
+from ._content import FileContent
+from ._pages import AsyncPager, SyncCursorPage, check_limit, first_sync_page
 from .types import FileDeleted, FileObject
 
 log = logging.getLogger("fastrouter_batch")
@@ -63,20 +64,23 @@ class Files:
 
     def list(
         self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
-    ) -> SyncPager[FileObject]:
+    ) -> SyncCursorPage[FileObject]:
+        """The first page (fetched now); iterating it walks every file of every page."""
         check_limit(limit, None)
 
         def fetch(page_after: str | None) -> dict[str, Any]:
             return self._api.list_files(purpose=purpose, limit=limit, after=page_after)
 
-        return SyncPager(fetch, FileObject, after)
+        return first_sync_page(fetch, FileObject, after)
 
     def delete(self, file_id: str) -> FileDeleted:
         return FileDeleted(self._api.delete_file(file_id))
 
-    def content(self, file_id: str) -> bytes:
-        """The whole content, in memory. For big files use ``download`` or ``iter_lines``."""
-        return self._api.file_content(file_id)
+    def content(self, file_id: str) -> FileContent:
+        """The whole content, in memory, as openai-python gives it: ``.content`` (bytes),
+        ``.text``, ``.iter_lines()``, ``.write_to_file(path)``... For big files use
+        ``download`` or ``iter_lines`` (streamed)."""
+        return FileContent(self._api.file_content(file_id))
 
     def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
         """Streams the content to ``path`` (written aside, then moved into place)."""
@@ -113,8 +117,8 @@ class AsyncFiles:
     async def delete(self, file_id: str) -> FileDeleted:
         return FileDeleted(await self._api.adelete_file(file_id))
 
-    async def content(self, file_id: str) -> bytes:
-        return await self._api.afile_content(file_id)
+    async def content(self, file_id: str) -> FileContent:
+        return FileContent(await self._api.afile_content(file_id))
 
     async def download(self, file_id: str, path: str | os.PathLike[str]) -> Path:
         await self._api.adownload_file(file_id, Path(path))

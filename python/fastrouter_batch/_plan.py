@@ -52,7 +52,7 @@ def batch_file(path: Path, what: str) -> Path:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"{what} is a directory, not a batch file", str(path))
     if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, "no such batch file", str(path))
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     return path
 
 

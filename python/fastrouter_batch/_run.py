@@ -17,7 +17,8 @@ import os
 import shutil
 import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -41,6 +42,11 @@ log = logging.getLogger("fastrouter_batch")
 #: Weak keys: an entry goes with its results (and so does a temporary work directory,
 #: which the results own).
 RUN_INPUTS: weakref.WeakKeyDictionary[BatchResults, tuple[Path, ...]] = weakref.WeakKeyDictionary()
+
+#: How a stopped run tells its caller to go on, given the run's manifest (None without
+#: one): None says it in the library's terms (``client.resume(PATH)``); the CLI sets its own
+#: (``fastrouter-batch run --resume PATH``).
+STOP_HINT: ContextVar[Callable[[Path | None], str] | None] = ContextVar("fastrouter_batch_stop_hint", default=None)
 
 
 class WaitOptions(TypedDict, total=False):
@@ -173,7 +179,10 @@ def _stopped(plan: Manifest, error: BaseException) -> None:
     ids = [p.batch_id for p in plan.parts if p.batch_id]
     if not ids:
         return
-    if plan.owns_work_dir:
+    hint = STOP_HINT.get()
+    if hint is not None:
+        how = hint(None if plan.owns_work_dir else Path(plan.path))
+    elif plan.owns_work_dir:
         how = (
             "get their results with client.batches.wait(id) and client.batches.results(id); "
             "pass manifest=PATH to run() to make a run resumable with client.resume(PATH)"

@@ -1,10 +1,16 @@
 """The ``fastrouter-batch`` command (also ``python -m fastrouter_batch``).
 
-Exit codes scripts can rely on: 0 ok; 1 the work failed (a batch failed, expired or was
-cancelled, some lines failed, the server or network failed); 2 usage or validation error
-(bad arguments, an invalid or unreadable file, a request the server refused as wrong).
-Progress goes to stderr; ``--json`` prints machine-readable results on stdout. A reader
-that stops early (``fastrouter-batch results ID | head``) ends the command quietly, exit 1.
+Exit codes scripts can rely on (the README's table, checked against this code by
+tests/test_cli_terms.py): 0 ok; 1 the work failed (a batch failed, expired or was
+cancelled, some lines failed, the server failed or was not reached); 2 usage or validation
+error (bad arguments, an invalid or missing file, a request the server refused as wrong:
+any 4xx but 429); 130 interrupted. Progress goes to stderr; ``--json`` prints
+machine-readable results on stdout. A reader that stops early
+(``fastrouter-batch results ID | head``) ends the command quietly, exit 1.
+
+The API options (``--api-key``, ``--base-url``, ``--max-retries``, ``--no-progress``) go
+before the command or after it, as git's do. No message ever shows a key: usage errors are
+redacted (``_redact``), and base URLs are shown without their userinfo.
 """
 
 from __future__ import annotations
@@ -12,14 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, NoReturn
 
 from . import _core
 from ._manifest import Manifest
+from ._run import STOP_HINT
 from .client import Client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -30,6 +40,74 @@ MAX_LISTED = 20
 
 class UsageError(Exception):
     """A mistake in how the command was called: its message is printed, exit 2."""
+
+
+#: The keys this invocation knows of (``--api-key`` values, the key variables), which no
+#: message may show. Set by ``main`` before parsing.
+_SECRETS: list[str] = []
+#: Anything shaped like a FastRouter or OpenAI key, and the userinfo of a URL.
+_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{3,}")
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#@\s]*@")
+
+#: Values shorter than this are not redacted as keys (FastRouter's keys are far longer).
+MIN_SECRET_CHARS = 8
+
+API_OPTIONS = ("--api-key", "--base-url", "--max-retries", "--no-progress")
+#: The API options' values when given neither before nor after the command.
+_API_DEFAULTS: dict[str, Any] = {
+    "api_key_client": None,
+    "base_url": None,
+    "max_retries_client": 2,
+    "no_progress": False,
+}
+
+
+def _secrets_in(argv: Sequence[str]) -> list[str]:
+    """The values of ``--api-key`` in ``argv`` (``--api-key K`` and ``--api-key=K``, or an
+    abbreviation such as ``--api K``) and of the key variables."""
+    found = [os.environ.get(v, "") for v in ("FASTROUTER_API_KEY", "FASTROUTER_LOCAL_API_KEY")]
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if len(name) > 4 and "--api-key".startswith(name):
+            found.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+    # Too short a value would blot out ordinary words ("k" from "keeps"); a real key is long.
+    return sorted({k.strip() for k in found if len(k.strip()) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
+def _redact(text: str) -> str:
+    """``text`` without any key this invocation knows of, nothing shaped like a key, and
+    no URL userinfo."""
+    for key in _SECRETS:
+        text = text.replace(key, "***")
+    text = _KEY_SHAPE.sub("sk-***", text)
+    return _USERINFO.sub(r"\1***@", text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors (``invalid choice: 'X'``, ``unrecognized arguments``)
+    quote what was typed: redacted, so a key typed in the wrong place is never shown."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_redact(message)}\n")
+
+
+def _say(command: str, message: object) -> None:
+    """A message on stderr, prefixed with the command, never showing a key."""
+    print(_redact(f"fastrouter-batch {command}: {message}"), file=sys.stderr)
+
+
+def _os_error_text(e: OSError) -> str:
+    """A file error in one wording everywhere: ``No such file or directory: 'x.jsonl'``."""
+    if e.strerror and e.filename is not None:
+        return f"{e.strerror}: {os.fspath(e.filename)!r}"
+    return str(e)
+
+
+def _open_output(path: str) -> IO[str]:
+    """An output file, its directory made first (``-o results/out.jsonl``)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", encoding="utf-8", newline="")
 
 
 def _problem(line: int | None, param: str | None, message: str | None, code: str | None) -> str:
@@ -93,8 +171,11 @@ def _validate(args: argparse.Namespace) -> int:
     limits = _core.Limits(max_requests=args.max_requests) if args.max_requests else None
     try:
         report = _core.validate(args.file, limits=limits, anthropic_sampling=_sampling_table(args.anthropic_sampling))  # type: ignore[arg-type]
-    except (OSError, ValueError) as e:
-        print(f"fastrouter-batch validate: {e}", file=sys.stderr)
+    except OSError as e:
+        _say("validate", _os_error_text(e))
+        return EXIT_USAGE
+    except ValueError as e:
+        _say("validate", e)
         return EXIT_USAGE
     empty = report.ok and report.num_requests == 0
     if args.json:
@@ -153,8 +234,11 @@ def _serve(args: argparse.Namespace) -> int:
         options["anthropic_sampling"] = _sampling_table(args.anthropic_sampling)
         server = _core.LocalServer(**options)  # type: ignore[arg-type]
         server.start()
-    except (OSError, ValueError) as e:
-        print(f"fastrouter-batch serve: {e}", file=sys.stderr)
+    except OSError as e:
+        _say("serve", _os_error_text(e))
+        return EXIT_USAGE
+    except ValueError as e:
+        _say("serve", e)
         return EXIT_USAGE
     # SIGTERM (docker, systemd, kill) stops as cleanly as Ctrl-C: results in flight are
     # recorded and a temporary data directory is removed. Set before the line that tells
@@ -222,6 +306,18 @@ def _batch_line(b: Any) -> str:
     return f"{b.id}  {b.status:<11} {counts}  output={b.output_file_id or '-'} errors={b.error_file_id or '-'}"
 
 
+def _created(b: Any) -> str:
+    """When the batch was created, in UTC (``-`` if the server did not say)."""
+    at = b.created_at
+    if isinstance(at, bool) or not isinstance(at, (int, float)):
+        return "-".ljust(23)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + " UTC"
+
+
+def _wait_hint(batch_id: str) -> str:
+    return f"wait for it with `fastrouter-batch wait {batch_id}`"
+
+
 def _batch_exit(b: Any) -> int:
     failed = b.request_counts.failed if b.request_counts else 0
     return EXIT_OK if b.status == "completed" and not failed else EXIT_FAILED
@@ -232,7 +328,7 @@ def _metadata(pairs: Sequence[str] | None) -> dict[str, str]:
     for kv in pairs or []:
         key, sep, value = kv.partition("=")
         if not sep or not key:
-            raise UsageError(f"--metadata expects KEY=VALUE, got {kv!r}")
+            raise UsageError(f"--metadata expects KEY=VALUE, got {_redact(repr(kv))}")
         metadata[key] = value
     return metadata
 
@@ -247,7 +343,7 @@ def _submit(args: argparse.Namespace) -> int:
         note = ", nothing uploaded"
         if {"too_many_requests", "file_too_large"} & set(e.report.issue_counts):
             note += " (`fastrouter-batch run` splits a file over the limits into several batches)"
-        print(f"fastrouter-batch submit: {_report_text(e.report, args.file, note)}", file=sys.stderr)
+        _say("submit", _report_text(e.report, args.file, note))
         return EXIT_USAGE
     url = report.url or "/v1/chat/completions"
     if args.endpoint is not None and args.endpoint != url:
@@ -282,12 +378,12 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    batches = list(_client(args).batches.list(limit=args.limit).first_page())
+    batches = _client(args).batches.list(limit=args.limit).data
     if args.json:
         print(json.dumps([b.to_dict() for b in batches], indent=2))
     else:
         for b in batches:
-            print(_batch_line(b))
+            print(f"{_created(b)}  {_batch_line(b)}")
     return EXIT_OK
 
 
@@ -295,9 +391,10 @@ def _download(args: argparse.Namespace) -> int:
     client = _client(args)
     b = client.batches.retrieve(args.batch_id)
     if not b.is_terminal:
-        print(f"batch {b.id} is {b.status}: nothing to download yet (use `wait`)", file=sys.stderr)
+        _say("download", f"batch {b.id} is {b.status}: nothing to download yet; {_wait_hint(b.id)}")
         return EXIT_FAILED
     out = args.output or f"{b.id}.output.jsonl"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     written = []
     if b.output_file_id:
         written.append(str(client.files.download(b.output_file_id, out)))
@@ -312,7 +409,7 @@ def _errors_path(out: str) -> str:
 
 
 def _write_results(results: Any, fmt: str, output: str | None) -> None:
-    stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    stream = _open_output(output) if output else sys.stdout
     try:
         if fmt == "csv":
             import csv
@@ -345,7 +442,12 @@ def _write_results(results: Any, fmt: str, output: str | None) -> None:
 def _results(args: argparse.Namespace) -> int:
     if args.json and args.format == "csv":
         raise UsageError("--json prints JSON Lines (the same as --format jsonl): it cannot go with --format csv")
-    results = _client(args).batches.results(args.batch_id)
+    client = _client(args)
+    b = client.batches.retrieve(args.batch_id)
+    if not b.is_terminal and not (b.output_file_id or b.error_file_id):
+        _say("results", f"batch {b.id} is {b.status}: no results yet; {_wait_hint(b.id)}")
+        return EXIT_FAILED
+    results = client.batches.results(b)
     _write_results(results, args.format, args.output)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
@@ -356,6 +458,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json and not args.output:
         raise UsageError("--json prints a summary on stdout: give -o OUT for the results")
     client = _client(args)
+    STOP_HINT.set(lambda _manifest: _run_stop_hint(args))
     with tempfile.TemporaryDirectory(prefix="fastrouter-batch-cli-") as scratch:
         # The summary names the batches: they are in the manifest (a scratch one if none was asked for).
         manifest: str = args.resume or args.manifest or os.path.join(scratch, "run.json")
@@ -382,15 +485,68 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if ok == total else EXIT_FAILED
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastrouter-batch", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _run_stop_hint(args: argparse.Namespace) -> str:
+    """What a stopped ``run`` says to do next, in the command's terms."""
+    manifest = args.resume or args.manifest
+    if manifest:
+        return f"`fastrouter-batch run --resume {manifest}` waits for them again (nothing is submitted twice)"
+    return (
+        "follow each with `fastrouter-batch wait ID`, then `fastrouter-batch results ID`; "
+        "pass --manifest PATH to make a run resumable with `fastrouter-batch run --resume PATH`"
+    )
 
-    api = argparse.ArgumentParser(add_help=False)
-    api.add_argument("--api-key", dest="api_key_client", default=None, help="default: $FASTROUTER_API_KEY")
-    api.add_argument("--base-url", default=None, help="default: $FASTROUTER_BASE_URL or the hosted API")
-    api.add_argument("--max-retries", dest="max_retries_client", type=int, default=2)
-    api.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+def _convert(args: argparse.Namespace) -> int:
+    from ._convert import check_provider, write_converted
+
+    check_provider(args.provider)
+    open(args.file, "rb").close()  # a missing FILE is said before anything is made
+    if args.output:
+        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp-{os.getpid()}")
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as out:
+                n = write_converted(args.file, out, args.provider)
+            os.replace(tmp, args.output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        print(
+            f"{_plural(n, 'request')} written to {args.output} (check it: fastrouter-batch validate {args.output})",
+            file=sys.stderr,
+        )
+    else:
+        write_converted(args.file, sys.stdout, args.provider)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fastrouter-batch",
+        description="Build, validate and run LLM batch jobs through FastRouter's Batch API, or serve "
+        "that API locally. The API options may also go before the command "
+        "(fastrouter-batch --api-key KEY status ID).",
+        epilog="Exit codes: 0 ok; 1 the work failed (a batch or some requests failed, the server failed or "
+        "was not reached); 2 usage or validation error, or a request the server refused; 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastrouter-batch {_core.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def api_options(p: argparse.ArgumentParser) -> None:
+        # SUPPRESS: an option not given after the command keeps the value given before it.
+        p.add_argument(
+            "--api-key", dest="api_key_client", default=argparse.SUPPRESS, help="default: $FASTROUTER_API_KEY"
+        )
+        p.add_argument("--base-url", default=argparse.SUPPRESS, help="default: $FASTROUTER_BASE_URL or the hosted API")
+        p.add_argument(
+            "--max-retries", dest="max_retries_client", type=int, default=argparse.SUPPRESS, help="default: 2"
+        )
+        p.add_argument(
+            "--no-progress", action="store_true", default=argparse.SUPPRESS, help="no progress bar on stderr"
+        )
+
+    api_options(parser)
+    api = _Parser(add_help=False)
+    api_options(api)
 
     def json_flag(p: argparse.ArgumentParser, text: str = "print the batch as JSON on stdout") -> None:
         p.add_argument("--json", action="store_true", help=text)
@@ -486,7 +642,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
     s.add_argument("--metrics-public", action="store_true", help="serve /metrics without a key (default: needs one)")
     s.set_defaults(run=_serve)
+
+    c = sub.add_parser(
+        "convert",
+        help="turn a batch file in OpenAI's format into FastRouter's",
+        description='Adds "provider" to every line of FILE and prefixes its model with it '
+        "(gpt-4o-mini becomes openai/gpt-4o-mini); lines already in FastRouter's format are kept.",
+    )
+    c.add_argument("file")
+    c.add_argument("--provider", default="openai", help="the lines' provider (default: openai)")
+    c.add_argument("-o", "--output", default=None, help="converted file (default: stdout)")
+    c.set_defaults(run=_convert)
     return parser
+
+
+#: The commands that talk to the API (and so take the API options).
+API_COMMANDS = ("submit", "status", "wait", "download", "results", "cancel", "list", "run")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = [k for k in _API_DEFAULTS if hasattr(args, k)]
+    if args.command not in API_COMMANDS and given:
+        names = dict(zip(_API_DEFAULTS, API_OPTIONS, strict=True))
+        parser.error(
+            f"{', '.join(names[k] for k in given)} before the command go with the API commands "
+            f"({', '.join(API_COMMANDS)}), not {args.command}"
+        )
+    for key, default in _API_DEFAULTS.items():
+        if not hasattr(args, key):
+            setattr(args, key, default)
+    return args
 
 
 def _stdout_closed() -> int:
@@ -502,7 +689,8 @@ def _stdout_closed() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    _SECRETS[:] = _secrets_in(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
     try:
         code = int(args.run(args))
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -510,26 +698,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _stdout_closed()
     except UsageError as e:
-        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        _say(args.command, e)
         return EXIT_USAGE
     except _core.BatchValidationError as e:
         report, name = getattr(e, "report", None), getattr(args, "file", None)
         text = _report_text(report, name, ", nothing uploaded") if report is not None and name else str(e)
-        print(f"fastrouter-batch {args.command}: {text}", file=sys.stderr)
+        _say(args.command, text)
         return EXIT_USAGE
     except _core.APIStatusError as e:
         param = getattr(e, "param", None)
         extra = f" (field: {param})" if param and param not in str(e) else ""
-        print(f"fastrouter-batch {args.command}: {e}{extra}", file=sys.stderr)
+        _say(args.command, f"{e}{extra}")
         return EXIT_USAGE if e.status_code < 500 and e.status_code != 429 else EXIT_FAILED
     except _core.FastRouterError as e:
-        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+        _say(args.command, e)
         return EXIT_FAILED
-    except (OSError, ValueError) as e:
-        print(f"fastrouter-batch {args.command}: {e}", file=sys.stderr)
+    except OSError as e:
+        _say(args.command, _os_error_text(e))
+        return EXIT_USAGE
+    except ValueError as e:
+        _say(args.command, e)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"fastrouter-batch {args.command}: interrupted (batches keep running)", file=sys.stderr)
+        _say(args.command, "interrupted (batches keep running)")
         return 130
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import _core, _retry, _run
+from . import _core, _frame_run, _retry, _run
 from ._batches import AsyncBatches, Batches
 from ._files import AsyncFiles, Files
+from ._frame_run import DataRunOptions
 from ._plan import Source
 from ._run import RunOptions, WaitOptions
 from .results import BatchResults, Inputs
@@ -104,10 +105,16 @@ class Client(_BaseClient):
         return Client(_api=_with_options(self._api, timeout, max_retries))
 
     @overload
-    def run(self, requests: Source, *, wait: Literal[True] = True, **options: Unpack[RunOptions]) -> BatchResults: ...
+    def run(
+        self, requests: Source | Any, *, wait: Literal[True] = True, **options: Unpack[DataRunOptions]
+    ) -> BatchResults: ...
     @overload
-    def run(self, requests: Source, *, wait: Literal[False], **options: Unpack[RunOptions]) -> list[Batch]: ...
-    def run(self, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]) -> BatchResults | list[Batch]:
+    def run(
+        self, requests: Source | Any, *, wait: Literal[False], **options: Unpack[DataRunOptions]
+    ) -> list[Batch]: ...
+    def run(
+        self, requests: Source | Any, *, wait: bool = True, **options: Unpack[DataRunOptions]
+    ) -> BatchResults | list[Batch]:
         """Runs requests (a path, a builder, or an iterable of requests/dicts) end to end.
 
         Options: ``endpoint`` (default: the requests' url), ``metadata`` (for every batch),
@@ -133,8 +140,19 @@ class Client(_BaseClient):
         raises ``WaitTimeout`` whose ``batch_ids`` are this run's batches (in input order,
         also named in its message); Ctrl-C (``KeyboardInterrupt``) logs them at WARNING to
         the ``fastrouter_batch`` logger. Pass ``manifest=`` to make a run resumable.
+
+        A pandas or polars DataFrame runs one chat request per row: ``prompt=``,
+        ``model=`` (``"{model}"`` for a column), ``system=``, ``custom_id=``,
+        ``provider=``, ``response_format=`` (a pydantic model: ``Result.parsed``) and
+        ``params=`` (body parameters) as ``BatchBuilder.from_dataframe`` takes them; then
+        ``results.join(df, on=custom_id)``.
+
+        ``cache=True`` (the file under the user cache dir), a path or a ``ResultCache``:
+        results already in the cache (same provider, url and body, any custom_id) are not
+        submitted again; only the rest run, and their successful results are stored.
+        ``Result.cached`` tells hits from fresh results. Off by default.
         """
-        return _run.run(self.files, self.batches, requests, wait=wait, **options)
+        return _frame_run.run(self.files, self.batches, requests, self.base_url, wait=wait, **options)
 
     @overload
     def resume(
@@ -213,16 +231,19 @@ class AsyncClient(_BaseClient):
 
     @overload
     async def run(
-        self, requests: Source, *, wait: Literal[True] = True, **options: Unpack[RunOptions]
+        self, requests: Source | Any, *, wait: Literal[True] = True, **options: Unpack[DataRunOptions]
     ) -> BatchResults: ...
     @overload
-    async def run(self, requests: Source, *, wait: Literal[False], **options: Unpack[RunOptions]) -> list[Batch]: ...
     async def run(
-        self, requests: Source, *, wait: bool = True, **options: Unpack[RunOptions]
+        self, requests: Source | Any, *, wait: Literal[False], **options: Unpack[DataRunOptions]
+    ) -> list[Batch]: ...
+    async def run(
+        self, requests: Source | Any, *, wait: bool = True, **options: Unpack[DataRunOptions]
     ) -> BatchResults | list[Batch]:
-        """``Client.run`` for asyncio. Cancelling the await stops waiting, not the batches
-        (their ids are logged at WARNING to the ``fastrouter_batch`` logger)."""
-        return await _run.arun(self.files, self.batches, requests, wait=wait, **options)
+        """``Client.run`` for asyncio (DataFrames and ``cache=`` too). Cancelling the await
+        stops waiting, not the batches (their ids are logged at WARNING to the
+        ``fastrouter_batch`` logger)."""
+        return await _frame_run.arun(self.files, self.batches, requests, self.base_url, wait=wait, **options)
 
     @overload
     async def resume(

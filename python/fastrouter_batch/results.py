@@ -115,8 +115,14 @@ class BatchResults:
 
     @property
     def failed(self) -> BatchResults:
-        """The results that failed (an error status, or never ran), in the same order."""
+        """The results that failed (an error status, or never ran), in the same order.
+        (``len(results.failed)`` is ``summary()["failed"]``.)"""
         return BatchResults(self._set.failed)
+
+    def __call__(self) -> BatchResults:
+        """``results.failed()`` and ``results.succeeded()`` read as the properties do: the
+        same results (``results.failed`` is a property, ``summary()["failed"]`` its count)."""
+        return self
 
     @property
     def missing(self) -> list[str]:
@@ -127,30 +133,85 @@ class BatchResults:
         """``{custom_id: text}`` for every result (None where there is no text), in order."""
         return self._set.texts()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(
+        self, *, prices: Mapping[str, tuple[float, ...]] | None = None, batch_discount: float = 0.5
+    ) -> dict[str, Any]:
         """Counts: total, succeeded, failed, missing; token sums; results per status code and
-        per error code."""
-        return self._set.summary()
+        per error code; ``cached`` (results from the result cache); tokens per model
+        (``by_model``) and per provider (``by_provider``).
+
+        ``prices``: ``{"openai/gpt-4.1": (input_per_million, output_per_million), ...}``,
+        the provider's realtime (list) prices, by the requests' model name. Adds ``cost``:
+        ``{"batch", "realtime", "saved", "unpriced"}`` and a cost per model and provider;
+        batch prices are the realtime ones times ``batch_discount`` (0.5: OpenAI's and
+        Anthropic's batch discount), unless a price has four numbers
+        ``(input, output, batch_input, batch_output)``. No prices are built in: they change.
+        Cached results cost nothing (they were paid for by the run that made them)."""
+        from ._costs import add_costs
+
+        out = self._set.summary()
+        add_costs(self, out, prices, batch_discount)
+        return out
+
+    @property
+    def response_parser(self) -> Any:
+        """What ``Result.parsed`` validates with (None: nothing)."""
+        return self._set.parser
+
+    def with_response_format(self, model: Any) -> BatchResults:
+        """The same results, ``Result.parsed`` validating each answer with ``model`` (a
+        pydantic model class, or None for none)."""
+        from ._structured import Parser, is_model
+
+        if model is not None and not is_model(model):
+            raise TypeError(f"with_response_format() takes a pydantic model class, got {type(model).__name__}")
+        return BatchResults(self._set.with_parser(None if model is None else Parser(model)))
+
+    def join(self, df: Any, on: str | None = None, *, suffix: str = "_result") -> Any:
+        """``df`` with the results next to its rows (pandas or polars, as given): ``text``,
+        the parsed fields (with a ``response_format`` model) and ``parse_error``, ``ok``,
+        ``error_code`` / ``error_message``, the token counts, ``model``, ``cached``.
+
+        ``on``: the column the custom_ids came from (``from_dataframe(custom_id=...)``),
+        keeping its dtype; None matches the rows by position (``row-0``, ``row-1``, ...).
+        A row without a result gets missing values; a result column whose name the frame
+        already has gets ``suffix``."""
+        from ._frames import join
+
+        return join(self, df, on, suffix)
 
     def to_columns(self) -> dict[str, list[Any]]:
         """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order."""
         return self._set.to_columns()
 
     def to_pandas(self) -> Any:
-        """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``)."""
+        """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``); with
+        a ``response_format`` model, its fields as columns too (see ``_frames``)."""
+        from ._frames import with_parsed_pandas
+
+        return with_parsed_pandas(self, self._to_pandas_base())
+
+    def _to_pandas_base(self) -> Any:
         try:
             import pandas as pd  # type: ignore[import-untyped, unused-ignore]
         except ImportError as e:
             raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
         cols = self.to_columns()
         ints = ("status_code", "prompt_tokens", "completion_tokens")
-        data = {name: pd.array(cols[name], dtype="Int64") if name in ints else cols[name] for name in COLUMNS}
+        data = {name: _nullable_ints(pd, cols[name]) if name in ints else cols[name] for name in COLUMNS}
         frame = pd.DataFrame(data, columns=list(COLUMNS))
         frame["ok"] = frame["ok"].astype(bool)
+        frame["cached"] = pd.array(cols["cached"], dtype=bool)
         return frame
 
     def to_polars(self) -> Any:
-        """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``)."""
+        """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``); with
+        a ``response_format`` model, its fields as columns too."""
+        from ._frames import with_parsed_polars
+
+        return with_parsed_polars(self, self._to_polars_base())
+
+    def _to_polars_base(self) -> Any:
         try:
             import polars as pl
         except ImportError as e:
@@ -167,12 +228,29 @@ class BatchResults:
             "error_code": pl.Utf8,
             "error_message": pl.Utf8,
         }
-        return pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
+        frame = pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
+        return frame.with_columns(pl.Series("cached", cols["cached"], dtype=pl.Boolean))
+
+    def _repr_html_(self) -> str:
+        """Notebooks' display: the summary and the first rows as a table."""
+        from ._display import results_html
+
+        return results_html(self)
 
     def __repr__(self) -> str:
         s = self.summary()
         missing = f", missing={s['missing']}" if s["missing"] else ""
         return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
+
+
+def _nullable_ints(pd: Any, values: list[int | None]) -> Any:
+    """An ``Int64`` array from ints and Nones, through numpy (pd.array over a list is 3x slower)."""
+    import numpy as np
+
+    n = len(values)
+    mask = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    data = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=n)
+    return pd.arrays.IntegerArray(data, mask)
 
 
 #: Where the results readers stop: 8 GiB per file (50,000 answers of 160 KiB each), 64 MiB
@@ -184,6 +262,7 @@ RESULTS_MAX_LINE_BYTES = 64 << 20
 def read_results(
     *paths: PathOrBytes,
     inputs: Inputs | None = None,
+    response_format: Any = None,
     max_bytes: int = RESULTS_MAX_BYTES,
     max_line_bytes: int = RESULTS_MAX_LINE_BYTES,
 ) -> BatchResults:
@@ -195,9 +274,15 @@ def read_results(
     A line that is not a result line raises ``ValueError`` naming its file and line, as
     does a file over ``max_bytes`` (``file_too_large``) or a line over ``max_line_bytes``
     (``line_too_large``): reading stops there, whatever the source (a FIFO, a device).
+    ``response_format``: a pydantic model class for ``Result.parsed``; by default, the
+    models of ``inputs`` when it is a ``BatchBuilder`` made with one.
     """
     core = _core.read_results(list(paths), inputs=_inputs(inputs), max_bytes=max_bytes, max_line_bytes=max_line_bytes)
-    return BatchResults(core)
+    results = BatchResults(core)
+    if response_format is not None:
+        return results.with_response_format(response_format)
+    parser = getattr(inputs, "_fb_parser", None)
+    return BatchResults(results._set.with_parser(parser)) if parser else results
 
 
 def read_texts(

@@ -23,11 +23,32 @@ pub struct BatchResult {
     store: Arc<Store>,
     index: u32,
     body: OnceLock<Py<PyAny>>,
+    parser: Option<Arc<Py<PyAny>>>,
+    /// What the parser made of the text: (value, error), on first access.
+    parsed: OnceLock<(Py<PyAny>, Py<PyAny>)>,
 }
 
 impl BatchResult {
-    fn new(store: &Arc<Store>, index: u32) -> Self {
-        Self { store: store.clone(), index, body: OnceLock::new() }
+    fn new(store: &Arc<Store>, index: u32, parser: Option<Arc<Py<PyAny>>>) -> Self {
+        Self { store: store.clone(), index, body: OnceLock::new(), parser, parsed: OnceLock::new() }
+    }
+
+    /// The parser's `(value, error)` for this result's text, made once; `(None, None)`
+    /// without a parser, a text or success.
+    fn parse(&self, py: Python<'_>) -> PyResult<&(Py<PyAny>, Py<PyAny>)> {
+        if let Some(p) = self.parsed.get() {
+            return Ok(p);
+        }
+        let r = self.rec();
+        let pair = match (&self.parser, &r.text) {
+            (Some(parser), Some(text)) if r.ok => {
+                let out = parser.bind(py).call1((r.custom_id.bind(py), text.bind(py)))?;
+                let (value, error): (Py<PyAny>, Py<PyAny>) = out.extract()?;
+                (value, error)
+            }
+            _ => (py.None(), py.None()),
+        };
+        Ok(self.parsed.get_or_init(|| pair))
     }
 
     fn rec(&self) -> &Rec {
@@ -192,6 +213,26 @@ impl BatchResult {
         Ok(py.None())
     }
 
+    /// The answer validated by the request's `response_format` model (an instance of it),
+    /// or None: no model, a failed request, or an answer that does not fit (then
+    /// `parse_error` says why). Never raises for a row's answer.
+    #[getter]
+    fn parsed(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.parse(py)?.0.clone_ref(py))
+    }
+
+    /// Why the answer does not fit the `response_format` model (a str), or None.
+    #[getter]
+    fn parse_error(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.parse(py)?.1.clone_ref(py))
+    }
+
+    /// True when the result came from the result cache rather than a batch run now.
+    #[getter]
+    fn cached(&self) -> bool {
+        self.store.sources[self.rec().source as usize].cached
+    }
+
     /// 1-based line number in its file.
     #[getter]
     fn line(&self) -> u32 {
@@ -269,11 +310,13 @@ fn decode_base64_f32(s: &str) -> Option<Vec<f64>> {
 pub struct ResultSet {
     store: Arc<Store>,
     view: Arc<View>,
+    /// Called as `parser(custom_id, text) -> (value, error)` for `Result.parsed`.
+    parser: Option<Arc<Py<PyAny>>>,
 }
 
 impl ResultSet {
     pub(super) fn new(store: Arc<Store>, view: View) -> Self {
-        Self { store, view: Arc::new(view) }
+        Self { store, view: Arc::new(view), parser: None }
     }
 
     fn positions(&self) -> impl Iterator<Item = u32> + '_ {
@@ -286,6 +329,7 @@ impl ResultSet {
         Self {
             store: self.store.clone(),
             view: Arc::new(View { order: Some(order), filter, missing: Arc::new(vec![]) }),
+            parser: self.parser.clone(),
         }
     }
 
@@ -294,7 +338,7 @@ impl ResultSet {
     }
 
     fn result(&self, index: u32) -> BatchResult {
-        BatchResult::new(&self.store, index)
+        BatchResult::new(&self.store, index, self.parser.clone())
     }
 }
 
@@ -348,6 +392,34 @@ impl ResultSet {
     #[getter]
     fn custom_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.positions().map(|i| self.store.rec(i).custom_id.clone_ref(py)))
+    }
+
+    /// The same results, with `parser(custom_id, text) -> (value, error)` behind
+    /// `Result.parsed` / `Result.parse_error` (None: no parser).
+    fn with_parser(&self, parser: Option<Py<PyAny>>) -> Self {
+        Self { store: self.store.clone(), view: self.view.clone(), parser: parser.map(Arc::new) }
+    }
+
+    /// The parser given to `with_parser`, or None.
+    #[getter]
+    fn parser(&self, py: Python<'_>) -> Py<PyAny> {
+        self.parser.as_ref().map_or_else(|| py.None(), |p| p.clone_ref(py))
+    }
+
+    /// For each custom_id of `keys`, the position of its result in this view (as
+    /// `results[i]` takes it), or -1 when there is none: what `join(df)` lines rows up with.
+    fn positions_of(&self, py: Python<'_>, keys: &Bound<'_, PyList>) -> PyResult<Vec<i64>> {
+        let n = self.view.len(&self.store);
+        let mut place = vec![-1i64; self.store.len];
+        for p in 0..n {
+            place[self.view.at(p) as usize] = p as i64;
+        }
+        keys.iter()
+            .map(|k| {
+                let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("positions_of() takes a list of str"))?;
+                Ok(self.store.find(py, k.to_str()?).map_or(-1, |i| place[i as usize]))
+            })
+            .collect()
     }
 
     /// The results that succeeded, in the same order.
@@ -470,6 +542,7 @@ impl ResultSet {
         };
         d.set_item("error_code", PyList::new(py, recs().map(|r| err(r, true)))?)?;
         d.set_item("error_message", PyList::new(py, recs().map(|r| err(r, false)))?)?;
+        d.set_item("cached", PyList::new(py, recs().map(|r| self.store.sources[r.source as usize].cached))?)?;
         Ok(d)
     }
 

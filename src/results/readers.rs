@@ -25,10 +25,10 @@ impl Source {
     /// A path (str or os.PathLike), opened now, or bytes. `what` names the argument.
     fn from_arg(obj: &Bound<'_, PyAny>, what: &str) -> errors::Result<Self> {
         match args::path_or_bytes(obj)? {
-            Some(PathOrBytes::Bytes(b)) => Ok(Self { path: None, data: Data::Bytes(b.to_shared()) }),
+            Some(PathOrBytes::Bytes(b)) => Ok(Self { path: None, data: Data::Bytes(b.to_shared()), cached: false }),
             Some(PathOrBytes::Path(path)) => {
                 let file = File::open(&path).map_err(|e| Error::io_at(e, &path))?;
-                Ok(Self { path: Some(path), data: Data::File(Arc::new(file)) })
+                Ok(Self { path: Some(path), data: Data::File(Arc::new(file)), cached: false })
             }
             None => {
                 let name = args::type_name(obj);
@@ -125,20 +125,25 @@ fn read_input_ids(py: Python<'_>, sources: Vec<Source>, opts: ReaderOptions) -> 
 ///
 /// `inputs` gives the order: custom_ids (str) and request files (os.PathLike or bytes),
 /// in order. `owned_dir` is a directory removed once the results are garbage collected
-/// (where `batches.results()` downloads the files). Each file (inputs too) is read up to
-/// `max_bytes` bytes and lines of `max_line_bytes`: past them, ValueError naming the file,
-/// the line and `file_too_large` / `line_too_large`.
+/// (where `batches.results()` downloads the files). `cached`: more sources, whose lines
+/// came from the result cache (`Result.cached` is True for them). Each file (inputs too) is
+/// read up to `max_bytes` bytes and lines of `max_line_bytes`: past them, ValueError naming
+/// the file, the line and `file_too_large` / `line_too_large`.
 #[pyfunction]
-#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, max_bytes=8589934592, max_line_bytes=67108864))]
+#[pyo3(signature = (sources, *, inputs=None, owned_dir=None, cached=None, max_bytes=8589934592, max_line_bytes=67108864))]
 pub fn read_results(
     py: Python<'_>,
     sources: &Bound<'_, PyAny>,
     inputs: Option<&Bound<'_, PyAny>>,
     owned_dir: Option<PathBuf>,
+    cached: Option<&Bound<'_, PyAny>>,
     max_bytes: u64,
     max_line_bytes: u64,
 ) -> errors::Result<ResultSet> {
-    let list = self::sources(sources, "read_results() sources")?;
+    let mut list = self::sources(sources, "read_results() sources")?;
+    if let Some(cached) = cached {
+        list.extend(self::sources(cached, "read_results() cached")?.into_iter().map(|s| Source { cached: true, ..s }));
+    }
     let opts = reader_options(max_bytes, max_line_bytes);
     let store = Arc::new(read_store(py, list, owned_dir, opts.clone())?);
     let view = match inputs {

@@ -52,6 +52,8 @@ pub(super) struct Source {
     /// The path as given (for messages and `Result.file`); None for bytes.
     pub(super) path: Option<PathBuf>,
     pub(super) data: Data,
+    /// Lines that came from the result cache, not from a batch run now.
+    pub(super) cached: bool,
 }
 
 impl Source {

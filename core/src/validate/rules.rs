@@ -154,7 +154,25 @@ fn walk_line<'a>(
     s.finish()?;
 
     let custom_id = text_field(sink, custom_id, "custom_id", "a string unique in the file");
-    let provider = text_field(sink, provider, "provider", "\"openai\" or \"anthropic\"");
+    let provider = match openai_format_model(&provider, &body) {
+        Some(m) => {
+            // An OpenAI-format line: say how to make it one of ours, not only what is missing.
+            let p = if m.starts_with("claude") { "anthropic" } else { "openai" };
+            sink.push(
+                "provider".to_owned(),
+                Code::MissingField,
+                format!(
+                    "provider is required: this is an OpenAI-format line (model {} has no provider prefix); \
+                     add \"provider\": \"{p}\" and write the model as {}, or convert the whole file \
+                     with `fastrouter-batch convert FILE --provider {p} -o OUT`",
+                    quote(&m),
+                    quote(&format!("{p}/{m}"))
+                ),
+            );
+            None
+        }
+        None => text_field(sink, provider, "provider", "\"openai\" or \"anthropic\""),
+    };
     let method = text_field(sink, method, "method", "\"POST\"");
     let url = text_field(sink, url, "url", "\"/v1/chat/completions\" or \"/v1/embeddings\"");
 
@@ -240,6 +258,18 @@ fn walk_line<'a>(
     facts.provider = provider;
     facts.url = url;
     Ok(())
+}
+
+/// The model of a line without `provider` whose model has no `provider/` prefix: a line in
+/// OpenAI's own batch format.
+fn openai_format_model<'a>(provider: &Field<RawStr<'a>>, body: &Field<Body<'a>>) -> Option<Cow<'a, str>> {
+    match (provider, body) {
+        (Field::Missing, Field::Got(Body { model: Field::Got(m), .. })) => {
+            let m = m.decode();
+            (!m.is_empty() && !m.contains('/')).then_some(m)
+        }
+        _ => None,
+    }
 }
 
 /// Reports a missing or mistyped string field, returning its text when it is a string.

@@ -136,6 +136,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let final_answer = !self.may_succeed_later();
         let body = json!({"error": {
             "message": cut(self.message),
             "type": self.kind,
@@ -143,7 +144,22 @@ impl IntoResponse for ApiError {
             "param": self.param,
             "status": self.status.as_u16(),
         }});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if final_answer {
+            // openai-python and our client read this before their status rules: a 409 for a
+            // finished batch, say, is answered the same however often it is sent.
+            response.headers_mut().insert("x-should-retry", axum::http::HeaderValue::from_static("false"));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// Whether the same request could be answered otherwise if sent again: the server's
+    /// failures, a timeout, a rate limit. Every other 4xx is about the request itself.
+    fn may_succeed_later(&self) -> bool {
+        let status = self.status.as_u16();
+        !(400..500).contains(&status) || matches!(status, 408 | 429)
     }
 }
 
