@@ -515,7 +515,12 @@ class ResultSet:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids, in iteration order."""
-    def positions_of(self, keys: list[str]) -> list[int]: ...
+    def positions_of(self, keys: list[str]) -> bytes:
+        """For each custom_id of ``keys``, its result's position in this view, or -1: a
+        native-endian int64 array in bytes."""
+    def int_columns(self) -> dict[str, tuple[bytes, bytes]]:
+        """``status_code``, ``prompt_tokens``, ``completion_tokens`` as ``(values, missing)``:
+        native-endian int64 and bool arrays in bytes."""
     def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
     @property
     def parser(self) -> Any: ...

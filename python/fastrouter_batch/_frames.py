@@ -121,7 +121,9 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
     # Each row's result position: in order already (results of run(df), or read with
     # inputs=), else looked up in the results' own index (-1: none).
     in_order = results.custom_ids == keys
-    at = range(len(keys)) if in_order else results._set.positions_of(keys)
+    # (positions_of gives an int64 array in bytes: memoryview reads it without numpy.)
+    found = b"" if in_order else results._set.positions_of(keys)
+    at = range(len(keys)) if in_order else memoryview(found).cast("q")
     if polars:
         import polars as pl
 
@@ -133,7 +135,7 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
     import numpy as np
 
     res = results.to_pandas().drop(columns=["custom_id"])
-    where = np.asarray(at, dtype=np.intp)
+    where = np.arange(len(keys), dtype=np.intp) if in_order else np.frombuffer(found, dtype=np.int64).astype(np.intp)
     if in_order or (len(where) == len(res) and np.array_equal(where, np.arange(len(where)))):
         picked = res  # the results are in the frame's order already (run(df) gives that)
     elif (where >= 0).all():

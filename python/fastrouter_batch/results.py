@@ -197,8 +197,8 @@ class BatchResults:
         except ImportError as e:
             raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
         cols = self.to_columns()
-        ints = ("status_code", "prompt_tokens", "completion_tokens")
-        data = {name: _nullable_ints(pd, cols[name]) if name in ints else cols[name] for name in COLUMNS}
+        ints = self._set.int_columns()
+        data = {name: _nullable_ints(pd, *ints[name]) if name in ints else cols[name] for name in COLUMNS}
         frame = pd.DataFrame(data, columns=list(COLUMNS))
         frame["ok"] = frame["ok"].astype(bool)
         frame["cached"] = pd.array(cols["cached"], dtype=bool)
@@ -243,13 +243,12 @@ class BatchResults:
         return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
 
 
-def _nullable_ints(pd: Any, values: list[int | None]) -> Any:
-    """An ``Int64`` array from ints and Nones, through numpy (pd.array over a list is 3x slower)."""
+def _nullable_ints(pd: Any, values: bytes, missing: bytes) -> Any:
+    """An ``Int64`` array from ``ResultSet.int_columns()``'s buffers (no Python int per row)."""
     import numpy as np
 
-    n = len(values)
-    mask = np.fromiter((v is None for v in values), dtype=bool, count=n)
-    data = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=n)
+    data = np.frombuffer(values, dtype=np.int64).copy()
+    mask = np.frombuffer(missing, dtype=np.bool_).copy()
     return pd.arrays.IntegerArray(data, mask)
 
 

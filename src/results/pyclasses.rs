@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyOSError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::store::{ErrorPair, Filter, Rec, Store, View, NO_ERROR, NO_MODEL};
 use crate::{gate, py_json};
@@ -408,18 +408,44 @@ impl ResultSet {
 
     /// For each custom_id of `keys`, the position of its result in this view (as
     /// `results[i]` takes it), or -1 when there is none: what `join(df)` lines rows up with.
-    fn positions_of(&self, py: Python<'_>, keys: &Bound<'_, PyList>) -> PyResult<Vec<i64>> {
+    /// As a native-endian int64 array in bytes (numpy's `frombuffer` takes it without a
+    /// Python int per row).
+    fn positions_of<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyBytes>> {
         let n = self.view.len(&self.store);
         let mut place = vec![-1i64; self.store.len];
         for p in 0..n {
             place[self.view.at(p) as usize] = p as i64;
         }
-        keys.iter()
-            .map(|k| {
-                let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("positions_of() takes a list of str"))?;
-                Ok(self.store.find(py, k.to_str()?).map_or(-1, |i| place[i as usize]))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(keys.len() * 8);
+        for k in keys.iter() {
+            let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("positions_of() takes a list of str"))?;
+            let at = self.store.find(py, k.to_str()?).map_or(-1, |i| place[i as usize]);
+            out.extend_from_slice(&at.to_ne_bytes());
+        }
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The integer columns of `to_columns()` (`status_code`, `prompt_tokens`,
+    /// `completion_tokens`) as `(values, missing)`: a native-endian int64 array and a
+    /// bool array (1 where the value is missing), both in bytes, for nullable integer
+    /// columns built without a Python int per row.
+    fn int_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let positions: Vec<u32> = self.positions().collect();
+        let column = |f: &dyn Fn(&Rec) -> Option<i64>| {
+            let mut values = Vec::with_capacity(positions.len() * 8);
+            let mut missing = Vec::with_capacity(positions.len());
+            for &i in &positions {
+                let v = f(self.store.rec(i));
+                values.extend_from_slice(&v.unwrap_or(0).to_ne_bytes());
+                missing.push(u8::from(v.is_none()));
+            }
+            (PyBytes::new(py, &values), PyBytes::new(py, &missing))
+        };
+        let d = PyDict::new(py);
+        d.set_item("status_code", column(&|r| (r.status != 0).then_some(i64::from(r.status))))?;
+        d.set_item("prompt_tokens", column(&|r| r.has_usage.then_some(i64::from(r.prompt))))?;
+        d.set_item("completion_tokens", column(&|r| r.has_usage.then_some(i64::from(r.completion))))?;
+        Ok(d)
     }
 
     /// The results that succeeded, in the same order.

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -88,8 +89,28 @@ pub(super) type ErrorPair = (Option<Py<PyString>>, Option<Py<PyString>>);
 
 pub(super) struct Index {
     hasher: IdHasher,
-    /// The id's hash → the last record with it.
-    map: HashMap<u64, u32>,
+    /// The id's hash → the last record with it. The key is a hash already: the map uses
+    /// it as it is instead of hashing it again.
+    map: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
+}
+
+/// A `Hasher` for keys that are already well-mixed 64-bit hashes.
+#[derive(Default)]
+pub(super) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (by `u64`'s Hash); anything else still hashes.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Everything read: the records and what they point into.
@@ -123,7 +144,7 @@ impl Store {
     fn index(&self, py: Python<'_>) -> &Index {
         self.index.get_or_init(|| {
             let hasher = IdHasher::new();
-            let mut map = HashMap::with_capacity(self.len);
+            let mut map = HashMap::with_capacity_and_hasher(self.len, BuildHasherDefault::default());
             for i in 0..self.len as u32 {
                 if let Ok(id) = self.rec(i).custom_id.bind(py).to_str() {
                     map.insert(hasher.hash(id) as u64, i);
