@@ -6,6 +6,7 @@
 
 mod batches;
 mod files;
+mod native;
 mod providers;
 mod results;
 
@@ -17,6 +18,7 @@ use rusqlite::Connection;
 
 pub use batches::{BatchRow, CancelRefused, Idempotent, Page, Status};
 pub use files::FileRow;
+pub use native::{ChunkRow, ChunkState, MergeSink, PlannedLine};
 pub use providers::{ProviderCounts, Usage};
 pub use results::ResultRow;
 
@@ -159,6 +161,7 @@ impl Store {
         writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")?;
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(providers::SCHEMA)?;
+        writer.execute_batch(native::SCHEMA)?;
         migrate(&writer)?;
         let reader = Connection::open(&db)?;
         reader.execute_batch("PRAGMA busy_timeout=10000;")?;
@@ -184,6 +187,11 @@ impl Store {
     /// Where a file's content lives.
     pub fn content_path(&self, file_id: &str) -> PathBuf {
         self.files_dir.join(format!("{file_id}.jsonl"))
+    }
+
+    /// Where native mode keeps a batch's chunk files (requests sent, results downloaded).
+    pub fn native_dir(&self, batch_id: &str) -> PathBuf {
+        self.files_dir.join("native").join(batch_id)
     }
 
     /// A temporary path in the files directory (same filesystem, so renames are atomic).
