@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fastrouter_batch_engine::{
     Engine, EngineConfig, EngineError, FakeUpstream as CoreFakeUpstream, ProviderMode, RetryPolicy, Secret,
-    SimulatedConfig, UpstreamConfig,
+    SimulatedConfig, UpstreamConfig, UpstreamMode,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -70,7 +70,8 @@ impl LocalServer {
         host="127.0.0.1", port=0, limits=None, completion_window=86400.0, concurrency=64, max_retries=5,
         retry_delay=0.5, openai_base_url=None, openai_api_key=None, anthropic_base_url=None,
         anthropic_api_key=None, embedding_dims=64, upstream_timeout=600.0, anthropic_sampling=None,
-        metrics_public=false))]
+        metrics_public=false, upstream_mode="native", poll_interval=60.0, native_chunk_size=None,
+        delete_input_files=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         provider: &str,
@@ -93,6 +94,10 @@ impl LocalServer {
         upstream_timeout: f64,
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
         metrics_public: bool,
+        upstream_mode: &str,
+        poll_interval: f64,
+        native_chunk_size: Option<usize>,
+        delete_input_files: bool,
     ) -> PyResult<Self> {
         let host: IpAddr =
             host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
@@ -124,6 +129,17 @@ impl LocalServer {
                     up.anthropic.api_key = Some(Secret::new(key));
                 }
                 up.timeout = seconds("upstream_timeout", upstream_timeout, Seconds::Positive)?;
+                up.mode = UpstreamMode::parse(upstream_mode).ok_or_else(|| {
+                    PyValueError::new_err(format!("upstream_mode must be 'native' or 'realtime', got {upstream_mode:?}"))
+                })?;
+                up.native.poll_interval = seconds("poll_interval", poll_interval, Seconds::Positive)?;
+                up.native.delete_input_files = delete_input_files;
+                if let Some(n) = native_chunk_size {
+                    if n == 0 {
+                        return Err(PyValueError::new_err("native_chunk_size must be at least 1"));
+                    }
+                    up.native = up.native.clone().with_chunk_size(n);
+                }
                 ("upstream", ProviderMode::Upstream(up))
             }
             other => {

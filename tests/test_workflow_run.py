@@ -499,6 +499,7 @@ def any_engine(request):
         with LocalServer(
             api_key=KEY,
             provider="upstream",
+            upstream_mode="realtime",
             openai_base_url=up.url,
             openai_api_key="sk-up-openai",
             anthropic_base_url=up.url,

@@ -297,6 +297,10 @@ class LocalServer:
         upstream_timeout: float = 600.0,
         anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
         metrics_public: bool = False,
+        upstream_mode: Literal["native", "realtime"] = "native",
+        poll_interval: float = 60.0,
+        native_chunk_size: int | None = None,
+        delete_input_files: bool = True,
     ) -> Self: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
