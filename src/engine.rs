@@ -130,7 +130,9 @@ impl LocalServer {
                 }
                 up.timeout = seconds("upstream_timeout", upstream_timeout, Seconds::Positive)?;
                 up.mode = UpstreamMode::parse(upstream_mode).ok_or_else(|| {
-                    PyValueError::new_err(format!("upstream_mode must be 'native' or 'realtime', got {upstream_mode:?}"))
+                    PyValueError::new_err(format!(
+                        "upstream_mode must be 'native' or 'realtime', got {upstream_mode:?}"
+                    ))
                 })?;
                 up.native.poll_interval = seconds("poll_interval", poll_interval, Seconds::Positive)?;
                 up.native.delete_input_files = delete_input_files;

@@ -15,8 +15,8 @@ pub mod store;
 pub mod worker;
 
 pub use config::{
-    EngineConfig, NativeConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream, UpstreamConfig,
-    UpstreamMode,
+    EngineConfig, NativeConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream,
+    UpstreamConfig, UpstreamMode,
 };
 pub use fake_upstream::FakeUpstream;
 pub use server::{Engine, EngineError};

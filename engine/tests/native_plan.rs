@@ -153,8 +153,18 @@ fn end(store: &Store, c: &ChunkRow) -> ChunkRow {
 fn results(store: &Store) -> (Vec<Value>, Vec<Value>) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    store.for_each_result(BATCH, true, |l| Ok(out.push(serde_json::from_str(l).unwrap()))).unwrap();
-    store.for_each_result(BATCH, false, |l| Ok(err.push(serde_json::from_str(l).unwrap()))).unwrap();
+    store
+        .for_each_result(BATCH, true, |l| {
+            out.push(serde_json::from_str(l).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    store
+        .for_each_result(BATCH, false, |l| {
+            err.push(serde_json::from_str(l).unwrap());
+            Ok(())
+        })
+        .unwrap();
     (out, err)
 }
 

@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fastrouter_batch_engine::{FakeUpstream, NativeConfig, ProviderMode, Secret, Upstream, UpstreamConfig, UpstreamMode};
+use fastrouter_batch_engine::{
+    FakeUpstream, NativeConfig, ProviderMode, Secret, Upstream, UpstreamConfig, UpstreamMode,
+};
 use serde_json::{json, Value};
 
 fn upstream_mode(base: &str) -> ProviderMode {

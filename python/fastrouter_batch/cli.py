@@ -475,9 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--poll-interval", type=float, default=60.0, help="native: longest wait between polls, seconds (default 60)"
     )
-    s.add_argument("--native-chunk-size", type=int, default=None, help="native: at most this many requests per upstream batch")
     s.add_argument(
-        "--keep-input-files", action="store_true", help="native: keep uploaded OpenAI input files after their batch ends"
+        "--native-chunk-size", type=int, default=None, help="native: at most this many requests per upstream batch"
+    )
+    s.add_argument(
+        "--keep-input-files",
+        action="store_true",
+        help="native: keep uploaded OpenAI input files after their batch ends",
     )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")

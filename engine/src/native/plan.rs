@@ -184,7 +184,7 @@ impl Add<'_> {
             }
         };
         let fits = |o: &Open, len: usize| {
-            o.row.n_requests < max_requests as u64 && o.row.bytes + len as u64 + 1 <= max_bytes.max(1)
+            o.row.n_requests < max_requests as u64 && o.row.bytes + (len as u64) < max_bytes.max(1)
         };
         let probe = self.open.get(&group).map(|o| o.row.chunk);
         let mut rendered = render(probe.unwrap_or(*next_chunk));

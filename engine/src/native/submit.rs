@@ -240,7 +240,8 @@ pub async fn settle_unsent(n: &Native, c: &mut ChunkRow) -> Result<Option<Durati
                 if let Some((oldest, extras)) = found.split_first() {
                     for extra in extras.iter().filter_map(|b| b.get("id").and_then(Value::as_str)) {
                         let api = Api::of(&c.provider);
-                        let _ = n.wire.post(api, &format!("{}/cancel", super::poll::batch_path(api, extra)), None).await;
+                        let _ =
+                            n.wire.post(api, &format!("{}/cancel", super::poll::batch_path(api, extra)), None).await;
                     }
                     return adopt(n, c, oldest);
                 }

@@ -347,11 +347,7 @@ impl Store {
     /// Merges one chunk: `fill` puts its results through the sink, and the chunk is marked
     /// merged in the same transaction, so a crash mid-merge leaves nothing half done (the
     /// merge then runs again from the start) and a finished merge never runs twice.
-    pub fn merge_chunk(
-        &self,
-        c: &ChunkRow,
-        fill: impl FnOnce(&mut MergeSink<'_>) -> Result<()>,
-    ) -> Result<bool> {
+    pub fn merge_chunk(&self, c: &ChunkRow, fill: impl FnOnce(&mut MergeSink<'_>) -> Result<()>) -> Result<bool> {
         let mut conn = self.writer()?;
         let tx = conn.transaction()?;
         let state: Option<String> = tx
@@ -369,8 +365,9 @@ impl Store {
                 lookup: tx.prepare_cached(
                     "SELECT line, custom_id FROM native_lines WHERE batch_id = ?1 AND chunk = ?2 AND upstream_cid = ?3",
                 )?,
-                insert: tx
-                    .prepare_cached("INSERT OR IGNORE INTO results (batch_id, line, ok, data) VALUES (?1, ?2, ?3, ?4)")?,
+                insert: tx.prepare_cached(
+                    "INSERT OR IGNORE INTO results (batch_id, line, ok, data) VALUES (?1, ?2, ?3, ?4)",
+                )?,
                 batch_id: c.batch_id.clone(),
                 chunk: c.chunk,
                 tallies: HashMap::new(),
@@ -393,4 +390,3 @@ impl Store {
         Ok(true)
     }
 }
-
