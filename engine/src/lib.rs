@@ -16,5 +16,5 @@ pub mod worker;
 pub use config::{
     EngineConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream, UpstreamConfig,
 };
-pub use fake_upstream::FakeUpstream;
+pub use fake_upstream::{FakeBatch, FakeCounters, FakeKnobs, FakeUpstream, Provider as FakeProvider};
 pub use server::{Engine, EngineError};
