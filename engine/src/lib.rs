@@ -18,5 +18,5 @@ pub use config::{
     EngineConfig, NativeConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream,
     UpstreamConfig, UpstreamMode,
 };
-pub use fake_upstream::FakeUpstream;
+pub use fake_upstream::{FakeBatch, FakeCounters, FakeKnobs, FakeUpstream, Provider as FakeProvider};
 pub use server::{Engine, EngineError};
