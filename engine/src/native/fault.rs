@@ -23,3 +23,15 @@ pub fn pause_at(point: &str) {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
+
+/// With `FASTROUTER_BATCH_NATIVE_TIMINGS=1`, each native phase of a batch (plan, upload,
+/// download, merge) logs `native timing <phase> <batch> <start ms> <end ms>` on stderr, for
+/// the benchmark (bench/bench_native.py) to attribute time and memory to phases.
+pub const TIMINGS_ENV: &str = "FASTROUTER_BATCH_NATIVE_TIMINGS";
+
+pub fn timing(phase: &str, batch_id: &str, started_ms: i64) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| std::env::var(TIMINGS_ENV).is_ok_and(|v| !v.is_empty() && v != "0")) {
+        eprintln!("fastrouter-batch engine: native timing {phase} {batch_id} {started_ms} {}", crate::ids::now_ms());
+    }
+}

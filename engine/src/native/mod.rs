@@ -55,6 +55,7 @@ async fn ensure_plan(ctx: &Ctx, n: &Native, row: &BatchRow) -> Result<(), String
     if n.store.native_planned(&row.id).map_err(|e| e.to_string())? {
         return Ok(());
     }
+    let started = now_ms();
     let (store, id, input) = (n.store.clone(), row.id.clone(), ctx.store.content_path(&row.input_file_id));
     let (cfg, sampling, max_line) =
         (n.cfg.clone(), ctx.cfg.anthropic_sampling.clone(), ctx.cfg.limits.max_line_bytes as usize);
@@ -70,6 +71,7 @@ async fn ensure_plan(ctx: &Ctx, n: &Native, row: &BatchRow) -> Result<(), String
     })
     .await
     .map_err(|e| e.to_string())??;
+    fault::timing("plan", &row.id, started);
     pause_at("after_plan");
     Ok(())
 }
@@ -83,6 +85,7 @@ async fn merge_ended(n: &Native, chunks: &mut [ChunkRow]) -> Result<bool, String
     let mut any = false;
     for c in chunks.iter_mut().filter(|c| c.state == ChunkState::Ended) {
         let (store, chunk) = (n.store.clone(), c.clone());
+        let started = now_ms();
         tokio::task::spawn_blocking(move || {
             let dir = store.native_dir(&chunk.batch_id);
             merge::merge(&store, &chunk, &dir)?;
@@ -95,6 +98,7 @@ async fn merge_ended(n: &Native, chunks: &mut [ChunkRow]) -> Result<bool, String
         .await
         .map_err(|e| e.to_string())??;
         c.state = ChunkState::Merged;
+        fault::timing("merge", &c.batch_id, started);
         any = true;
     }
     Ok(any)

@@ -145,6 +145,7 @@ async fn apply(n: &Native, c: &mut ChunkRow, api: Api, batch: &Value) -> Result<
         let message = first.get("message").and_then(Value::as_str).unwrap_or("The upstream batch failed.");
         c.errors = Some(json!({"code": code, "message": message}));
     }
+    let started = crate::ids::now_ms();
     if let Err(e) = download(n, c, api).await {
         // Tried again at the next poll; the counts are kept meanwhile.
         eprintln!("fastrouter-batch engine: batch {}: downloading chunk {} results: {e}", c.batch_id, c.chunk);
@@ -153,6 +154,7 @@ async fn apply(n: &Native, c: &mut ChunkRow, api: Api, batch: &Value) -> Result<
     }
     c.state = ChunkState::Ended;
     n.store.save_chunk(c).map_err(|e| e.to_string())?;
+    super::fault::timing("download", &c.batch_id, started);
     Ok(true)
 }
 

@@ -49,7 +49,8 @@ fn refuse(n: &Native, c: &mut ChunkRow, code: &str, message: &str) -> Result<Opt
 
 async fn upload(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, String> {
     // An upload lost to a crash costs only storage (OpenAI expires it); it is sent again.
-    c.upload_intent_at = Some(now_ms());
+    let started = now_ms();
+    c.upload_intent_at = Some(started);
     save(n, c)?;
     let path = super::plan::request_path(&n.store, &c.batch_id, c.chunk);
     match n.wire.upload(&path, &format!("{}.jsonl", c.key)).await {
@@ -60,6 +61,7 @@ async fn upload(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, String
             c.input_file_id = Some(id.to_owned());
             c.state = ChunkState::Uploaded;
             save(n, c)?;
+            super::fault::timing("upload", &c.batch_id, started);
             pause_at("after_upload");
             Ok(None)
         }
