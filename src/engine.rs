@@ -7,8 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use fastrouter_batch_engine::{
-    Engine, EngineConfig, EngineError, ProviderMode, RetryPolicy, Secret, SimulatedConfig, UpstreamConfig,
-    UpstreamMode,
+    Engine, EngineConfig, EngineError, ProviderMode, RetryPolicy, Secret, SimulatedConfig, UpstreamConfig, UpstreamMode,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;

@@ -104,6 +104,13 @@ async fn merge_ended(n: &Native, chunks: &mut [ChunkRow]) -> Result<bool, String
     Ok(any)
 }
 
+/// Every chunk is merged: the line map and the chunk files are no longer needed.
+fn tidy(n: &Native, batch_id: &str) -> Result<(), String> {
+    n.store.drop_native_lines(batch_id).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(n.store.native_dir(batch_id));
+    Ok(())
+}
+
 /// Runs an `in_progress` batch's chunks until every one is merged (`Done`), the batch is
 /// halted (a cancel, an engine stop) or its deadline passes.
 pub async fn run(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) -> Result<End, String> {
@@ -141,6 +148,7 @@ pub async fn run(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) -> Re
         merge_ended(&n, &mut chunks).await?;
         poll::delete_inputs(&n, &mut chunks).await?;
         if chunks.iter().all(|c| c.state.is_done()) {
+            tidy(&n, &row.id)?;
             return Ok(End::Done);
         }
         if chunks.iter().any(|c| c.state == ChunkState::Submitted) {
@@ -183,6 +191,7 @@ pub async fn wind_down(ctx: &Arc<Ctx>, row: &BatchRow, stop: &CancellationToken)
         merge_ended(&n, &mut chunks).await?;
         poll::delete_inputs(&n, &mut chunks).await?;
         if chunks.iter().all(|c| c.state.is_done()) {
+            tidy(&n, &row.id)?;
             return Ok(true);
         }
         wait = if polled.changed { n.first_wait() } else { (wait * 2).min(n.cfg.poll_interval) };

@@ -325,6 +325,12 @@ impl Store {
         Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Forgets a finished plan's line map (its chunks stay, for the batch page).
+    pub fn drop_native_lines(&self, batch_id: &str) -> Result<()> {
+        self.writer()?.execute("DELETE FROM native_lines WHERE batch_id = ?1", params![batch_id])?;
+        Ok(())
+    }
+
     /// Calls `f` with each planned line of a chunk: (input line, original custom_id).
     pub fn for_each_chunk_line(
         &self,
