@@ -34,7 +34,7 @@ def fake():
 def lines_for(first: str) -> list[dict[str, Any]]:
     """8 OpenAI and 6 Anthropic lines (2 chunks each at 4 a chunk), `first`'s line first."""
     openai = [chat_line(f"o-{i}", "openai", content=f"openai question {i}") for i in range(8)]
-    anthropic = [chat_line(f"a/{i}", "anthropic", content=f"anthropic question {i}") for i in range(6)]
+    anthropic = [chat_line(f"a-{i}", "anthropic", content=f"anthropic question {i}") for i in range(6)]
     a, b = (openai, anthropic) if first == "openai" else (anthropic, openai)
     out = []
     for i in range(8):
@@ -81,6 +81,17 @@ def test_sigkill_then_restart_runs_each_chunk_upstream_exactly_once(tmp_path, fa
     finally:
         killed.kill()
     before = fake.counters()
+    # The kill landed where it was meant to (so the end below proves the recovery).
+    made = before["openai_batch_creates"] + before["anthropic_batch_creates"]
+    if point == "after_plan":
+        assert before["file_uploads"] == 0 and made == 0, before
+    elif point == "after_upload":
+        assert before["file_uploads"] == 1 and made == 0, before
+    elif point == "after_create":
+        # Created upstream, never recorded here: the restart must find it, not create again.
+        assert before[f"{first}_batch_creates"] == 1 and made == 1, before
+    else:
+        assert made >= 1, before
 
     again = serve(tmp_path, fake, 1)
     try:

@@ -93,3 +93,26 @@ async fn an_engine_stopped_while_polling_resumes_without_resubmitting() {
     engine.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_reply_is_lost_is_found_not_repeated() {
+    let fake = FakeUpstream::start(sim(0, 0.0), 0).await.expect("fake upstream");
+    // Every first create of a chunk loses its reply (the batch is made all the same).
+    fake.configure(FakeKnobs { drop_create_replies: 4, ..FakeKnobs::default() });
+    let dir = tempdir();
+    let mut cfg = config(dir.path());
+    cfg.provider = native_mode(&fake.url(), 4);
+    let engine = start(cfg).await;
+    let api = Api::new(&engine);
+    let (lines, ids) = mixed(8);
+    let (_, batch) = api.submit(&lines, "/v1/chat/completions").await;
+    let (b, _) = api.wait_terminal(batch["id"].as_str().unwrap(), Duration::from_secs(30)).await;
+    assert_eq!(b["status"], "completed", "{b}");
+    let out = api.lines(&b["output_file_id"]).await;
+    assert_cover_exactly(&out, &[], &ids);
+    let c = fake.counters();
+    assert_eq!(c.dropped_replies, 4, "{c:?}");
+    assert_eq!((c.openai_batch_creates, c.anthropic_batch_creates), (2, 2), "{c:?}");
+    engine.stop().await;
+    fake.stop().await;
+}
