@@ -219,9 +219,9 @@ fn merge_maps_back_every_line_once_and_replays_nothing() {
             std::fs::write(dir.join(format!("chunk-{}.out", c.chunk)), out).unwrap();
             std::fs::write(dir.join(format!("chunk-{}.err", c.chunk)), err).unwrap();
         }
-        assert!(merge::merge(&p.store, &c, &dir).unwrap());
+        assert!(merge::merge(&p.store, &c, &dir, false).unwrap());
         // A second merge of the same chunk (a replay) does nothing.
-        assert!(!merge::merge(&p.store, &c, &dir).unwrap());
+        assert!(!merge::merge(&p.store, &c, &dir, false).unwrap());
     }
     let (out, err) = results(&p.store);
     assert_eq!(out.len() + err.len(), mixed().len());
@@ -254,7 +254,7 @@ fn a_chunk_failed_upstream_puts_all_its_lines_in_the_error_file() {
     let mut c = end(&p.store, c);
     c.errors = Some(json!({"code": "token_limit_exceeded", "message": "Enqueued token limit reached"}));
     p.store.save_chunk(&c).unwrap();
-    assert!(merge::merge(&p.store, &c, &p.store.native_dir(BATCH)).unwrap());
+    assert!(merge::merge(&p.store, &c, &p.store.native_dir(BATCH), false).unwrap());
     let (out, err) = results(&p.store);
     assert!(out.is_empty());
     let ids: Vec<_> = err.iter().map(|l| l["custom_id"].as_str().unwrap().to_owned()).collect();

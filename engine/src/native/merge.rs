@@ -28,11 +28,12 @@ const EXPIRED: (&str, &str) =
     ("batch_expired", "This request could not be executed before the completion window expired.");
 
 /// Merges one ended chunk from the files in `dir` (`chunk-N.out`/`.err`, `chunk-N.res`).
-/// False if it was merged already.
-pub fn merge(store: &Store, c: &ChunkRow, dir: &Path) -> Result<bool, String> {
+/// `expiring`: our batch is expiring, so Anthropic lines its cancel stopped are reported
+/// `batch_expired` (not `batch_cancelled`). False if it was merged already.
+pub fn merge(store: &Store, c: &ChunkRow, dir: &Path, expiring: bool) -> Result<bool, String> {
     let api = Api::of(&c.provider);
     let merged = store.merge_chunk(c, |sink| {
-        let mut put = Put { sink, c, seen: 0 };
+        let mut put = Put { sink, c, seen: 0, canceled: if expiring { EXPIRED } else { CANCELLED } };
         if let Some(err) = &c.errors {
             let code = err.get("code").and_then(Value::as_str).unwrap_or("batch_failed");
             let message = err.get("message").and_then(Value::as_str).unwrap_or("The upstream batch failed.");
@@ -60,6 +61,8 @@ struct Put<'s, 'a> {
     sink: &'s mut MergeSink<'a>,
     c: &'s ChunkRow,
     seen: u64,
+    /// What an Anthropic `canceled` result is reported as.
+    canceled: (&'static str, &'static str),
 }
 
 impl Put<'_, '_> {
@@ -86,7 +89,7 @@ impl Put<'_, '_> {
         let Some((line, custom_id)) = self.sink.resolve(cid)? else { return Ok(()) };
         let (ok, data, usage) = match api {
             Api::OpenAi => openai_result(&custom_id, &v),
-            Api::Anthropic => anthropic_result(&custom_id, &v),
+            Api::Anthropic => anthropic_result(&custom_id, &v, self.canceled),
         };
         self.row(line, ok, data, usage)
     }
@@ -126,7 +129,7 @@ fn anthropic_status(kind: &str) -> u16 {
     }
 }
 
-fn anthropic_result(custom_id: &str, v: &Value) -> (bool, String, Usage) {
+fn anthropic_result(custom_id: &str, v: &Value, canceled: (&str, &str)) -> (bool, String, Usage) {
     let result = v.get("result").unwrap_or(&Value::Null);
     match result.get("type").and_then(Value::as_str) {
         Some("succeeded") => {
@@ -144,7 +147,7 @@ fn anthropic_result(custom_id: &str, v: &Value) -> (bool, String, Usage) {
             let (ok, data) = result_line_for(custom_id, status, translate::openai_error(envelope, status), None);
             (ok, data, Usage::default())
         }
-        Some("canceled") => (false, not_run_line(custom_id, CANCELLED.0, CANCELLED.1).to_string(), Usage::default()),
+        Some("canceled") => (false, not_run_line(custom_id, canceled.0, canceled.1).to_string(), Usage::default()),
         Some("expired") => (false, not_run_line(custom_id, EXPIRED.0, EXPIRED.1).to_string(), Usage::default()),
         other => {
             let message = format!("Anthropic reported an unknown result type {other:?}.");

@@ -81,14 +81,14 @@ fn pending(c: &ChunkRow) -> bool {
 }
 
 /// Merges every ended chunk (each in its own blocking transaction).
-async fn merge_ended(n: &Native, chunks: &mut [ChunkRow]) -> Result<bool, String> {
+async fn merge_ended(n: &Native, chunks: &mut [ChunkRow], expiring: bool) -> Result<bool, String> {
     let mut any = false;
     for c in chunks.iter_mut().filter(|c| c.state == ChunkState::Ended) {
         let (store, chunk) = (n.store.clone(), c.clone());
         let started = now_ms();
         tokio::task::spawn_blocking(move || {
             let dir = store.native_dir(&chunk.batch_id);
-            merge::merge(&store, &chunk, &dir)?;
+            merge::merge(&store, &chunk, &dir, expiring)?;
             // Its files are in the results now.
             for kind in ["req", "out", "err", "res"] {
                 let _ = std::fs::remove_file(dir.join(format!("chunk-{}.{kind}", chunk.chunk)));
@@ -145,7 +145,7 @@ pub async fn run(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) -> Re
             _ = halt.cancelled() => return Ok(End::Halted),
             p = poll::poll(&n, &mut chunks) => p?,
         };
-        merge_ended(&n, &mut chunks).await?;
+        merge_ended(&n, &mut chunks, false).await?;
         poll::delete_inputs(&n, &mut chunks).await?;
         if chunks.iter().all(|c| c.state.is_done()) {
             tidy(&n, &row.id)?;
@@ -168,8 +168,14 @@ pub async fn run(ctx: &Arc<Ctx>, row: &BatchRow, halt: &CancellationToken) -> Re
 
 /// A cancel or an expiry: every upstream chunk is cancelled (chunks never created are
 /// skipped), and the partial results of each are merged once it ends. False if the engine
-/// stopped first (the next start carries on from the store).
-pub async fn wind_down(ctx: &Arc<Ctx>, row: &BatchRow, stop: &CancellationToken) -> Result<bool, String> {
+/// stopped first (the next start carries on from the store). `expiring`: our deadline passed
+/// (rather than a cancel).
+pub async fn wind_down(
+    ctx: &Arc<Ctx>,
+    row: &BatchRow,
+    stop: &CancellationToken,
+    expiring: bool,
+) -> Result<bool, String> {
     let Some(n) = Native::of(ctx) else { return Ok(true) };
     if !n.store.native_planned(&row.id).map_err(|e| e.to_string())? {
         return Ok(true);
@@ -188,7 +194,7 @@ pub async fn wind_down(ctx: &Arc<Ctx>, row: &BatchRow, stop: &CancellationToken)
         }
         poll::cancel_all(&n, &mut chunks).await?;
         let polled = poll::poll(&n, &mut chunks).await?;
-        merge_ended(&n, &mut chunks).await?;
+        merge_ended(&n, &mut chunks, expiring).await?;
         poll::delete_inputs(&n, &mut chunks).await?;
         if chunks.iter().all(|c| c.state.is_done()) {
             tidy(&n, &row.id)?;

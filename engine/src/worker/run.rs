@@ -52,7 +52,7 @@ async fn step_until_done(
             Status::Validating => validate(ctx, &row).await?,
             Status::InProgress if now_ms() >= row.deadline_ms => {
                 // Native mode: the upstream chunks are cancelled and their partial results kept.
-                if !crate::native::wind_down(ctx, &row, shutdown).await? {
+                if !crate::native::wind_down(ctx, &row, shutdown, true).await? {
                     return Ok(());
                 }
                 finalize(ctx, &row, Status::Expired).await?;
@@ -83,7 +83,7 @@ async fn step_until_done(
             },
             Status::Finalizing => finalize(ctx, &row, Status::Completed).await?,
             Status::Cancelling => {
-                if !crate::native::wind_down(ctx, &row, shutdown).await? {
+                if !crate::native::wind_down(ctx, &row, shutdown, false).await? {
                     return Ok(());
                 }
                 finalize(ctx, &row, Status::Cancelled).await?;
