@@ -352,6 +352,14 @@ def test_the_page_loads_nothing_from_elsewhere(browser, server):
     assert severe_console_messages(drv) == []
 
 
+def upstream_cells(drv) -> list[list[str]]:
+    """The upstream batches table's cell texts, read at once (the page redraws as it polls)."""
+    return drv.execute_script(
+        """return [...document.querySelectorAll("#upstream tbody tr")]
+            .map((tr) => [...tr.querySelectorAll("td")].map((td) => td.innerText.trim()));"""
+    )
+
+
 def test_a_native_batch_page_lists_its_upstream_batches(browser, shots):
     """Native mode: the batch page shows each provider batch (provider, upstream id, status,
     counts) as the API's `upstream_batches` reports it, while running and once done."""
@@ -383,7 +391,7 @@ def test_a_native_batch_page_lists_its_upstream_batches(browser, shots):
             wait_until(lambda: item(drv, bid), 10, what="the native batch in the list")
             item(drv, bid).find_element("css selector", "a.id").click()
             wait_until(lambda: len(css(drv, "#upstream tbody tr")) == 2, 10, what="the upstream batches table")
-            rows = [[td.text for td in tr.find_elements("css selector", "td")] for tr in css(drv, "#upstream tbody tr")]
+            rows = upstream_cells(drv)
             assert sorted(r[0] for r in rows) == ["anthropic", "openai"]
             assert sorted(r[1] for r in rows) == sorted(u["id"] for u in ups)
             shot(drv, shots, "06-native-upstream-running")
@@ -393,9 +401,7 @@ def test_a_native_batch_page_lists_its_upstream_batches(browser, shots):
             assert final["status"] == "completed"
 
             def shows_final() -> bool:
-                cells = [
-                    [td.text for td in tr.find_elements("css selector", "td")] for tr in css(drv, "#upstream tbody tr")
-                ]
+                cells = upstream_cells(drv)
                 want = {
                     (
                         u["provider"],
