@@ -59,6 +59,13 @@ async fn chunks_run_upstream_once_each_and_merge_back() {
     assert_eq!(counts(&b), (14, 14, 0));
     assert!(b["usage"]["input_tokens"].as_u64().unwrap() > 0, "{b}");
     assert_eq!(b["upstream_batches"].as_array().unwrap().len(), 6);
+    // Each provider's tokens are summed from its merged answers.
+    let providers = api.get(&format!("/v1/batches/{}/providers", batch["id"].as_str().unwrap())).await;
+    for p in providers.json["data"].as_array().unwrap() {
+        assert!(p["usage"]["input_tokens"].as_u64().unwrap() > 0, "{p}");
+        assert!(p["usage"]["output_tokens"].as_u64().unwrap() > 0, "{p}");
+        assert_eq!(p["request_counts"]["completed"], 7, "{p}");
+    }
     engine.stop().await;
     fake.stop().await;
 }

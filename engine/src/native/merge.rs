@@ -80,6 +80,17 @@ impl Put<'_, '_> {
 
     /// One upstream result line.
     fn line(&mut self, api: Api, text: &[u8]) -> Result<(), StoreError> {
+        if api == Api::OpenAi {
+            if let Some((upstream_cid, ok, usage)) = openai_fast(text) {
+                // OpenAI's line is already the contract's shape, under the original id: kept
+                // as it is (no decode and re-encode of the answer).
+                let Some((line, custom_id)) = self.sink.resolve(&upstream_cid)? else { return Ok(()) };
+                if custom_id == upstream_cid {
+                    let data = String::from_utf8_lossy(text).into_owned();
+                    return self.row(line, ok, data, usage);
+                }
+            }
+        }
         let Ok(v) = serde_json::from_slice::<Value>(text) else {
             eprintln!("fastrouter-batch engine: batch {}: skipping an unreadable result line", self.c.batch_id);
             return Ok(());
@@ -93,6 +104,71 @@ impl Put<'_, '_> {
         };
         self.row(line, ok, data, usage)
     }
+}
+
+/// An OpenAI result line read without decoding its answer: its custom_id, whether it
+/// belongs in the output file, and the tokens its answer reports. None if it does not have
+/// OpenAI's shape (the full decode then deals with it).
+fn openai_fast(text: &[u8]) -> Option<(String, bool, Usage)> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        custom_id: std::borrow::Cow<'a, str>,
+        id: Option<serde::de::IgnoredAny>,
+        #[serde(borrow)]
+        response: Option<Response<'a>>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        status_code: u16,
+        #[serde(borrow)]
+        body: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Tokens {
+        #[serde(default)]
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+        #[serde(default)]
+        prompt_tokens_details: Option<Details>,
+        #[serde(default)]
+        completion_tokens_details: Option<Details>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: Option<u64>,
+        #[serde(default)]
+        reasoning_tokens: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        usage: Option<Tokens>,
+    }
+    let line: Line<'_> = serde_json::from_slice(text).ok()?;
+    // The contract's line has an id and both fields; anything else is decoded in full.
+    line.id.as_ref()?;
+    let (ok, usage) = match &line.response {
+        Some(r) => {
+            let body: Option<Body> = r.body.and_then(|b| serde_json::from_str(b.get()).ok());
+            let t = body.and_then(|b| b.usage).unwrap_or_default();
+            let usage = Usage {
+                input_tokens: t.prompt_tokens,
+                cached_tokens: t.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+                output_tokens: t.completion_tokens,
+                reasoning_tokens: t.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            };
+            ((200..300).contains(&r.status_code), usage)
+        }
+        None => {
+            line.error.as_ref()?;
+            (false, Usage::default())
+        }
+    };
+    Some((line.custom_id.into_owned(), ok, usage))
 }
 
 fn openai_result(custom_id: &str, v: &Value) -> (bool, String, Usage) {
