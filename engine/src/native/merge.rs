@@ -10,6 +10,7 @@
 //! mentions get no result here: finalizing lists them (`request_not_run`, or cancelled /
 //! expired).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -32,8 +33,14 @@ const EXPIRED: (&str, &str) =
 /// `batch_expired` (not `batch_cancelled`). False if it was merged already.
 pub fn merge(store: &Store, c: &ChunkRow, dir: &Path, expiring: bool) -> Result<bool, String> {
     let api = Api::of(&c.provider);
+    let canceled = if expiring { EXPIRED } else { CANCELLED };
+    let map = match c.errors {
+        Some(_) => HashMap::new(),
+        None => store.chunk_map(&c.batch_id, c.chunk).map_err(|e| e.to_string())?,
+    };
+    let convert = Convert { map, canceled, batch_id: &c.batch_id };
     let merged = store.merge_chunk(c, |sink| {
-        let mut put = Put { sink, c, seen: 0, canceled: if expiring { EXPIRED } else { CANCELLED } };
+        let mut put = Put { sink, c, seen: 0 };
         if let Some(err) = &c.errors {
             let code = err.get("code").and_then(Value::as_str).unwrap_or("batch_failed");
             let message = err.get("message").and_then(Value::as_str).unwrap_or("The upstream batch failed.");
@@ -45,14 +52,28 @@ pub fn merge(store: &Store, c: &ChunkRow, dir: &Path, expiring: bool) -> Result<
             Api::OpenAi => &["out", "err"],
             Api::Anthropic => &["res"],
         };
-        for kind in kinds {
-            let path = dir.join(format!("chunk-{}.{kind}", c.chunk));
-            if !path.exists() {
-                continue;
+        // Decoding and translating the results (CPU) runs beside the inserts (SQLite).
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, bool, String, Usage)>(4096);
+            let convert = &convert;
+            let reader = scope.spawn(move || -> Result<(), StoreError> {
+                for kind in kinds {
+                    let path = dir.join(format!("chunk-{}.{kind}", c.chunk));
+                    if !path.exists() {
+                        continue;
+                    }
+                    for_each_line(&path, |text| match convert.line(api, text) {
+                        Some(r) => tx.send(r).map_err(|_| StoreError::Io(std::io::Error::other("merge stopped"))),
+                        None => Ok(()),
+                    })?;
+                }
+                Ok(())
+            });
+            for (line, ok, data, usage) in rx {
+                put.row(line, ok, data, usage)?;
             }
-            for_each_line(&path, |line| put.line(api, line))?;
-        }
-        Ok(())
+            reader.join().map_err(|_| StoreError::Io(std::io::Error::other("the merge reader panicked")))?
+        })
     });
     merged.map_err(|e| e.to_string())
 }
@@ -61,8 +82,14 @@ struct Put<'s, 'a> {
     sink: &'s mut MergeSink<'a>,
     c: &'s ChunkRow,
     seen: u64,
+}
+
+/// Turns upstream result lines into ours, by the chunk's line map.
+struct Convert<'a> {
+    map: HashMap<String, (u64, Option<String>)>,
     /// What an Anthropic `canceled` result is reported as.
     canceled: (&'static str, &'static str),
+    batch_id: &'a str,
 }
 
 impl Put<'_, '_> {
@@ -77,32 +104,34 @@ impl Put<'_, '_> {
         }
         Ok(())
     }
+}
 
+impl Convert<'_> {
     /// One upstream result line.
-    fn line(&mut self, api: Api, text: &[u8]) -> Result<(), StoreError> {
+    fn line(&self, api: Api, text: &[u8]) -> Option<(u64, bool, String, Usage)> {
         if api == Api::OpenAi {
             if let Some((upstream_cid, ok, usage)) = openai_fast(text) {
                 // OpenAI's line is already the contract's shape, under the original id: kept
                 // as it is (no decode and re-encode of the answer).
-                let Some((line, custom_id)) = self.sink.resolve(&upstream_cid)? else { return Ok(()) };
-                if custom_id == upstream_cid {
-                    let data = String::from_utf8_lossy(text).into_owned();
-                    return self.row(line, ok, data, usage);
+                let (line, original) = self.map.get(&upstream_cid)?;
+                if original.is_none() {
+                    return Some((*line, ok, String::from_utf8_lossy(text).into_owned(), usage));
                 }
             }
         }
         let Ok(v) = serde_json::from_slice::<Value>(text) else {
-            eprintln!("fastrouter-batch engine: batch {}: skipping an unreadable result line", self.c.batch_id);
-            return Ok(());
+            eprintln!("fastrouter-batch engine: batch {}: skipping an unreadable result line", self.batch_id);
+            return None;
         };
-        let Some(cid) = v.get("custom_id").and_then(Value::as_str) else { return Ok(()) };
+        let cid = v.get("custom_id").and_then(Value::as_str)?;
         // Ids that are not this chunk's (a duplicate batch's, say) are dropped.
-        let Some((line, custom_id)) = self.sink.resolve(cid)? else { return Ok(()) };
+        let (line, original) = self.map.get(cid)?;
+        let custom_id = original.as_deref().unwrap_or(cid);
         let (ok, data, usage) = match api {
-            Api::OpenAi => openai_result(&custom_id, &v),
-            Api::Anthropic => anthropic_result(&custom_id, &v, self.canceled),
+            Api::OpenAi => openai_result(custom_id, &v),
+            Api::Anthropic => anthropic_result(custom_id, &v, self.canceled),
         };
-        self.row(line, ok, data, usage)
+        Some((*line, ok, data, usage))
     }
 }
 

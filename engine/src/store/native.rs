@@ -325,6 +325,17 @@ impl Store {
         Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// A chunk's line map: upstream custom_id → (input line, original custom_id if it differs).
+    pub fn chunk_map(&self, batch_id: &str, chunk: u32) -> Result<HashMap<String, (u64, Option<String>)>> {
+        let conn = self.own_reader()?;
+        let mut stmt =
+            conn.prepare("SELECT upstream_cid, line, custom_id FROM native_lines WHERE batch_id = ?1 AND chunk = ?2")?;
+        let rows = stmt.query_map(params![batch_id, chunk], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? as u64, r.get::<_, Option<String>>(2)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Forgets a finished plan's line map (its chunks stay, for the batch page).
     pub fn drop_native_lines(&self, batch_id: &str) -> Result<()> {
         self.writer()?.execute("DELETE FROM native_lines WHERE batch_id = ?1", params![batch_id])?;
