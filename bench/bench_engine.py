@@ -64,6 +64,7 @@ def _upload(base: str, key: str, path: str) -> str:
 def run_engine(path: str, lines: int, upstream_url: str, concurrency: int) -> tuple[float, dict]:
     server = fastrouter_batch.LocalServer(
         provider="upstream",
+        upstream_mode="realtime",
         openai_base_url=upstream_url,
         openai_api_key="sk-bench",
         anthropic_base_url=upstream_url,

@@ -1,5 +1,5 @@
-//! `LocalServer` and `FakeUpstream`: the engine (and a fake provider) started inside the
-//! Python process, on the shared runtime, on a loopback port.
+//! `LocalServer`: the engine started inside the Python process, on the shared runtime, on a
+//! loopback port.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -7,8 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use fastrouter_batch_engine::{
-    Engine, EngineConfig, EngineError, FakeUpstream as CoreFakeUpstream, ProviderMode, RetryPolicy, Secret,
-    SimulatedConfig, UpstreamConfig,
+    Engine, EngineConfig, EngineError, ProviderMode, RetryPolicy, Secret, SimulatedConfig, UpstreamConfig, UpstreamMode,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -19,7 +18,7 @@ use crate::gate;
 use crate::serving::Serving;
 use crate::validation::Limits;
 
-fn probability(name: &str, value: f64) -> PyResult<f64> {
+pub(crate) fn probability(name: &str, value: f64) -> PyResult<f64> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
@@ -70,7 +69,8 @@ impl LocalServer {
         host="127.0.0.1", port=0, limits=None, completion_window=86400.0, concurrency=64, max_retries=5,
         retry_delay=0.5, openai_base_url=None, openai_api_key=None, anthropic_base_url=None,
         anthropic_api_key=None, embedding_dims=64, upstream_timeout=600.0, anthropic_sampling=None,
-        metrics_public=false))]
+        metrics_public=false, upstream_mode="native", poll_interval=60.0, native_chunk_size=None,
+        delete_input_files=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         provider: &str,
@@ -93,6 +93,10 @@ impl LocalServer {
         upstream_timeout: f64,
         anthropic_sampling: Option<&Bound<'_, PyAny>>,
         metrics_public: bool,
+        upstream_mode: &str,
+        poll_interval: f64,
+        native_chunk_size: Option<usize>,
+        delete_input_files: bool,
     ) -> PyResult<Self> {
         let host: IpAddr =
             host.parse().map_err(|_| PyValueError::new_err(format!("host must be an IP address, got {host:?}")))?;
@@ -124,6 +128,19 @@ impl LocalServer {
                     up.anthropic.api_key = Some(Secret::new(key));
                 }
                 up.timeout = seconds("upstream_timeout", upstream_timeout, Seconds::Positive)?;
+                up.mode = UpstreamMode::parse(upstream_mode).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "upstream_mode must be 'native' or 'realtime', got {upstream_mode:?}"
+                    ))
+                })?;
+                up.native.poll_interval = seconds("poll_interval", poll_interval, Seconds::Positive)?;
+                up.native.delete_input_files = delete_input_files;
+                if let Some(n) = native_chunk_size {
+                    if n == 0 {
+                        return Err(PyValueError::new_err("native_chunk_size must be at least 1"));
+                    }
+                    up.native = up.native.clone().with_chunk_size(n);
+                }
                 ("upstream", ProviderMode::Upstream(up))
             }
             other => {
@@ -277,67 +294,6 @@ impl LocalServer {
             None => {
                 Err(PyRuntimeError::new_err("the LocalServer has not started: call start() or use it in a with block"))
             }
-        }
-    }
-}
-
-/// A fake upstream provider on loopback speaking the OpenAI and Anthropic wire formats
-/// with simulated answers: point `LocalServer(provider="upstream", ...)` at it.
-#[pyclass(module = "fastrouter_batch._core", frozen)]
-pub struct FakeUpstream {
-    cfg: SimulatedConfig,
-    port: u16,
-    running: Serving<CoreFakeUpstream>,
-}
-
-#[pymethods]
-impl FakeUpstream {
-    #[new]
-    #[pyo3(signature = (*, latency=0.0, fault_rate=0.0, port=0, embedding_dims=64))]
-    fn new(latency: f64, fault_rate: f64, port: u16, embedding_dims: usize) -> PyResult<Self> {
-        let cfg = SimulatedConfig {
-            latency: seconds("latency", latency, Seconds::NonNegative)?,
-            fault_rate: probability("fault_rate", fault_rate)?,
-            embedding_dims: embedding_dims.max(1),
-        };
-        Ok(Self { cfg, port, running: Serving::default() })
-    }
-
-    fn start(&self, py: Python<'_>) -> errors::Result<()> {
-        if self.running.is_running() {
-            return Ok(());
-        }
-        let up = gate::block_on(py, CoreFakeUpstream::start(self.cfg.clone(), self.port))??;
-        self.running.set(up);
-        Ok(())
-    }
-
-    fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        self.running.stop(py)
-    }
-
-    fn __enter__(slf: Bound<'_, Self>) -> errors::Result<Bound<'_, Self>> {
-        slf.get().start(slf.py())?;
-        Ok(slf)
-    }
-
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.stop(py)?;
-        Ok(false)
-    }
-
-    #[getter]
-    fn url(&self) -> PyResult<String> {
-        self.running.lock().as_ref().map(|(up, _)| up.url()).ok_or_else(|| {
-            PyRuntimeError::new_err("the FakeUpstream is not running: call start() or use it in a with block")
-        })
-    }
-
-    fn __repr__(&self) -> String {
-        match self.running.lock().as_ref() {
-            Some((up, _)) => format!("FakeUpstream(url={:?})", up.url()),
-            None => "FakeUpstream(not running)".to_owned(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod args;
 mod builder;
 mod engine;
 mod errors;
+mod fake_upstream;
 mod gate;
 mod lines;
 mod py_json;
@@ -39,7 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<api_client::ApiClient>()?;
     m.add_class::<lines::LineStream>()?;
     m.add_class::<engine::LocalServer>()?;
-    m.add_class::<engine::FakeUpstream>()?;
+    m.add_class::<fake_upstream::FakeUpstream>()?;
     m.add_class::<results::BatchResult>()?;
     m.add_class::<results::ResultSet>()?;
     m.add_class::<results::ResultIterator>()?;

@@ -350,3 +350,67 @@ def test_the_page_loads_nothing_from_elsewhere(browser, server):
     )
     assert all(p.startswith(server.url + "/") for p in policy), policy
     assert severe_console_messages(drv) == []
+
+
+def upstream_cells(drv) -> list[list[str]]:
+    """The upstream batches table's cell texts, read at once (the page redraws as it polls)."""
+    return drv.execute_script(
+        """return [...document.querySelectorAll("#upstream tbody tr")]
+            .map((tr) => [...tr.querySelectorAll("td")].map((td) => td.innerText.trim()));"""
+    )
+
+
+def test_a_native_batch_page_lists_its_upstream_batches(browser, shots):
+    """Native mode: the batch page shows each provider batch (provider, upstream id, status,
+    counts) as the API's `upstream_batches` reports it, while running and once done."""
+    drv = browser
+    with fb.FakeUpstream() as up:
+        up.configure(stall=True)
+        with (
+            fb.LocalServer(
+                provider="upstream",
+                upstream_mode="native",
+                api_key=KEY_A,
+                openai_base_url=up.url,
+                openai_api_key="sk-fake-openai",
+                anthropic_base_url=up.url,
+                anthropic_api_key="sk-fake-anthropic",
+                poll_interval=0.05,
+            ) as server,
+            Api(server.url, KEY_A) as api,
+        ):
+            b = api.create_batch(api.upload(to_jsonl(mixed_lines(8)))["id"])
+            bid = b["id"]
+
+            def submitted() -> list[dict[str, Any]] | None:
+                ups = api.batch(bid).get("upstream_batches") or []
+                return ups if len(ups) == 2 and all(u["id"] for u in ups) else None
+
+            ups = wait_until(submitted, 30, what="both upstream batches submitted")
+            sign_in(drv, server.url, KEY_A)
+            wait_until(lambda: item(drv, bid), 10, what="the native batch in the list")
+            item(drv, bid).find_element("css selector", "a.id").click()
+            wait_until(lambda: len(css(drv, "#upstream tbody tr")) == 2, 10, what="the upstream batches table")
+            rows = upstream_cells(drv)
+            assert sorted(r[0] for r in rows) == ["anthropic", "openai"]
+            assert sorted(r[1] for r in rows) == sorted(u["id"] for u in ups)
+            shot(drv, shots, "06-native-upstream-running")
+
+            up.configure(stall=False)
+            final = api.wait(bid, timeout=30)
+            assert final["status"] == "completed"
+
+            def shows_final() -> bool:
+                cells = upstream_cells(drv)
+                want = {
+                    (
+                        u["provider"],
+                        u["id"],
+                        f"{u['request_counts']['completed']} / {u['request_counts']['failed']} / 4",
+                    )
+                    for u in final["upstream_batches"]
+                }
+                return {(c[0], c[1], c[3]) for c in cells} == want
+
+            wait_until(shows_final, 15, what="the final upstream counts on the page")
+            shot(drv, shots, "07-native-upstream-done")

@@ -208,6 +208,7 @@ def upstream():
 def engine(up: RecordingUpstream, **options: Any) -> fb.LocalServer:
     opts: dict[str, Any] = {
         "provider": "upstream",
+        "upstream_mode": "realtime",
         "api_key": ENGINE_KEY,
         "openai_base_url": up.url,
         "openai_api_key": OPENAI_KEY,

@@ -103,6 +103,7 @@ def server(request):
         fb.FakeUpstream() as up,
         fb.LocalServer(
             provider="upstream",
+            upstream_mode="realtime",
             openai_base_url=up.url,
             openai_api_key="sk-fake-openai",
             anthropic_base_url=up.url,

@@ -487,10 +487,11 @@ def test_retry_failed_with_nothing_failed_submits_nothing(client):
 # --- one Result shape for every provider -------------------------------------------------
 
 
-@pytest.fixture(params=["simulated", "upstream"])
+@pytest.fixture(params=["simulated", "upstream", "native"])
 def any_engine(request):
     """The simulated provider, and the engine in front of a fake OpenAI/Anthropic upstream
-    (so the Anthropic wire format is mapped back for real)."""
+    (so the Anthropic wire format is mapped back for real), line by line (realtime) and
+    through the providers' batch APIs (native)."""
     if request.param == "simulated":
         with LocalServer(api_key=KEY) as s:
             yield s
@@ -499,6 +500,8 @@ def any_engine(request):
         with LocalServer(
             api_key=KEY,
             provider="upstream",
+            upstream_mode="realtime" if request.param == "upstream" else "native",
+            poll_interval=0.02,
             openai_base_url=up.url,
             openai_api_key="sk-up-openai",
             anthropic_base_url=up.url,

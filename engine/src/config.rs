@@ -46,6 +46,65 @@ pub struct UpstreamConfig {
     pub anthropic: Upstream,
     /// Per-attempt timeout of an upstream request.
     pub timeout: Duration,
+    /// Each provider's own batch API (half price) or one realtime call per line.
+    pub mode: UpstreamMode,
+    /// Native mode's tuning: polling, chunk limits, hygiene.
+    pub native: NativeConfig,
+}
+
+/// How `provider="upstream"` runs a batch's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// Through OpenAI Batch and Anthropic Message Batches: billed at half price, done within 24 h.
+    Native,
+    /// One realtime call per line: full price, fast turnaround.
+    Realtime,
+}
+
+impl UpstreamMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "native" => Some(Self::Native),
+            "realtime" => Some(Self::Realtime),
+            _ => None,
+        }
+    }
+}
+
+/// Native mode's knobs. The chunk limits are the providers' own; tests lower them to
+/// force several chunks.
+#[derive(Debug, Clone)]
+pub struct NativeConfig {
+    /// The longest wait between polls of an upstream batch (polling starts quicker and backs off).
+    pub poll_interval: Duration,
+    pub openai_max_requests: usize,
+    pub openai_max_bytes: u64,
+    pub anthropic_max_requests: usize,
+    pub anthropic_max_bytes: u64,
+    /// Delete the uploaded OpenAI input file once its batch has ended.
+    pub delete_input_files: bool,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(60),
+            openai_max_requests: 50_000,
+            openai_max_bytes: 200_000_000,
+            anthropic_max_requests: 100_000,
+            anthropic_max_bytes: 256_000_000,
+            delete_input_files: true,
+        }
+    }
+}
+
+impl NativeConfig {
+    /// Caps every chunk at `n` requests (tests: several chunks from a small file).
+    pub fn with_chunk_size(mut self, n: usize) -> Self {
+        self.openai_max_requests = n.clamp(1, self.openai_max_requests);
+        self.anthropic_max_requests = n.clamp(1, self.anthropic_max_requests);
+        self
+    }
 }
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com";
@@ -66,6 +125,8 @@ impl UpstreamConfig {
                 api_key: var("ANTHROPIC_API_KEY").map(Secret::new),
             },
             timeout: Duration::from_secs(600),
+            mode: UpstreamMode::Native,
+            native: NativeConfig::default(),
         }
     }
 }

@@ -8,13 +8,15 @@ pub mod config;
 pub mod fake_upstream;
 pub mod ids;
 pub mod metrics;
+pub mod native;
 pub mod providers;
 pub mod server;
 pub mod store;
 pub mod worker;
 
 pub use config::{
-    EngineConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream, UpstreamConfig,
+    EngineConfig, NativeConfig, ProviderMode, RetryPolicy, Sampling, SamplingTable, Secret, SimulatedConfig, Upstream,
+    UpstreamConfig, UpstreamMode,
 };
-pub use fake_upstream::FakeUpstream;
+pub use fake_upstream::{FakeBatch, FakeCounters, FakeKnobs, FakeUpstream, Provider as FakeProvider};
 pub use server::{Engine, EngineError};

@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fastrouter_batch_engine::{FakeUpstream, ProviderMode, Secret, Upstream, UpstreamConfig};
+use fastrouter_batch_engine::{
+    FakeUpstream, NativeConfig, ProviderMode, Secret, Upstream, UpstreamConfig, UpstreamMode,
+};
 use serde_json::{json, Value};
 
 fn upstream_mode(base: &str) -> ProviderMode {
@@ -15,6 +17,8 @@ fn upstream_mode(base: &str) -> ProviderMode {
         openai: Upstream { base_url: base.to_owned(), api_key: Some(Secret::new("sk-openai-test")) },
         anthropic: Upstream { base_url: format!("{base}/"), api_key: Some(Secret::new("sk-ant-test")) },
         timeout: Duration::from_secs(10),
+        mode: UpstreamMode::Realtime,
+        native: NativeConfig::default(),
     })
 }
 
@@ -356,6 +360,8 @@ async fn upstream_non_json_and_timeouts() {
         openai: Upstream { base_url: format!("{}/nowhere", fake.url()), api_key: None },
         anthropic: Upstream { base_url: silent_url, api_key: None },
         timeout: Duration::from_millis(300),
+        mode: UpstreamMode::Realtime,
+        native: NativeConfig::default(),
     });
     cfg.retry = fast_retry(1);
     let engine = start(cfg).await;

@@ -318,6 +318,10 @@ class LocalServer:
         upstream_timeout: float = 600.0,
         anthropic_sampling: Mapping[str, _SamplingSupport] | None = None,
         metrics_public: bool = False,
+        upstream_mode: Literal["native", "realtime"] = "native",
+        poll_interval: float = 60.0,
+        native_chunk_size: int | None = None,
+        delete_input_files: bool = True,
     ) -> Self: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -344,7 +348,12 @@ class LocalServer:
 
 @final
 class FakeUpstream:
-    """A fake provider on loopback speaking OpenAI's and Anthropic's wire formats."""
+    """A fake provider on loopback speaking OpenAI's and Anthropic's wire formats: realtime
+    (`/v1/chat/completions`, `/v1/embeddings`, `/v1/messages`) and the native batch APIs
+    (OpenAI Files + Batches, Anthropic Message Batches), with fault knobs and counters.
+
+    A request (realtime or a batch line) fails when its body contains `[fake:error]` (400)
+    or `[fake:error:NNN]` (status NNN)."""
 
     def __new__(
         cls,
@@ -363,6 +372,60 @@ class FakeUpstream:
     ) -> bool: ...
     @property
     def url(self) -> str: ...
+    def configure(
+        self,
+        *,
+        steps_per_poll: int | None = None,
+        step_interval: float | None = None,
+        progress_steps: int | None = None,
+        stall: bool | None = None,
+        crlf: bool | None = None,
+        hold_creates: bool | None = None,
+        drop_create_replies: int | None = None,
+        drop_create_at: int | None = None,
+        rate_limit_creates: int | None = None,
+        rate_limit_polls: int | None = None,
+        retry_after: float | None = None,
+        hidden_file_reads: int | None = None,
+        enqueued_token_limit: int | None = None,
+        max_request_bytes: int | None = None,
+        api_key: str | None = None,
+        faults_for: Literal["openai", "anthropic", "both"] | None = None,
+    ) -> None:
+        """Sets the given knobs (None leaves one as it is), now and for the next start.
+
+        - steps_per_poll: steps a batch moves each time it is retrieved or listed (default 1;
+          0: polls do not move batches).
+        - step_interval: seconds per step of wall time, polled or not (0: off, the default).
+        - progress_steps: steps a batch spends answering its lines (default 2).
+        - stall: batches stop once half their lines are answered, until turned off.
+        - crlf: result files end lines with CRLF.
+        - hold_creates: creates make their batch, then wait to answer until turned off.
+        - drop_create_replies: the next K creates make their batch, then close the
+          connection without an answer; drop_create_at: the Nth create does (0: off).
+        - rate_limit_creates / rate_limit_polls: the next K creates / polls (retrieve or
+          list) answer 429 with `retry-after` (retry_after seconds, default 1).
+        - hidden_file_reads: each later upload answers "not found" to its first K reads
+          (GET, content, or a batch create naming it).
+        - enqueued_token_limit: OpenAI's per-model enqueued-token limit (0: none); a batch
+          over it ends `failed` with `token_limit_exceeded`.
+        - max_request_bytes: an Anthropic batch create with a larger body answers 413.
+        - api_key: the one key every call must carry ("" : any key for batch calls, none
+          for realtime calls, the default).
+        - faults_for: the fault knobs hit only this provider's calls (default "both").
+        """
+    def knobs(self) -> dict[str, Any]:
+        """The knobs now (`api_key_required` instead of the key)."""
+    def counters(self) -> dict[str, int]:
+        """Calls counted since start: openai/anthropic_batch_creates (batches made),
+        file_uploads, file_deletes, file_downloads, openai/anthropic_polls, _lists, _cancels,
+        anthropic_results, chat_calls, embedding_calls, messages_calls, realtime_calls,
+        rate_limited, dropped_replies, held_creates (waiting now)."""
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch held, oldest first: provider, id, state, request_count, metadata,
+        input_file_id (OpenAI) and created_at."""
+    def expire_all(self) -> None:
+        """Expires every unfinished batch now, keeping the results each has."""
 
 @final
 class ApiClient:

@@ -230,6 +230,13 @@ def _serve(args: argparse.Namespace) -> int:
         options["limits"] = _core.Limits(max_requests=args.max_requests)
     if args.metrics_public:
         options["metrics_public"] = True
+    if args.provider == "upstream":
+        options["upstream_mode"] = args.upstream_mode
+        options["poll_interval"] = args.poll_interval
+        if args.native_chunk_size:
+            options["native_chunk_size"] = args.native_chunk_size
+        if args.keep_input_files:
+            options["delete_input_files"] = False
     try:
         options["anthropic_sampling"] = _sampling_table(args.anthropic_sampling)
         server = _core.LocalServer(**options)  # type: ignore[arg-type]
@@ -632,6 +639,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         action="append",
         help="accepted key (repeatable; default: $FASTROUTER_LOCAL_API_KEY, else $FASTROUTER_API_KEY, else a new one)",
+    )
+    s.add_argument(
+        "--upstream-mode",
+        choices=["native", "realtime"],
+        default="native",
+        help="upstream: the providers' batch APIs (half price, default) or one realtime call per line",
+    )
+    s.add_argument(
+        "--poll-interval", type=float, default=60.0, help="native: longest wait between polls, seconds (default 60)"
+    )
+    s.add_argument(
+        "--native-chunk-size", type=int, default=None, help="native: at most this many requests per upstream batch"
+    )
+    s.add_argument(
+        "--keep-input-files",
+        action="store_true",
+        help="native: keep uploaded OpenAI input files after their batch ends",
     )
     s.add_argument("--latency", type=float, default=0.0, help="simulated seconds per request")
     s.add_argument("--fault-rate", type=float, default=0.0, help="simulated transient failure rate (0-1)")

@@ -81,6 +81,12 @@ fn metadata(body: &Map<String, Value>) -> ApiResult<Option<Value>> {
 /// The wire form of a batch, telling (in `errors`) when storage trouble holds it up.
 fn batch_json(state: &AppState, row: &BatchRow) -> Value {
     let mut json = row.to_json();
+    // Native mode: the provider batches carrying this batch's lines (the dashboard shows them).
+    if let Ok(chunks) = state.store.chunks(&row.id) {
+        if !chunks.is_empty() {
+            json["upstream_batches"] = chunks.iter().map(crate::store::ChunkRow::to_json).collect();
+        }
+    }
     if !row.status.is_terminal() {
         if let Some(message) = state.scheduler.storage_notice(&row.id) {
             json["errors"] = json!({"object": "list", "data": [
@@ -170,6 +176,7 @@ pub async fn create(
         cancelling_at: None,
         cancelled_at: None,
         usage: Usage::default(),
+        live: (0, 0),
     };
     match state.store.insert_batch(&row, idempotency.as_ref().map(|k| (k.key.as_str(), k.hash.as_str())))? {
         Ok(row) => {

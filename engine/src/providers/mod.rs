@@ -84,6 +84,14 @@ impl Provider {
         })
     }
 
+    /// The upstream HTTP client (shared with native mode), if this is a real upstream.
+    pub fn http_client(&self) -> Option<reqwest::Client> {
+        match self {
+            Self::Upstream(up) => Some(up.client.clone()),
+            Self::Simulated(_) => None,
+        }
+    }
+
     async fn attempt(&self, req: &LineRequest) -> Attempt {
         match self {
             Self::Simulated(sim) => sim.attempt(req).await,

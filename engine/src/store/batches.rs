@@ -99,6 +99,9 @@ pub struct BatchRow {
     pub cancelled_at: Option<i64>,
     /// Tokens its answers reported so far (summed over its providers).
     pub usage: Usage,
+    /// Native mode: what the upstream batches not yet merged report done so far (shown in
+    /// `request_counts`; the results themselves arrive when each chunk is merged).
+    pub live: (u64, u64),
 }
 
 fn json_column(r: &Row<'_>, name: &str) -> rusqlite::Result<Option<Value>> {
@@ -134,6 +137,10 @@ impl BatchRow {
             cancelling_at: r.get("cancelling_at")?,
             cancelled_at: r.get("cancelled_at")?,
             usage: Usage::from_columns(r)?,
+            live: (
+                r.get::<_, Option<i64>>("live_completed")?.unwrap_or(0).max(0) as u64,
+                r.get::<_, Option<i64>>("live_failed")?.unwrap_or(0).max(0) as u64,
+            ),
         })
     }
 
@@ -159,7 +166,11 @@ impl BatchRow {
             "expired_at": self.expired_at,
             "cancelling_at": self.cancelling_at,
             "cancelled_at": self.cancelled_at,
-            "request_counts": {"total": self.total, "completed": self.completed, "failed": self.failed},
+            "request_counts": {
+                "total": self.total,
+                "completed": self.completed + self.live.0,
+                "failed": self.failed + self.live.1,
+            },
             "metadata": self.metadata,
             "usage": self.usage.to_json(),
         })
@@ -185,7 +196,11 @@ const SELECT: &str = "SELECT *,
     (SELECT SUM(input_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_input,
     (SELECT SUM(cached_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_cached,
     (SELECT SUM(output_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_output,
-    (SELECT SUM(reasoning_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_reasoning
+    (SELECT SUM(reasoning_tokens) FROM batch_providers p WHERE p.batch_id = batches.id) AS usage_reasoning,
+    (SELECT SUM(completed) FROM native_chunks c WHERE c.batch_id = batches.id
+        AND c.state NOT IN ('merged', 'skipped')) AS live_completed,
+    (SELECT SUM(failed) FROM native_chunks c WHERE c.batch_id = batches.id
+        AND c.state NOT IN ('merged', 'skipped')) AS live_failed
     FROM batches";
 
 /// What an `Idempotency-Key` found: the batch it made, made from the same request or not.

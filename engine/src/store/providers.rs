@@ -134,6 +134,21 @@ pub(super) fn add_results<'a>(tx: &Transaction<'_>, recorded: impl Iterator<Item
         }
         t.usage.add(&r.usage);
     }
+    for ((batch_id, provider), t) in tallies {
+        add_tally(tx, batch_id, provider, t.completed, t.failed, &t.usage)?;
+    }
+    Ok(())
+}
+
+/// Adds one provider's newly recorded results to a batch's breakdown.
+pub(super) fn add_tally(
+    tx: &Transaction<'_>,
+    batch_id: &str,
+    provider: &str,
+    completed: i64,
+    failed: i64,
+    u: &Usage,
+) -> Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO batch_providers (batch_id, provider, completed, failed, input_tokens, cached_tokens,
             output_tokens, reasoning_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -143,19 +158,16 @@ pub(super) fn add_results<'a>(tx: &Transaction<'_>, recorded: impl Iterator<Item
             output_tokens = output_tokens + excluded.output_tokens,
             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens",
     )?;
-    for ((batch_id, provider), t) in tallies {
-        let u = t.usage;
-        upsert.execute(params![
-            batch_id,
-            provider,
-            t.completed,
-            t.failed,
-            u.input_tokens as i64,
-            u.cached_tokens as i64,
-            u.output_tokens as i64,
-            u.reasoning_tokens as i64
-        ])?;
-    }
+    upsert.execute(params![
+        batch_id,
+        provider,
+        completed,
+        failed,
+        u.input_tokens as i64,
+        u.cached_tokens as i64,
+        u.output_tokens as i64,
+        u.reasoning_tokens as i64
+    ])?;
     Ok(())
 }
 

@@ -43,3 +43,8 @@ pub fn not_run_line(custom_id: &str, code: &str, message: &str) -> Value {
         "error": {"code": code, "message": message},
     })
 }
+
+/// The line for a request that got an answer (`status`, OpenAI-shaped `body`).
+pub fn result_line_for(custom_id: &str, status: u16, body: Value, request_id: Option<String>) -> (bool, String) {
+    result_line(custom_id, Outcome::Reply { status, body, request_id })
+}

@@ -2,6 +2,7 @@
 //! store when the engine starts.
 
 mod dispatch;
+pub use dispatch::End;
 mod finalize;
 mod health;
 mod lines;
@@ -20,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::store::Store;
 use health::StorageHealth;
+pub use lines::{not_run_line, result_line_for};
 pub use writer::ResultsWriter;
 
 /// What every batch task shares.

@@ -42,6 +42,7 @@ async fn step_until_done(
 ) -> Result<(), String> {
     // Dispatch rounds that ended with every line sent yet fewer results than requests.
     let mut short_rounds = 0;
+    let native = crate::native::Native::of(ctx).is_some();
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
@@ -50,10 +51,21 @@ async fn step_until_done(
         match row.status {
             Status::Validating => validate(ctx, &row).await?,
             Status::InProgress if now_ms() >= row.deadline_ms => {
+                // Native mode: the upstream chunks are cancelled and their partial results kept.
+                if !crate::native::wind_down(ctx, &row, shutdown, true).await? {
+                    return Ok(());
+                }
                 finalize(ctx, &row, Status::Expired).await?;
             }
             // Halted but not cancelled (cannot normally happen): never spin.
             Status::InProgress if halt.is_cancelled() => return Ok(()),
+            Status::InProgress if native => match crate::native::run(ctx, &row, halt).await? {
+                // Lines no upstream file mentions are listed as not run by finalizing.
+                End::Done => {
+                    ctx.store.transition(id, &[Status::InProgress], Status::Finalizing).map_err(|e| e.to_string())?;
+                }
+                End::Halted | End::Expired => {}
+            },
             Status::InProgress => match dispatch(ctx, &row, halt).await? {
                 End::Done => {
                     let now = ctx.store.batch(id).map_err(|e| e.to_string())?;
@@ -70,7 +82,12 @@ async fn step_until_done(
                 End::Halted | End::Expired => {}
             },
             Status::Finalizing => finalize(ctx, &row, Status::Completed).await?,
-            Status::Cancelling => finalize(ctx, &row, Status::Cancelled).await?,
+            Status::Cancelling => {
+                if !crate::native::wind_down(ctx, &row, shutdown, false).await? {
+                    return Ok(());
+                }
+                finalize(ctx, &row, Status::Cancelled).await?;
+            }
             Status::Completed | Status::Failed | Status::Expired | Status::Cancelled => return Ok(()),
         }
         // That step went through: whatever held the batch up before has passed.
