@@ -577,6 +577,9 @@ async fn anthropic_envelope_is_checked_at_create() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("anthropic-version"));
     assert!(r.headers.contains_key("request-id"));
+    // The anthropic SDK 2.x sends its key as a bearer token.
+    let r = w.send(w.http.get(&url).header("anthropic-version", "2023-06-01").bearer_auth(ANTHROPIC_KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(fake.counters().anthropic_batch_creates, 0);
     fake.configure(FakeKnobs { max_request_bytes: 100, ..quick() });
     let r = w.create_anthropic(json!([message_request("a", &"long ".repeat(40))])).await;
