@@ -126,8 +126,9 @@ def test_openai_sdk_runs_a_batch_end_to_end(fake: FakeUpstream) -> None:
     out = lines_of(client, b.output_file_id)
     assert [o["custom_id"] for o in out] != [f"r{i}" for i in range(6)], "results come back shuffled"
     assert sorted(o["custom_id"] for o in out) == [f"r{i}" for i in range(6)]
+    bodies = {line["custom_id"]: line["body"] for line in lines}
     for o in out:
-        realtime = client.chat.completions.create(**next(line["body"] for line in lines if line["custom_id"] == o["custom_id"]))
+        realtime = client.chat.completions.create(**bodies[o["custom_id"]])
         assert o["response"]["body"]["choices"][0]["message"]["content"] == realtime.choices[0].message.content
         assert o["error"] is None
     (err,) = lines_of(client, b.error_file_id)
@@ -165,7 +166,7 @@ def test_openai_sdk_sees_late_validation_failures(fake: FakeUpstream) -> None:
     assert (b.errors.data[0].code, b.errors.data[0].line) == ("model_mismatch", 2)
     assert b.output_file_id is None and b.error_file_id is None
 
-    with pytest.raises(openai.BadRequestError, match="Must be .jsonl"):
+    with pytest.raises(openai.BadRequestError, match=r"Must be \.jsonl"):
         client.files.create(file=("data.txt", b"{}\n"), purpose="batch")
     with pytest.raises(openai.BadRequestError, match="Cannot find file"):
         client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h")
@@ -351,7 +352,8 @@ def test_crlf_results(fake: FakeUpstream) -> None:
     client = oa(fake)
     fake.configure(crlf=True)
     f = upload(client, [chat_line("a", "x"), chat_line("b", "y")])
-    b = finish(client, client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id)
+    created = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    b = finish(client, created.id)
     assert b.output_file_id is not None
     raw = client.files.content(b.output_file_id).content
     assert raw.count(b"\r\n") == 2 and raw.endswith(b"\r\n")
