@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream as CoreFakeUpstream, SimulatedConfig};
+use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream as CoreFakeUpstream, Secret, SimulatedConfig};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -108,7 +108,7 @@ impl KnobArgs {
                 k.max_request_bytes = n;
             }
             if let Some(key) = self.api_key {
-                k.api_key = (!key.is_empty()).then_some(key);
+                k.api_key = (!key.is_empty()).then(|| Secret::new(key));
             }
             if let Some(p) = faults {
                 k.faults_for = p;

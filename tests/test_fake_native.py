@@ -149,6 +149,9 @@ def test_openai_sdk_runs_a_batch_end_to_end(fake: FakeUpstream) -> None:
         "input_file_id": f.id,
         "created_at": created.created_at,
     }
+    listed = [x.id for x in client.files.list(purpose="batch_output")]
+    assert sorted(listed) == sorted([b.output_file_id, b.error_file_id])
+    assert [x.id for x in client.files.list(purpose="batch")] == [f.id]
     assert client.files.delete(f.id).deleted
     assert fake.counters()["file_deletes"] == 1
     with pytest.raises(openai.NotFoundError):

@@ -393,7 +393,7 @@ class FakeUpstream:
         """The knobs now (`api_key_required` instead of the key)."""
     def counters(self) -> dict[str, int]:
         """Calls counted since start: openai/anthropic_batch_creates (batches made),
-        file_uploads, file_deletes, file_downloads, openai/anthropic_polls, _lists, _cancels,
+        file_uploads, file_deletes, file_downloads, file_lists, openai/anthropic_polls, _lists, _cancels,
         anthropic_results, chat_calls, embedding_calls, messages_calls, realtime_calls,
         rate_limited, dropped_replies, held_creates (waiting now)."""
     def batches(self) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ pub fn check_key(headers: &HeaderMap, provider: Provider, knobs: &FakeKnobs) -> 
     let given = given_key(headers, provider);
     let ok = match (&knobs.api_key, given) {
         (_, None) => false,
-        (Some(wanted), Some(k)) => wanted == k,
+        (Some(wanted), Some(k)) => wanted.expose() == k,
         (None, Some(_)) => true,
     };
     if ok {
