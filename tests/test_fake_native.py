@@ -447,3 +447,18 @@ def test_knob_errors_and_state_outside_a_run() -> None:
     with up:
         assert up.knobs()["crlf"] is True, "knobs set before start apply"
         assert up.counters()["openai_batch_creates"] == 0 and up.batches() == []
+
+
+def test_expire_after_expires_batches_by_age(fake: FakeUpstream) -> None:
+    client = oa(fake)
+    f = upload(client, [chat_line(f"r{i}", "x") for i in range(2)])
+    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    fake.configure(expire_after=0.001)
+    assert fake.knobs()["expire_after"] == 0.001
+    time.sleep(0.01)
+    expired = retrieve(client, b.id)
+    assert expired.status == "expired" and expired.output_file_id is None
+    assert [e["error"]["code"] for e in lines_of(client, expired.error_file_id)] == ["batch_expired"] * 2
+    assert fake.batches()[0]["state"] == "expired"
+    fake.configure(expire_after=0)
+    assert fake.knobs()["expire_after"] == 0.0

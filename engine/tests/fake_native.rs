@@ -846,3 +846,50 @@ async fn openai_files_list_newest_first() {
     assert_eq!(fake.counters().file_lists, 7);
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn batches_older_than_expire_after_expire_when_looked_at() {
+    let fake = fake().await;
+    let w = Wire::new(&fake);
+    let id = w.openai_batch(&chat_lines(4)).await;
+    w.poll_openai(&id).await;
+    w.poll_openai(&id).await;
+    let m = w.create_anthropic(json!([message_request("a", "x")])).await;
+    fake.update_knobs(|k| k.expire_after = Some(Duration::from_millis(1)));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = w.poll_openai(&id).await;
+    assert_eq!(
+        (b["status"].as_str(), &b["request_counts"]),
+        (Some("expired"), &json!({"total": 4, "completed": 2, "failed": 2}))
+    );
+    let expired = parse_lines(&w.content(&b["error_file_id"]).await);
+    assert!(expired.iter().all(|e| e["error"]["code"] == "batch_expired"));
+    let mb = w.poll_anthropic(m.json["id"].as_str().unwrap()).await;
+    assert_eq!((mb["processing_status"].as_str(), &mb["request_counts"]["expired"]), (Some("ended"), &json!(1)));
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn output_expires_after_sets_the_result_files_lifetime() {
+    let fake = fake().await;
+    let w = Wire::new(&fake);
+    let file = w.upload(&chat_lines(1)).await;
+    let create = |after: Value| json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h", "output_expires_after": after});
+    let r = w
+        .send(
+            w.openai(reqwest::Method::POST, "/v1/batches")
+                .json(&create(json!({"anchor": "created_at", "seconds": 3600}))),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (end, _) = w.finish_openai(r.json["id"].as_str().unwrap()).await;
+    let path = format!("/v1/files/{}", end["output_file_id"].as_str().unwrap());
+    let out = w.send(w.openai(reqwest::Method::GET, &path)).await.json;
+    assert_eq!(out["expires_at"].as_i64().unwrap(), out["created_at"].as_i64().unwrap() + 3600);
+    for bad in [json!({"anchor": "completed_at", "seconds": 3600}), json!({"anchor": "created_at", "seconds": 60})] {
+        let r = w.send(w.openai(reqwest::Method::POST, "/v1/batches").json(&create(bad))).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.json["error"]["param"].as_str().unwrap().starts_with("output_expires_after"));
+    }
+    fake.stop().await;
+}

@@ -354,6 +354,7 @@ class FakeUpstream:
         step_interval: float | None = None,
         progress_steps: int | None = None,
         stall: bool | None = None,
+        expire_after: float | None = None,
         crlf: bool | None = None,
         hold_creates: bool | None = None,
         drop_create_replies: int | None = None,
@@ -374,6 +375,8 @@ class FakeUpstream:
         - step_interval: seconds per step of wall time, polled or not (0: off, the default).
         - progress_steps: steps a batch spends answering its lines (default 2).
         - stall: batches stop once half their lines are answered, until turned off.
+        - expire_after: seconds after its create an unfinished batch expires (when next
+          looked at), as expire_all() expires it (0: never, the default).
         - crlf: result files end lines with CRLF.
         - hold_creates: creates make their batch, then wait to answer until turned off.
         - drop_create_replies: the next K creates make their batch, then close the

@@ -35,6 +35,9 @@ pub struct FakeKnobs {
     pub progress_steps: u32,
     /// Batches stop moving once half their lines are answered (until turned off).
     pub stall: bool,
+    /// An unfinished batch this old (from its create) expires when next looked at, as
+    /// `expire_all` expires it: the completion window, made short.
+    pub expire_after: Option<Duration>,
     /// Result files (OpenAI output/error files, Anthropic results) end lines with `\r\n`.
     pub crlf: bool,
     /// A batch create makes its batch, then waits for the reply until this is turned off.
@@ -76,6 +79,7 @@ impl Default for FakeKnobs {
             step_interval: None,
             progress_steps: 2,
             stall: false,
+            expire_after: None,
             crlf: false,
             hold_creates: false,
             drop_create_replies: 0,

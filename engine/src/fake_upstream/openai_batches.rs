@@ -41,6 +41,7 @@ struct Create {
     input_file_id: String,
     endpoint: String,
     metadata: Option<Map<String, Value>>,
+    output_lifetime: Option<i64>,
 }
 
 fn parse_create(body: &[u8]) -> Result<Create, Response> {
@@ -79,7 +80,26 @@ fn parse_create(body: &[u8]) -> Result<Create, Response> {
         }
         Some(_) => return Err(openai_invalid("Invalid type for 'metadata': expected an object.", Some("metadata"))),
     };
-    Ok(Create { input_file_id, endpoint, metadata })
+    let output_lifetime = match body.get("output_expires_after") {
+        None | Some(Value::Null) => None,
+        Some(after) => Some(output_lifetime(after)?),
+    };
+    Ok(Create { input_file_id, endpoint, metadata, output_lifetime })
+}
+
+/// `output_expires_after`: `{"anchor": "created_at", "seconds": 3600..=2592000}`.
+fn output_lifetime(after: &Value) -> Result<i64, Response> {
+    if after.get("anchor").and_then(Value::as_str) != Some("created_at") {
+        let message = "Invalid 'output_expires_after.anchor': expected 'created_at'.";
+        return Err(openai_invalid(message, Some("output_expires_after.anchor")));
+    }
+    match after.get("seconds").and_then(Value::as_i64) {
+        Some(s) if (3600..=2_592_000).contains(&s) => Ok(s),
+        _ => Err(openai_invalid(
+            "Invalid 'output_expires_after.seconds': expected an integer from 3600 to 2592000.",
+            Some("output_expires_after.seconds"),
+        )),
+    }
 }
 
 /// Up to 16 pairs, keys up to 64 characters, string values up to 512.
@@ -125,6 +145,7 @@ fn input_file(inner: &mut Inner, file_id: &str) -> Result<Arc<[u8]>, Response> {
 /// if it would pass the model's enqueued-token limit.
 fn make_batch(inner: &mut Inner, create: Create, verdict: Verdict, embedding_dims: usize) -> Value {
     let mut batch = OpenAiBatch::new(create.endpoint, create.input_file_id, create.metadata, verdict, embedding_dims);
+    batch.output_lifetime = create.output_lifetime;
     if let (Some(limit), Some((model, tokens))) = (inner.knobs.enqueued_token_limit, batch.enqueued()) {
         let queued: u64 =
             inner.openai.iter().filter_map(OpenAiBatch::enqueued).filter(|(m, _)| *m == model).map(|(_, t)| t).sum();
