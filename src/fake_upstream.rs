@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream as CoreFakeUpstream, SimulatedConfig};
+use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream as CoreFakeUpstream, Secret, SimulatedConfig};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -44,6 +44,7 @@ struct KnobArgs {
     step_interval: Option<f64>,
     progress_steps: Option<u32>,
     stall: Option<bool>,
+    expire_after: Option<f64>,
     crlf: Option<bool>,
     hold_creates: Option<bool>,
     drop_create_replies: Option<u32>,
@@ -63,6 +64,7 @@ impl KnobArgs {
     fn into_change(self) -> PyResult<impl FnOnce(&mut FakeKnobs) + Send> {
         let step_interval =
             self.step_interval.map(|s| seconds("step_interval", s, Seconds::NonNegative)).transpose()?;
+        let expire_after = self.expire_after.map(|s| seconds("expire_after", s, Seconds::NonNegative)).transpose()?;
         let retry_after = self.retry_after.map(|s| seconds("retry_after", s, Seconds::NonNegative)).transpose()?;
         let faults = self.faults_for.as_deref().map(faults_for).transpose()?;
         if self.progress_steps == Some(0) {
@@ -86,6 +88,9 @@ impl KnobArgs {
             if let Some(d) = step_interval {
                 k.step_interval = (!d.is_zero()).then_some(d);
             }
+            if let Some(d) = expire_after {
+                k.expire_after = (!d.is_zero()).then_some(d);
+            }
             if let Some(d) = retry_after {
                 k.retry_after = d;
             }
@@ -108,7 +113,7 @@ impl KnobArgs {
                 k.max_request_bytes = n;
             }
             if let Some(key) = self.api_key {
-                k.api_key = (!key.is_empty()).then_some(key);
+                k.api_key = (!key.is_empty()).then(|| Secret::new(key));
             }
             if let Some(p) = faults {
                 k.faults_for = p;
@@ -123,6 +128,7 @@ fn knobs_dict<'py>(py: Python<'py>, k: &FakeKnobs) -> PyResult<Bound<'py, PyDict
     d.set_item("step_interval", k.step_interval.map_or(0.0, |d| d.as_secs_f64()))?;
     d.set_item("progress_steps", k.progress_steps)?;
     d.set_item("stall", k.stall)?;
+    d.set_item("expire_after", k.expire_after.map_or(0.0, |d| d.as_secs_f64()))?;
     d.set_item("crlf", k.crlf)?;
     d.set_item("hold_creates", k.hold_creates)?;
     d.set_item("drop_create_replies", k.drop_create_replies)?;
@@ -194,7 +200,7 @@ impl FakeUpstream {
     }
 
     /// Sets fault knobs and speeds, now and for the next start; the others stay as they are.
-    #[pyo3(signature = (*, steps_per_poll=None, step_interval=None, progress_steps=None, stall=None, crlf=None,
+    #[pyo3(signature = (*, steps_per_poll=None, step_interval=None, progress_steps=None, stall=None, expire_after=None, crlf=None,
         hold_creates=None, drop_create_replies=None, drop_create_at=None, rate_limit_creates=None,
         rate_limit_polls=None, retry_after=None, hidden_file_reads=None, enqueued_token_limit=None,
         max_request_bytes=None, api_key=None, faults_for=None))]
@@ -205,6 +211,7 @@ impl FakeUpstream {
         step_interval: Option<f64>,
         progress_steps: Option<u32>,
         stall: Option<bool>,
+        expire_after: Option<f64>,
         crlf: Option<bool>,
         hold_creates: Option<bool>,
         drop_create_replies: Option<u32>,
@@ -223,6 +230,7 @@ impl FakeUpstream {
             step_interval,
             progress_steps,
             stall,
+            expire_after,
             crlf,
             hold_creates,
             drop_create_replies,

@@ -59,7 +59,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(realtime::chat))
         .route("/v1/embeddings", post(realtime::embeddings))
         .route("/v1/messages", post(realtime::messages))
-        .route("/v1/files", post(openai_files::upload))
+        .route("/v1/files", post(openai_files::upload).get(openai_files::list))
         .route("/v1/files/{id}", get(openai_files::retrieve).delete(openai_files::delete))
         .route("/v1/files/{id}/content", get(openai_files::content))
         .route("/v1/batches", post(openai_batches::create).get(openai_batches::list))

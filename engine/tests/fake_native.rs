@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream, SimulatedConfig};
+use fastrouter_batch_engine::{FakeKnobs, FakeProvider, FakeUpstream, Secret, SimulatedConfig};
 use serde_json::{json, Value};
 
 const OPENAI_KEY: &str = "sk-openai-fake";
@@ -577,6 +577,9 @@ async fn anthropic_envelope_is_checked_at_create() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("anthropic-version"));
     assert!(r.headers.contains_key("request-id"));
+    // The anthropic SDK 2.x sends its key as a bearer token.
+    let r = w.send(w.http.get(&url).header("anthropic-version", "2023-06-01").bearer_auth(ANTHROPIC_KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(fake.counters().anthropic_batch_creates, 0);
     fake.configure(FakeKnobs { max_request_bytes: 100, ..quick() });
     let r = w.create_anthropic(json!([message_request("a", &"long ".repeat(40))])).await;
@@ -798,7 +801,7 @@ async fn batches_move_with_time_or_per_poll_speed() {
 async fn the_api_key_knob_requires_one_key() {
     let fake = fake().await;
     let w = Wire::new(&fake);
-    fake.configure(FakeKnobs { api_key: Some("sk-other".into()), ..quick() });
+    fake.configure(FakeKnobs { api_key: Some(Secret::new("sk-other")), ..quick() });
     let r = w.send(w.openai(reqwest::Method::GET, "/v1/batches")).await;
     assert_eq!((r.status, r.json["error"]["code"].as_str()), (401, Some("invalid_api_key")));
     let r = w.send(w.openai(reqwest::Method::POST, "/v1/chat/completions").json(&chat_body("m", "x"))).await;
@@ -808,5 +811,85 @@ async fn the_api_key_knob_requires_one_key() {
     fake.configure(quick());
     let r = w.send(w.http.post(format!("{}/v1/chat/completions", w.base)).json(&chat_body("m", "x"))).await;
     assert_eq!(r.status, 200, "realtime calls need no key unless one is named");
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn openai_files_list_newest_first() {
+    let fake = fake().await;
+    let w = Wire::new(&fake);
+    let a = w.upload(&chat_lines(1)).await;
+    let b = w.upload(&chat_lines(2)).await;
+    fake.configure(FakeKnobs { hidden_file_reads: 1, ..quick() });
+    let hidden = w.upload(&chat_lines(1)).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let all = w.send(w.openai(reqwest::Method::GET, "/v1/files")).await.json;
+    assert_eq!(ids(&all), [b.clone(), a.clone()], "a file not yet visible is not listed");
+    assert_eq!((all["object"].as_str(), all["has_more"].as_bool()), (Some("list"), Some(false)));
+    let first = w.send(w.openai(reqwest::Method::GET, "/v1/files?limit=1")).await.json;
+    assert_eq!((ids(&first), first["has_more"].as_bool()), (vec![b.clone()], Some(true)));
+    let next = w.send(w.openai(reqwest::Method::GET, &format!("/v1/files?limit=1&after={b}"))).await.json;
+    assert_eq!((ids(&next), next["last_id"].as_str()), (vec![a.clone()], Some(a.as_str())));
+    let asc = w.send(w.openai(reqwest::Method::GET, "/v1/files?order=asc")).await.json;
+    assert_eq!(ids(&asc), [a.clone(), b.clone()]);
+    assert_eq!(w.send(w.openai(reqwest::Method::GET, "/v1/files?order=up")).await.status, 400);
+
+    let r = w.create_openai(&b, "/v1/chat/completions", Value::Null).await;
+    let (end, _) = w.finish_openai(r.json["id"].as_str().unwrap()).await;
+    let outputs = w.send(w.openai(reqwest::Method::GET, "/v1/files?purpose=batch_output")).await.json;
+    assert_eq!(ids(&outputs), [end["output_file_id"].as_str().unwrap()]);
+    assert_eq!(w.send(w.openai(reqwest::Method::GET, &format!("/v1/files/{hidden}"))).await.status, 404);
+    let all = w.send(w.openai(reqwest::Method::GET, "/v1/files?purpose=batch")).await.json;
+    assert_eq!(ids(&all), [hidden, b, a], "listed once visible");
+    assert_eq!(fake.counters().file_lists, 7);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn batches_older_than_expire_after_expire_when_looked_at() {
+    let fake = fake().await;
+    let w = Wire::new(&fake);
+    let id = w.openai_batch(&chat_lines(4)).await;
+    w.poll_openai(&id).await;
+    w.poll_openai(&id).await;
+    let m = w.create_anthropic(json!([message_request("a", "x")])).await;
+    fake.update_knobs(|k| k.expire_after = Some(Duration::from_millis(1)));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = w.poll_openai(&id).await;
+    assert_eq!(
+        (b["status"].as_str(), &b["request_counts"]),
+        (Some("expired"), &json!({"total": 4, "completed": 2, "failed": 2}))
+    );
+    let expired = parse_lines(&w.content(&b["error_file_id"]).await);
+    assert!(expired.iter().all(|e| e["error"]["code"] == "batch_expired"));
+    let mb = w.poll_anthropic(m.json["id"].as_str().unwrap()).await;
+    assert_eq!((mb["processing_status"].as_str(), &mb["request_counts"]["expired"]), (Some("ended"), &json!(1)));
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn output_expires_after_sets_the_result_files_lifetime() {
+    let fake = fake().await;
+    let w = Wire::new(&fake);
+    let file = w.upload(&chat_lines(1)).await;
+    let create = |after: Value| json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h", "output_expires_after": after});
+    let r = w
+        .send(
+            w.openai(reqwest::Method::POST, "/v1/batches")
+                .json(&create(json!({"anchor": "created_at", "seconds": 3600}))),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (end, _) = w.finish_openai(r.json["id"].as_str().unwrap()).await;
+    let path = format!("/v1/files/{}", end["output_file_id"].as_str().unwrap());
+    let out = w.send(w.openai(reqwest::Method::GET, &path)).await.json;
+    assert_eq!(out["expires_at"].as_i64().unwrap(), out["created_at"].as_i64().unwrap() + 3600);
+    for bad in [json!({"anchor": "completed_at", "seconds": 3600}), json!({"anchor": "created_at", "seconds": 60})] {
+        let r = w.send(w.openai(reqwest::Method::POST, "/v1/batches").json(&create(bad))).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.json["error"]["param"].as_str().unwrap().starts_with("output_expires_after"));
+    }
     fake.stop().await;
 }

@@ -379,6 +379,7 @@ class FakeUpstream:
         step_interval: float | None = None,
         progress_steps: int | None = None,
         stall: bool | None = None,
+        expire_after: float | None = None,
         crlf: bool | None = None,
         hold_creates: bool | None = None,
         drop_create_replies: int | None = None,
@@ -399,6 +400,8 @@ class FakeUpstream:
         - step_interval: seconds per step of wall time, polled or not (0: off, the default).
         - progress_steps: steps a batch spends answering its lines (default 2).
         - stall: batches stop once half their lines are answered, until turned off.
+        - expire_after: seconds after its create an unfinished batch expires (when next
+          looked at), as expire_all() expires it (0: never, the default).
         - crlf: result files end lines with CRLF.
         - hold_creates: creates make their batch, then wait to answer until turned off.
         - drop_create_replies: the next K creates make their batch, then close the
@@ -418,7 +421,7 @@ class FakeUpstream:
         """The knobs now (`api_key_required` instead of the key)."""
     def counters(self) -> dict[str, int]:
         """Calls counted since start: openai/anthropic_batch_creates (batches made),
-        file_uploads, file_deletes, file_downloads, openai/anthropic_polls, _lists, _cancels,
+        file_uploads, file_deletes, file_downloads, file_lists, openai/anthropic_polls, _lists, _cancels,
         anthropic_results, chat_calls, embedding_calls, messages_calls, realtime_calls,
         rate_limited, dropped_replies, held_creates (waiting now)."""
     def batches(self) -> list[dict[str, Any]]:

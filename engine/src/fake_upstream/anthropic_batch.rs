@@ -133,6 +133,9 @@ impl AnthropicBatch {
     }
 
     pub fn advance(&mut self, knobs: &FakeKnobs, base_url: &str) {
+        if self.clock.expired(knobs) {
+            self.expire(knobs, base_url);
+        }
         for _ in 0..self.clock.take(knobs) {
             if !self.step(knobs, base_url) {
                 break;

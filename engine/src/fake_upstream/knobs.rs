@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::config::Secret;
+
 /// Which provider's calls a fault knob hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -33,6 +35,9 @@ pub struct FakeKnobs {
     pub progress_steps: u32,
     /// Batches stop moving once half their lines are answered (until turned off).
     pub stall: bool,
+    /// An unfinished batch this old (from its create) expires when next looked at, as
+    /// `expire_all` expires it: the completion window, made short.
+    pub expire_after: Option<Duration>,
     /// Result files (OpenAI output/error files, Anthropic results) end lines with `\r\n`.
     pub crlf: bool,
     /// A batch create makes its batch, then waits for the reply until this is turned off.
@@ -59,7 +64,7 @@ pub struct FakeKnobs {
     /// When set, batch and file calls need exactly this key (`Authorization: Bearer` or
     /// `x-api-key`), and so do realtime calls. Unset: any non-empty key for batch and file
     /// calls, none for realtime calls.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The fault knobs (drop, rate limits, hold) hit only this provider's calls; `None`: both.
     pub faults_for: Option<Provider>,
 }
@@ -74,6 +79,7 @@ impl Default for FakeKnobs {
             step_interval: None,
             progress_steps: 2,
             stall: false,
+            expire_after: None,
             crlf: false,
             hold_creates: false,
             drop_create_replies: 0,
@@ -109,6 +115,8 @@ pub struct FakeCounters {
     pub file_deletes: u64,
     /// `GET /v1/files/{id}/content` calls.
     pub file_downloads: u64,
+    /// `GET /v1/files` calls.
+    pub file_lists: u64,
     /// Retrieve calls (`GET .../batches/{id}`), 429s included.
     pub openai_polls: u64,
     pub anthropic_polls: u64,
@@ -134,13 +142,14 @@ pub struct FakeCounters {
 
 impl FakeCounters {
     /// Every counter with its name (the Python binding's dict).
-    pub fn fields(&self) -> [(&'static str, u64); 19] {
+    pub fn fields(&self) -> [(&'static str, u64); 20] {
         [
             ("openai_batch_creates", self.openai_batch_creates),
             ("anthropic_batch_creates", self.anthropic_batch_creates),
             ("file_uploads", self.file_uploads),
             ("file_deletes", self.file_deletes),
             ("file_downloads", self.file_downloads),
+            ("file_lists", self.file_lists),
             ("openai_polls", self.openai_polls),
             ("anthropic_polls", self.anthropic_polls),
             ("openai_lists", self.openai_lists),
@@ -174,4 +183,15 @@ pub struct FakeBatch {
     pub input_file_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_key() {
+        let knobs = FakeKnobs { api_key: Some(Secret::new("sk-fake-secret")), ..FakeKnobs::default() };
+        assert!(!format!("{knobs:?}").contains("sk-fake-secret"));
+    }
 }

@@ -189,6 +189,8 @@ pub struct OpenAiBatch {
     output_file_id: Option<String>,
     error_file_id: Option<String>,
     pub clock: Clock,
+    /// `output_expires_after.seconds` of the create: the result files' lifetime.
+    pub output_lifetime: Option<i64>,
 }
 
 impl OpenAiBatch {
@@ -218,6 +220,7 @@ impl OpenAiBatch {
             output_file_id: None,
             error_file_id: None,
             clock: Clock::new(),
+            output_lifetime: None,
         }
     }
 
@@ -295,7 +298,8 @@ impl OpenAiBatch {
             }
             let name = format!("{}_{suffix}.jsonl", self.id);
             let bytes = shuffled_jsonl(lines, knobs.crlf);
-            let id = files.add(StoredFile::new(name, "batch_output", bytes, Some(FILE_LIFETIME_SECS)));
+            let lifetime = self.output_lifetime.unwrap_or(FILE_LIFETIME_SECS);
+            let id = files.add(StoredFile::new(name, "batch_output", bytes, Some(lifetime)));
             if suffix == "output" {
                 self.output_file_id = Some(id);
             } else {
@@ -334,6 +338,9 @@ impl OpenAiBatch {
 
     /// Takes the steps the clock owes.
     pub fn advance(&mut self, knobs: &FakeKnobs, files: &mut Files) {
+        if self.clock.expired(knobs) {
+            self.expire(knobs, files);
+        }
         for _ in 0..self.clock.take(knobs) {
             if !self.step(knobs, files) {
                 break;

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::dropped_reply;
 use super::knobs::Provider;
-use super::openai_batch::{check_file, OpenAiBatch};
+use super::openai_batch::{check_file, OpenAiBatch, Verdict};
 use super::state::{Inner, Shared};
 use super::wire::{check_key, openai_error, openai_invalid, rate_limited};
 
@@ -41,6 +41,7 @@ struct Create {
     input_file_id: String,
     endpoint: String,
     metadata: Option<Map<String, Value>>,
+    output_lifetime: Option<i64>,
 }
 
 fn parse_create(body: &[u8]) -> Result<Create, Response> {
@@ -79,7 +80,26 @@ fn parse_create(body: &[u8]) -> Result<Create, Response> {
         }
         Some(_) => return Err(openai_invalid("Invalid type for 'metadata': expected an object.", Some("metadata"))),
     };
-    Ok(Create { input_file_id, endpoint, metadata })
+    let output_lifetime = match body.get("output_expires_after") {
+        None | Some(Value::Null) => None,
+        Some(after) => Some(output_lifetime(after)?),
+    };
+    Ok(Create { input_file_id, endpoint, metadata, output_lifetime })
+}
+
+/// `output_expires_after`: `{"anchor": "created_at", "seconds": 3600..=2592000}`.
+fn output_lifetime(after: &Value) -> Result<i64, Response> {
+    if after.get("anchor").and_then(Value::as_str) != Some("created_at") {
+        let message = "Invalid 'output_expires_after.anchor': expected 'created_at'.";
+        return Err(openai_invalid(message, Some("output_expires_after.anchor")));
+    }
+    match after.get("seconds").and_then(Value::as_i64) {
+        Some(s) if (3600..=2_592_000).contains(&s) => Ok(s),
+        _ => Err(openai_invalid(
+            "Invalid 'output_expires_after.seconds': expected an integer from 3600 to 2592000.",
+            Some("output_expires_after.seconds"),
+        )),
+    }
 }
 
 /// Up to 16 pairs, keys up to 64 characters, string values up to 512.
@@ -108,20 +128,24 @@ fn check_metadata(m: &Map<String, Value>) -> Result<(), Response> {
     Ok(())
 }
 
-/// Makes the batch, or says why not. The file's content is checked now, the verdict shown
-/// at the first step.
-fn make_batch(inner: &mut Inner, create: Create, embedding_dims: usize) -> Result<Value, Response> {
-    let Some(file) = inner.files.read(&create.input_file_id) else {
-        let message =
-            format!("Cannot find file {}, or project proj_fake does not have access to it.", create.input_file_id);
+/// The input file's bytes, if the create may see it and it is a batch file.
+fn input_file(inner: &mut Inner, file_id: &str) -> Result<Arc<[u8]>, Response> {
+    let Some(file) = inner.files.read(file_id) else {
+        let message = format!("Cannot find file {file_id}, or project proj_fake does not have access to it.");
         return Err(openai_invalid(&message, Some("input_file_id")));
     };
     if file.purpose != "batch" {
         let message = format!("File {} has purpose '{}'; a batch needs purpose 'batch'.", file.id, file.purpose);
         return Err(openai_invalid(&message, Some("input_file_id")));
     }
-    let verdict = check_file(&file.bytes, &create.endpoint);
+    Ok(file.bytes.clone())
+}
+
+/// Makes the batch with the file's verdict (shown at its first step), failing it at once
+/// if it would pass the model's enqueued-token limit.
+fn make_batch(inner: &mut Inner, create: Create, verdict: Verdict, embedding_dims: usize) -> Value {
     let mut batch = OpenAiBatch::new(create.endpoint, create.input_file_id, create.metadata, verdict, embedding_dims);
+    batch.output_lifetime = create.output_lifetime;
     if let (Some(limit), Some((model, tokens))) = (inner.knobs.enqueued_token_limit, batch.enqueued()) {
         let queued: u64 =
             inner.openai.iter().filter_map(OpenAiBatch::enqueued).filter(|(m, _)| *m == model).map(|(_, t)| t).sum();
@@ -131,11 +155,11 @@ fn make_batch(inner: &mut Inner, create: Create, embedding_dims: usize) -> Resul
     }
     let reply = batch.json();
     inner.openai.push(batch);
-    Ok(reply)
+    reply
 }
 
 pub async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (reply, drop, hold) = {
+    let (create, bytes) = {
         let mut inner = shared.lock();
         if let Err(denied) = check_key(&headers, Provider::OpenAi, &inner.knobs) {
             return denied;
@@ -147,10 +171,19 @@ pub async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
             Ok(c) => c,
             Err(bad) => return bad,
         };
-        let reply = match make_batch(&mut inner, create, shared.cfg.embedding_dims) {
-            Ok(reply) => reply,
+        match input_file(&mut inner, &create.input_file_id) {
+            Ok(bytes) => (create, bytes),
             Err(bad) => return bad,
-        };
+        }
+    };
+    // Reading up to 200 MB of lines takes a while: off the lock and off the runtime's threads.
+    let endpoint = create.endpoint.clone();
+    let Ok(verdict) = tokio::task::spawn_blocking(move || check_file(&bytes, &endpoint)).await else {
+        return openai_error(500, "server_error", "The fake upstream failed to read the input file.", None, None);
+    };
+    let (reply, drop, hold) = {
+        let mut inner = shared.lock();
+        let reply = make_batch(&mut inner, create, verdict, shared.cfg.embedding_dims);
         let drop = inner.count_create(Provider::OpenAi);
         (reply, drop, inner.holds(Provider::OpenAi))
     };

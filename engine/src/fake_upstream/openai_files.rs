@@ -1,11 +1,13 @@
 //! OpenAI's Files routes as the Batch API uses them: `POST /v1/files` (multipart `file` +
-//! `purpose`), `GET /v1/files/{id}`, `GET /v1/files/{id}/content`, `DELETE /v1/files/{id}`.
+//! `purpose`), `GET /v1/files` (`purpose`, `order`, `after`, `limit`), `GET /v1/files/{id}`,
+//! `GET /v1/files/{id}/content`, `DELETE /v1/files/{id}`.
 //! A batch upload must be a `.jsonl` file in UTF-8 (checked here, as OpenAI does); the lines
 //! themselves are checked only when a batch validates the file.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -148,4 +150,43 @@ pub async fn delete(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(
         }
         None => not_found(&id),
     }
+}
+
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut inner = shared.lock();
+    if let Err(denied) = check_key(&headers, Provider::OpenAi, &inner.knobs) {
+        return denied;
+    }
+    inner.counters.file_lists += 1;
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 10_000,
+        Some(Ok(l)) if (1..=10_000).contains(&l) => l,
+        Some(_) => return openai_invalid("limit must be an integer from 1 to 10000.", Some("limit")),
+    };
+    let purpose = query.get("purpose");
+    let mut files: Vec<&StoredFile> =
+        inner.files.newest_first().filter(|f| purpose.is_none_or(|p| &f.purpose == p)).collect();
+    match query.get("order").map(String::as_str) {
+        None | Some("desc") => {}
+        Some("asc") => files.reverse(),
+        Some(other) => return openai_invalid(&format!("order must be 'asc' or 'desc', got '{other}'."), Some("order")),
+    }
+    let start = match query.get("after") {
+        None => 0,
+        Some(after) => match files.iter().position(|f| &f.id == after) {
+            Some(i) => i + 1,
+            None => return openai_invalid(&format!("after: no file with id '{after}'."), Some("after")),
+        },
+    };
+    let page: Vec<&StoredFile> = files.iter().skip(start).take(limit).copied().collect();
+    let has_more = start + page.len() < files.len();
+    Json(json!({
+        "object": "list", "data": page.iter().map(|f| f.json()).collect::<Vec<_>>(),
+        "first_id": page.first().map(|f| &f.id), "last_id": page.last().map(|f| &f.id), "has_more": has_more,
+    }))
+    .into_response()
 }

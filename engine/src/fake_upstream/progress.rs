@@ -1,7 +1,7 @@
 //! How far a batch may move: steps granted by polls (`steps_per_poll`) and by wall time
 //! (`step_interval`), and the share of lines each step answers (`progress_steps`, `stall`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::knobs::FakeKnobs;
 
@@ -10,11 +10,18 @@ use super::knobs::FakeKnobs;
 pub struct Clock {
     owed: u64,
     last_tick: Instant,
+    born: Instant,
 }
 
 impl Clock {
     pub fn new() -> Self {
-        Self { owed: 0, last_tick: Instant::now() }
+        let now = Instant::now();
+        Self { owed: 0, last_tick: now, born: now }
+    }
+
+    /// Whether the batch has outlived the `expire_after` knob.
+    pub fn expired(&self, knobs: &FakeKnobs) -> bool {
+        knobs.expire_after.is_some_and(|window: Duration| self.born.elapsed() >= window)
     }
 
     /// A poll showed this batch.

@@ -51,14 +51,21 @@ impl StoredFile {
     }
 }
 
+/// The files by id, and their ids in upload order.
 #[derive(Debug, Default)]
-pub struct Files(HashMap<String, StoredFile>);
+pub struct Files(HashMap<String, StoredFile>, Vec<String>);
 
 impl Files {
     pub fn add(&mut self, file: StoredFile) -> String {
         let id = file.id.clone();
         self.0.insert(id.clone(), file);
+        self.1.push(id.clone());
         id
+    }
+
+    /// The visible files, newest first (listing uses up no hidden read).
+    pub fn newest_first(&self) -> impl Iterator<Item = &StoredFile> {
+        self.1.iter().rev().filter_map(|id| self.0.get(id)).filter(|f| f.hidden_reads == 0)
     }
 
     /// The file, unless it is unknown or still hidden (which uses up one hidden read).
@@ -72,6 +79,7 @@ impl Files {
     }
 
     pub fn remove(&mut self, id: &str) -> Option<StoredFile> {
+        self.1.retain(|f| f != id);
         self.0.remove(id)
     }
 }

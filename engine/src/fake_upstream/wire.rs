@@ -45,11 +45,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The key a call carries: `Authorization: Bearer <key>` (OpenAI) or `x-api-key` (Anthropic).
+/// The key a call carries: `Authorization: Bearer <key>`, or for Anthropic `x-api-key`
+/// (which the `anthropic` SDK 2.x no longer sends: it sends the key as a bearer token).
 fn given_key(headers: &HeaderMap, provider: Provider) -> Option<&str> {
+    let bearer = || header(headers, "authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
     match provider {
-        Provider::OpenAi => header(headers, "authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::trim),
-        Provider::Anthropic => header(headers, "x-api-key"),
+        Provider::OpenAi => bearer(),
+        Provider::Anthropic => header(headers, "x-api-key").or_else(bearer),
     }
     .filter(|k| !k.is_empty())
 }
@@ -59,7 +61,7 @@ pub fn check_key(headers: &HeaderMap, provider: Provider, knobs: &FakeKnobs) -> 
     let given = given_key(headers, provider);
     let ok = match (&knobs.api_key, given) {
         (_, None) => false,
-        (Some(wanted), Some(k)) => wanted == k,
+        (Some(wanted), Some(k)) => wanted.expose() == k,
         (None, Some(_)) => true,
     };
     if ok {
