@@ -2,6 +2,7 @@
 ``json.dumps`` and with ``orjson``, same run, same input.
 
     python bench/bench_frame.py [--rows 100000] [--repeat 3]
+    TMPDIR=/dev/shm python bench/bench_frame.py   # files in memory: no disk noise in the times
 
 The input: a pandas DataFrame of N rows (``id`` str, ``text``, ``model``: half OpenAI, half
 Anthropic models, per row). The output file: N result lines in the contract's format

@@ -604,8 +604,9 @@ class ResultSet:
     def summary(self) -> dict[str, Any]:
         """Counts: total, succeeded, failed, missing; token sums; results per status code and
         per error code."""
-    def to_columns(self) -> dict[str, list[Any]]:
-        """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order."""
+    def to_columns(self, only: list[str] | None = None) -> dict[str, list[Any]]:
+        """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order;
+        only the columns ``only`` names when it is given."""
 
 @final
 class ResultIterator:

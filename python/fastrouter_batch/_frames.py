@@ -134,7 +134,8 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
         return pl.concat([df, picked.rename(rename)], how="horizontal")
     import numpy as np
 
-    res = results.to_pandas().drop(columns=["custom_id"])
+    # (join has the ids already: the custom_id column is not built only to be dropped.)
+    res = with_parsed_pandas(results, results._to_pandas_base(with_custom_id=False))
     where = np.arange(len(keys), dtype=np.intp) if in_order else np.frombuffer(found, dtype=np.int64).astype(np.intp)
     if in_order or (len(where) == len(res) and np.array_equal(where, np.arange(len(where)))):
         picked = res  # the results are in the frame's order already (run(df) gives that)

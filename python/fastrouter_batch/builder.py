@@ -459,18 +459,37 @@ class _Frame:
         self.polars = hasattr(df, "iter_rows")
         self.names = {str(c) for c in df.columns}
         self.height = df.height if self.polars else len(df)
+        self._missing: dict[str, bool] = {}
 
     def has_missing(self, name: str) -> bool:
-        s = self.df[name]
-        if self.polars:
-            if s.null_count() > 0:
-                return True
-            return bool(s.dtype.is_float() and s.is_nan().any())
-        return bool(s.isna().any())
+        if name not in self._missing:
+            s = self.df[name]
+            if self.polars:
+                missing = s.null_count() > 0 or bool(s.dtype.is_float() and s.is_nan().any())
+            else:
+                missing = bool(s.isna().any())
+            self._missing[name] = missing
+        return self._missing[name]
 
     def values(self, name: str) -> list[Any]:
         s = self.df[name]
         return list(s.to_list()) if self.polars else list(s.tolist())
+
+    def str_values(self, name: str) -> bool:
+        """Whether ``values(name)`` holds only str, known from the dtype when it is a
+        string one without missing values (no scan of a 100,000-row list)."""
+        s = self.df[name]
+        if self.polars:
+            import polars as pl
+
+            if s.dtype == pl.Utf8 and not self.has_missing(name):
+                return True
+        else:
+            import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+            if isinstance(s.dtype, pd.StringDtype) and not self.has_missing(name):
+                return True
+        return all(type(v) is str for v in self.values(name))
 
     def param_values(self, name: str) -> list[Any]:
         """A parameter's column: missing values as None (the key left out), numpy as Python."""
@@ -511,7 +530,7 @@ def _columnar(builder: BatchBuilder, df: Any, spec: _RowSpec, id_text: Callable[
         ids = [f"row-{i}" for i in range(frame.height)]
     elif isinstance(cid, str) and cid in frame.names and not frame.has_missing(cid):
         raw = frame.values(cid)
-        ids = raw if all(type(v) is str for v in raw) else [id_text(v) for v in raw]
+        ids = raw if frame.str_values(cid) else [id_text(v) for v in raw]
     else:
         return False
     fmt, parse_with = spec.fixed_format()
@@ -535,7 +554,7 @@ def _columnar(builder: BatchBuilder, df: Any, spec: _RowSpec, id_text: Callable[
             return "".join(p for p in t if isinstance(p, str))
         if len(t) == 1 and isinstance(t[0], tuple):
             values = column(t[0][0])
-            return values if all(type(v) is str for v in values) else [str(v) for v in values]
+            return values if frame.str_values(t[0][0]) else [str(v) for v in values]
         parts = pieces_of(what)
         return ["".join(p if isinstance(p, str) else str(p[i]) for p in parts) for i in range(frame.height)]
 

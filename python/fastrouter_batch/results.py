@@ -191,15 +191,16 @@ class BatchResults:
 
         return with_parsed_pandas(self, self._to_pandas_base())
 
-    def _to_pandas_base(self) -> Any:
+    def _to_pandas_base(self, with_custom_id: bool = True) -> Any:
         try:
             import pandas as pd  # type: ignore[import-untyped, unused-ignore]
         except ImportError as e:
             raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
-        cols = self.to_columns()
         ints = self._set.int_columns()
-        data = {name: _nullable_ints(pd, *ints[name]) if name in ints else cols[name] for name in COLUMNS}
-        frame = pd.DataFrame(data, columns=list(COLUMNS))
+        names = [n for n in COLUMNS if with_custom_id or n != "custom_id"]
+        cols = self._set.to_columns([n for n in [*names, "cached"] if n not in ints])
+        data = {name: _nullable_ints(pd, *ints[name]) if name in ints else cols[name] for name in names}
+        frame = pd.DataFrame(data, columns=names)
         frame["ok"] = frame["ok"].astype(bool)
         frame["cached"] = pd.array(cols["cached"], dtype=bool)
         return frame

@@ -531,8 +531,11 @@ impl ResultSet {
         Ok(d)
     }
 
-    /// The table behind `to_pandas()` / `to_polars()`: column name → list, in order.
-    fn to_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// The table behind `to_pandas()` / `to_polars()`: column name → list, in order;
+    /// only the columns `only` names when it is given (the others are not built).
+    #[pyo3(signature = (only=None))]
+    fn to_columns<'py>(&self, py: Python<'py>, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
+        let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
         let positions: Vec<u32> = self.positions().collect();
         let recs = || positions.iter().map(|&i| self.store.rec(i));
         let none = || py.None();
@@ -540,25 +543,39 @@ impl ResultSet {
             PyList::new(py, recs().map(|r| r.has_usage.then(|| f(r))))
         };
         let d = PyDict::new(py);
-        d.set_item("custom_id", PyList::new(py, recs().map(|r| r.custom_id.clone_ref(py)))?)?;
-        d.set_item("ok", PyList::new(py, recs().map(|r| r.ok))?)?;
-        d.set_item("status_code", PyList::new(py, recs().map(|r| (r.status != 0).then_some(r.status)))?)?;
-        d.set_item("text", PyList::new(py, recs().map(|r| opt_str(py, &r.text)))?)?;
-        d.set_item(
-            "model",
-            PyList::new(
-                py,
-                recs().map(|r| {
-                    if r.model == NO_MODEL {
-                        none()
-                    } else {
-                        self.store.models[r.model as usize].clone_ref(py).into_any()
-                    }
-                }),
-            )?,
-        )?;
-        d.set_item("prompt_tokens", counts(|r| r.prompt)?)?;
-        d.set_item("completion_tokens", counts(|r| r.completion)?)?;
+        if wanted("custom_id") {
+            d.set_item("custom_id", PyList::new(py, recs().map(|r| r.custom_id.clone_ref(py)))?)?;
+        }
+        if wanted("ok") {
+            d.set_item("ok", PyList::new(py, recs().map(|r| r.ok))?)?;
+        }
+        if wanted("status_code") {
+            d.set_item("status_code", PyList::new(py, recs().map(|r| (r.status != 0).then_some(r.status)))?)?;
+        }
+        if wanted("text") {
+            d.set_item("text", PyList::new(py, recs().map(|r| opt_str(py, &r.text)))?)?;
+        }
+        if wanted("model") {
+            d.set_item(
+                "model",
+                PyList::new(
+                    py,
+                    recs().map(|r| {
+                        if r.model == NO_MODEL {
+                            none()
+                        } else {
+                            self.store.models[r.model as usize].clone_ref(py).into_any()
+                        }
+                    }),
+                )?,
+            )?;
+        }
+        if wanted("prompt_tokens") {
+            d.set_item("prompt_tokens", counts(|r| r.prompt)?)?;
+        }
+        if wanted("completion_tokens") {
+            d.set_item("completion_tokens", counts(|r| r.completion)?)?;
+        }
         let err = |r: &Rec, first: bool| -> Py<PyAny> {
             if r.error == NO_ERROR {
                 return none();
@@ -566,9 +583,15 @@ impl ResultSet {
             let (c, m) = &self.store.errors[r.error as usize];
             opt_str(py, if first { c } else { m })
         };
-        d.set_item("error_code", PyList::new(py, recs().map(|r| err(r, true)))?)?;
-        d.set_item("error_message", PyList::new(py, recs().map(|r| err(r, false)))?)?;
-        d.set_item("cached", PyList::new(py, recs().map(|r| self.store.sources[r.source as usize].cached))?)?;
+        if wanted("error_code") {
+            d.set_item("error_code", PyList::new(py, recs().map(|r| err(r, true)))?)?;
+        }
+        if wanted("error_message") {
+            d.set_item("error_message", PyList::new(py, recs().map(|r| err(r, false)))?)?;
+        }
+        if wanted("cached") {
+            d.set_item("cached", PyList::new(py, recs().map(|r| self.store.sources[r.source as usize].cached))?)?;
+        }
         Ok(d)
     }
 
