@@ -229,6 +229,9 @@ async fn find(n: &Native, c: &ChunkRow) -> Result<Vec<Value>, CallError> {
         }
         after = last;
     }
+    // Lists are newest first and OpenAI stamps whole seconds, so a duplicate made in the same
+    // second ties: reversed list order (a stable sort keeps it) puts the older of a tie first.
+    found.reverse();
     found.sort_by_key(|b| created_ms(api, b).unwrap_or(0));
     Ok(found)
 }
