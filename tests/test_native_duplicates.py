@@ -64,9 +64,11 @@ def make_duplicate(provider: str, fake: Any, original: dict[str, Any], data_dir:
     # The very request file the engine sent: same requests, same custom_ids.
     (req,) = data_dir.glob(f"**/native/{batch_id}/chunk-*.req")
     requests = json.loads(req.read_bytes())["requests"]
-    return anthropic.Anthropic(base_url=fake.url, api_key="sk-fake-anthropic").messages.batches.create(
-        requests=requests
-    ).id
+    return (
+        anthropic.Anthropic(base_url=fake.url, api_key="sk-fake-anthropic")
+        .messages.batches.create(requests=requests)
+        .id
+    )
 
 
 def upstream_end(provider: str, fake: Any, batch_id: str) -> dict[str, Any]:
