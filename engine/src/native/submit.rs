@@ -209,6 +209,16 @@ async fn find(n: &Native, c: &ChunkRow) -> Result<Vec<Value>, CallError> {
                             && b.get("input_file_id").and_then(Value::as_str) == c.input_file_id.as_deref())
                 }
                 Api::Anthropic => {
+                    // Time, count and "not owned by another chunk" is all that can be checked
+                    // here. A MessageBatch (list or retrieve) carries no metadata, no input file
+                    // and no custom_ids: those appear only in its results, which exist once it
+                    // has ended, and reading them would mean downloading a whole candidate (up
+                    // to 256 MB) per recovery. Our custom_ids are also the user's own unless
+                    // Anthropic would refuse them (plan.rs), so they tag no chunk in general.
+                    // What the ids do give is a net at merge: a result whose custom_id is not
+                    // one of this chunk's is ignored there, and a chunk line missing from the
+                    // results is reported `request_not_run`, so a wrong adoption cannot put
+                    // another chunk's answers under our lines.
                     let total: u64 = b
                         .get("request_counts")
                         .and_then(Value::as_object)
@@ -229,6 +239,9 @@ async fn find(n: &Native, c: &ChunkRow) -> Result<Vec<Value>, CallError> {
         }
         after = last;
     }
+    // Lists are newest first and OpenAI stamps whole seconds, so a duplicate made in the same
+    // second ties: reversed list order (a stable sort keeps it) puts the older of a tie first.
+    found.reverse();
     found.sort_by_key(|b| created_ms(api, b).unwrap_or(0));
     Ok(found)
 }
