@@ -112,8 +112,9 @@ def main(dist: Path) -> list[str]:
     if not metadata.get("Keywords"):
         problems.append("no keywords")
     extras = set(metadata.get_all("Provides-Extra") or [])
-    if extras != {"pandas", "polars"}:
-        problems.append(f"user-facing extras are {sorted(extras)}, expected pandas and polars only")
+    # User-facing extras only (test and bench tools are dependency groups, not extras).
+    if extras != {"notebook", "pandas", "polars"}:
+        problems.append(f"user-facing extras are {sorted(extras)}, expected notebook, pandas and polars only")
 
     # A fresh virtualenv, as a user gets it.
     with tempfile.TemporaryDirectory(prefix="wheel-check-") as tmp:
