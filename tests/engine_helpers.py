@@ -244,3 +244,27 @@ class Serve:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             self._stderr.close()
+
+
+#: The test-only hook that makes a native-mode engine announce and stop at a named point.
+NATIVE_PAUSE_ENV = "FASTROUTER_BATCH_NATIVE_PAUSE_AT"
+
+
+def serve_native(tmp_path: Path, fake: Any, key: str, n: int, pause: str | None = None, chunk_size: int = 4) -> Serve:
+    """`serve --provider upstream --upstream-mode native` as a child process against `fake`
+    (a running `FakeUpstream`), on `tmp_path/data`, polling every 50 ms; `pause` stops it at
+    that point (for a SIGKILL there). `n` numbers its stderr file."""
+    env = dict(os.environ)
+    env.pop("FASTROUTER_LOCAL_API_KEY", None)
+    env.pop(NATIVE_PAUSE_ENV, None)
+    env.update(
+        OPENAI_BASE_URL=fake.url,
+        OPENAI_API_KEY="sk-fake-openai",
+        ANTHROPIC_BASE_URL=fake.url,
+        ANTHROPIC_API_KEY="sk-fake-anthropic",
+    )
+    if pause:
+        env[NATIVE_PAUSE_ENV] = pause
+    args = ["--provider", "upstream", "--upstream-mode", "native", "--poll-interval", "0.05"]
+    args += ["--native-chunk-size", str(chunk_size), "--api-key", key, "--data-dir", str(tmp_path / "data")]
+    return Serve(args, tmp_path / f"stderr-{n}.txt", env=env)

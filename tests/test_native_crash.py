@@ -9,7 +9,6 @@ checks the end: exactly one upstream batch per chunk (the fake's counters), ever
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,10 @@ from typing import Any
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import Api, Serve, chat_line, to_jsonl, wait_until
+from engine_helpers import Api, Serve, chat_line, serve_native, to_jsonl, wait_until
 
 KEY = "sk-v1-native-crash"
 WAIT = 60.0
-PAUSE_ENV = "FASTROUTER_BATCH_NATIVE_PAUSE_AT"
-ARGS = ["--provider", "upstream", "--upstream-mode", "native", "--poll-interval", "0.05", "--native-chunk-size", "4"]
 
 
 @pytest.fixture
@@ -43,19 +40,7 @@ def lines_for(first: str) -> list[dict[str, Any]]:
 
 
 def serve(tmp_path: Path, fake: Any, n: int, pause: str | None = None) -> Serve:
-    env = dict(os.environ)
-    env.pop("FASTROUTER_LOCAL_API_KEY", None)
-    env.pop(PAUSE_ENV, None)
-    env.update(
-        OPENAI_BASE_URL=fake.url,
-        OPENAI_API_KEY="sk-fake-openai",
-        ANTHROPIC_BASE_URL=fake.url,
-        ANTHROPIC_API_KEY="sk-fake-anthropic",
-    )
-    if pause:
-        env[PAUSE_ENV] = pause
-    args = [*ARGS, "--api-key", KEY, "--data-dir", str(tmp_path / "data")]
-    return Serve(args, tmp_path / f"stderr-{n}.txt", env=env)
+    return serve_native(tmp_path, fake, KEY, n, pause)
 
 
 @pytest.mark.parametrize(

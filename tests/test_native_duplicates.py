@@ -11,7 +11,6 @@ every line exactly once.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ import openai
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import Api, Serve, chat_line, to_jsonl, wait_until
+from engine_helpers import Api, Serve, chat_line, serve_native, to_jsonl, wait_until
 
 KEY = "sk-v1-native-duplicates"
 WAIT = 60.0
-PAUSE_ENV = "FASTROUTER_BATCH_NATIVE_PAUSE_AT"
-ARGS = ["--provider", "upstream", "--upstream-mode", "native", "--poll-interval", "0.05", "--native-chunk-size", "4"]
 
 
 @pytest.fixture
@@ -36,19 +33,7 @@ def fake():
 
 
 def serve(tmp_path: Path, fake: Any, n: int, pause: str | None = None) -> Serve:
-    env = dict(os.environ)
-    env.pop("FASTROUTER_LOCAL_API_KEY", None)
-    env.pop(PAUSE_ENV, None)
-    env.update(
-        OPENAI_BASE_URL=fake.url,
-        OPENAI_API_KEY="sk-fake-openai",
-        ANTHROPIC_BASE_URL=fake.url,
-        ANTHROPIC_API_KEY="sk-fake-anthropic",
-    )
-    if pause:
-        env[PAUSE_ENV] = pause
-    args = [*ARGS, "--api-key", KEY, "--data-dir", str(tmp_path / "data")]
-    return Serve(args, tmp_path / f"stderr-{n}.txt", env=env)
+    return serve_native(tmp_path, fake, KEY, n, pause)
 
 
 def make_duplicate(provider: str, fake: Any, original: dict[str, Any], data_dir: Path, batch_id: str) -> str:
