@@ -268,3 +268,26 @@ def serve_native(tmp_path: Path, fake: Any, key: str, n: int, pause: str | None 
     args = ["--provider", "upstream", "--upstream-mode", "native", "--poll-interval", "0.05"]
     args += ["--native-chunk-size", str(chunk_size), "--api-key", key, "--data-dir", str(tmp_path / "data")]
     return Serve(args, tmp_path / f"stderr-{n}.txt", env=env)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment less every FASTROUTER_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess:
+    """`python -m fastrouter_batch ARGS` as a child process (text output captured, no stdin);
+    `env` is its whole environment (None: this process's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "fastrouter_batch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(cwd or ROOT),
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )

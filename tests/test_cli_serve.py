@@ -11,25 +11,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from engine_helpers import ROOT, SAMPLE, Api, Serve, chat_line, to_jsonl
+from engine_helpers import SAMPLE, Api, Serve, chat_line, run_cli, to_jsonl
 
 
 def cli(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(ROOT),
-        env=env,
-    )
+    return run_cli(*args, env=env, timeout=timeout)
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from engine_helpers import ROOT, SAMPLE, Serve
+from engine_helpers import SAMPLE, Serve, run_cli
 
 
 @pytest.fixture
@@ -38,9 +37,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
-    )
+    return run_cli(*args, env=env, timeout=60)
 
 
 def test_serve_then_list_with_only_fastrouter_api_key_exported(serves):

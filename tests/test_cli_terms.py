@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import ROOT
+from engine_helpers import ROOT, cli_env, run_cli
 from fastrouter_batch import Client, LocalServer
 from faultproxy import FaultProxy, Respond
 from test_cli_workflow import KEY, closed_port_url, explain, finished_batch, requests_file
@@ -33,21 +33,13 @@ PLAIN_SECRET = "localsecret-Zq8WmP"
 
 
 def cli(*args: str, server=None, env=None, key_env: bool = True, cwd=None) -> subprocess.CompletedProcess:
-    child = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
+    child = cli_env()
     if server is not None:
         child["FASTROUTER_BASE_URL"] = server.url
         if key_env:
             child["FASTROUTER_API_KEY"] = KEY
     child.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=str(cwd or ROOT),
-        env=child,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli(*args, env=child, cwd=cwd, timeout=TIMEOUT)
 
 
 def popen(*args: str, server, tmp_path: Path) -> tuple[subprocess.Popen, Path]:

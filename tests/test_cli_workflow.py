@@ -16,14 +16,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import ROOT, SAMPLE, Serve, chat_line, to_jsonl
+from engine_helpers import SAMPLE, Serve, chat_line, cli_env, run_cli, to_jsonl
 from fastrouter_batch import Client, Limits, LocalServer
 
 KEY = "sk-v1-cli-workflow"
@@ -39,20 +38,12 @@ def cli(
 ) -> subprocess.CompletedProcess:
     """`python -m fastrouter_batch ARGS` with this environment less any FASTROUTER_* setting,
     plus `env`; with `server`, its URL and key come from the environment."""
-    child = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
+    child = cli_env()
     if server is not None:
         child["FASTROUTER_API_KEY"] = KEY
         child["FASTROUTER_BASE_URL"] = server.url
     child.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(cwd or ROOT),
-        env=child,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli(*args, env=child, cwd=cwd, timeout=timeout)
 
 
 def explain(r: subprocess.CompletedProcess) -> str:

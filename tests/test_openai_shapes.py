@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 
 import httpx
@@ -23,7 +21,7 @@ import pytest
 from openai._legacy_response import HttpxBinaryResponseContent
 
 import fastrouter_batch as fb
-from engine_helpers import ROOT, chat_line, to_jsonl
+from engine_helpers import chat_line, cli_env, run_cli, to_jsonl
 from fastrouter_batch import Client, LocalServer
 from faultproxy import FaultProxy, Respond
 
@@ -207,16 +205,7 @@ def test_openai_format_is_refused_with_the_fix(tmp_path):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=str(ROOT),
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli(*args, env=cli_env(), timeout=TIMEOUT)
 
 
 def test_convert_and_from_openai_file(tmp_path, client):

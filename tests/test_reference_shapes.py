@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import fastrouter_batch as fb
-from engine_helpers import ROOT, chat_line, to_jsonl
+from engine_helpers import chat_line, cli_env, run_cli, to_jsonl
 from refserver import RefServer
 
 TIMEOUT = 30.0
@@ -155,17 +153,8 @@ def test_402_is_insufficient_credits(batch_file):
 
 
 def cli(*args: str, ref: RefServer, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTROUTER_")}
-    env.update(FASTROUTER_API_KEY=ref.api_key, FASTROUTER_BASE_URL=ref.url)
-    return subprocess.run(
-        [sys.executable, "-m", "fastrouter_batch", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=str(cwd or ROOT),
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    env = cli_env(FASTROUTER_API_KEY=ref.api_key, FASTROUTER_BASE_URL=ref.url)
+    return run_cli(*args, env=env, cwd=cwd, timeout=TIMEOUT)
 
 
 def test_cli_whole_flow(ref, batch_file, tmp_path):
