@@ -90,6 +90,9 @@ fn pieces<'py>(list: &Bound<'py, PyList>, rows: usize, what: &str) -> PyResult<V
     Ok(pieces)
 }
 
+/// Rows written before the buffer is sized for the rest from their average length.
+const SAMPLE_ROWS: usize = 256;
+
 pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult<()> {
     let n = rows.ids.len();
     let models = PerRow::new(rows.model);
@@ -120,7 +123,14 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
     let default_max_tokens = format!(",\"max_tokens\":{}", model::DEFAULT_MAX_TOKENS).into_bytes();
     // Rows share a few models: each one's provider is worked out once (no allocation per row).
     let mut providers_of: Vec<(String, Option<String>, String)> = vec![];
+    let start = builder.buf.byte_len();
     for i in 0..n {
+        if i == SAMPLE_ROWS.min(n / 2) && i > 0 {
+            // The rows' size so far, times the rows to come (and a little more): one
+            // allocation for the buffer instead of a doubling every few MB.
+            let per_row = (builder.buf.byte_len() - start) / i;
+            builder.buf.reserve(per_row * (n - i) / 16 * 17);
+        }
         let id = rows.ids.get_item(i)?;
         let id =
             id.cast::<PyString>().map_err(|_| PyValueError::new_err(format!("row {i}: the custom_id is not a str")))?;
@@ -132,16 +142,17 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
             let model = model.to_str()?;
             let given = providers.at(i)?;
             let given = given.as_ref().map(|p| p.extract::<String>()).transpose()?;
-            let known = providers_of.iter().find(|(m, g, _)| m == model && *g == given).map(|(_, _, p)| p);
-            let provider = match known {
-                Some(p) => p.clone(),
+            let known = providers_of.iter().position(|(m, g, _)| m == model && *g == given);
+            let at = match known {
+                Some(at) => at,
                 None => {
                     let p = provider_for(Some(model), given.as_deref())?;
-                    providers_of.push((model.to_owned(), given, p.clone()));
-                    p
+                    providers_of.push((model.to_owned(), given, p));
+                    providers_of.len() - 1
                 }
             };
-            write_head(out, id, &provider, METHOD_POST, CHAT_URL);
+            let provider = providers_of[at].2.as_str();
+            write_head(out, id, provider, METHOD_POST, CHAT_URL);
             out.extend_from_slice(b"{\"model\":");
             py_json::write_str(out, model);
             out.extend_from_slice(b",\"messages\":[");
@@ -166,7 +177,7 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
                 py_json::write_value(&v, out).map_err(|e| e.into_py(&format!("body.{name}")))?;
                 given.push(name);
             }
-            if needs_default_max_tokens(CHAT_URL, &provider, |k| fixed_max || given.contains(&k)) {
+            if needs_default_max_tokens(CHAT_URL, provider, |k| fixed_max || given.contains(&k)) {
                 out.extend_from_slice(&default_max_tokens);
             }
             out.extend_from_slice(b"}}");

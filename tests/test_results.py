@@ -443,6 +443,52 @@ def test_to_columns_with_failures(tmp_path):
     }
 
 
+def test_to_pandas_is_what_pandas_makes_of_the_columns():
+    """to_pandas() builds its columns from arrays (not lists of Python objects); the frame is
+    still what pandas makes of ``to_columns()`` by itself, with nullable ints, dtype by
+    dtype and value by value."""
+    pd = pytest.importorskip("pandas")
+    lines = [ok_line("a"), rejected_line("b", 429), never_ran_line("c"), ok_line("d", content="Ünïcödé ✓")]
+    results = fb.read_results("".join(x + "\n" for x in lines).encode())
+    expected = pd.DataFrame(results.to_columns())
+    for name in ("status_code", "prompt_tokens", "completion_tokens"):
+        expected[name] = expected[name].astype("Int64")
+    pd.testing.assert_frame_equal(results.to_pandas(), expected)
+    # A column without a single value is object (of None), as pandas makes it too.
+    only_ok = fb.read_results((ok_line("a") + "\n").encode()).to_pandas()
+    assert only_ok["error_code"].dtype == object and only_ok["error_code"].tolist() == [None]
+
+
+def test_join_gathers_each_column_by_id_and_leaves_unknown_rows_missing():
+    pd = pytest.importorskip("pandas")
+    lines = [ok_line("a"), rejected_line("b", 429), ok_line("c", content="third")]
+    results = fb.read_results("".join(x + "\n" for x in lines).encode())
+    df = pd.DataFrame({"id": ["c", "zz", "a", "b"], "n": [1, 2, 3, 4]})
+    out = results.join(df, on="id")
+    assert out["text"].tolist()[0] == "third" and out["text"].tolist()[2] == "Hello a"
+    assert out["text"].isna().tolist() == [False, True, False, True]
+    assert out["status_code"].tolist() == [200, pd.NA, 200, 429]
+    assert out["error_code"].tolist()[3] == "rate_limited"
+    # A row without a result: its booleans are missing too (nullable), not False.
+    assert str(out["ok"].dtype) == "boolean" and out["ok"].tolist() == [True, pd.NA, True, False]
+    assert out["cached"].tolist() == [False, pd.NA, False, False]
+    # Every row found: plain bool columns.
+    full = results.join(df[df["id"] != "zz"], on="id")
+    assert full["ok"].dtype == bool and full["ok"].tolist() == [True, True, False]
+    assert full["n"].tolist() == [1, 3, 4] and list(full.index) == [0, 2, 3]
+
+
+def test_columns_at_positions_check_their_input():
+    results = fb.read_results((ok_line("a") + "\n" + ok_line("b") + "\n").encode())
+    at = struct.pack("=3q", 1, -1, 0)
+    assert results._set.to_columns(["custom_id"], at=at) == {"custom_id": ["b", None, "a"]}
+    assert results._set.to_columns(["text"], at=at, missing="-") == {"text": ["Hello b", "-", "Hello a"]}
+    with pytest.raises(IndexError, match="position 2 is out of range for 2 results"):
+        results._set.array_columns(at=struct.pack("=q", 2))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        results._set.to_columns(at=b"\x00" * 7)
+
+
 # --- files written by hand ----------------------------------------------------------------
 
 

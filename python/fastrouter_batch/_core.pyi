@@ -583,10 +583,12 @@ class ResultSet:
         """The custom_ids, in iteration order."""
     def positions_of(self, keys: list[str]) -> bytes:
         """For each custom_id of ``keys``, its result's position in this view, or -1: a
-        native-endian int64 array in bytes."""
-    def int_columns(self) -> dict[str, tuple[bytes, bytes]]:
-        """``status_code``, ``prompt_tokens``, ``completion_tokens`` as ``(values, missing)``:
-        native-endian int64 and bool arrays in bytes."""
+        native-endian int64 array in bytes (what ``to_columns`` / ``array_columns`` take as
+        ``at``)."""
+    def array_columns(self, at: bytes | None = None) -> dict[str, tuple[bytes, bytes]]:
+        """``ok``, ``status_code``, ``prompt_tokens``, ``completion_tokens``, ``cached`` as
+        ``(values, missing)``: native-endian arrays in bytes (int64 values for the counts, a
+        byte for ``ok``/``cached``; a byte per row in ``missing``, 1 where missing)."""
     def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
     @property
     def parser(self) -> Any: ...
@@ -604,9 +606,13 @@ class ResultSet:
     def summary(self) -> dict[str, Any]:
         """Counts: total, succeeded, failed, missing; token sums; results per status code and
         per error code."""
-    def to_columns(self, only: list[str] | None = None) -> dict[str, list[Any]]:
+    def to_columns(
+        self, only: list[str] | None = None, at: bytes | None = None, missing: Any = None
+    ) -> dict[str, list[Any]]:
         """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order;
-        only the columns ``only`` names when it is given."""
+        only the columns ``only`` names when it is given; the rows at the positions ``at``
+        (``positions_of``'s array; -1: a row with every value missing) when it is given;
+        ``missing`` (default None) where a value is missing."""
 
 @final
 class ResultIterator:

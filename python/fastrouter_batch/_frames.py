@@ -60,15 +60,71 @@ def parsed_columns(results: BatchResults, taken: set[str]) -> dict[str, tuple[li
     return out
 
 
-def with_parsed_pandas(results: BatchResults, frame: Any) -> Any:
+def _string_dtype(pd: Any) -> Any:
+    """What pandas makes of a column of str by itself (asked, not guessed from its version
+    and options): its ``str`` dtype in pandas 3, object in pandas 2 by default."""
+    return pd.Series(["text"]).dtype
+
+
+def _text_array(pd: Any, np: Any, values: list[Any], dtype: Any, missing: Any) -> Any:
+    """A pandas array of ``dtype`` from str values (``missing`` where missing): what pandas
+    makes of the column by itself, object of None when every value is missing."""
+    if values.count(missing) == len(values):
+        dtype, values = object, [None] * len(values)
+    # (fromiter: each item as one object, without numpy looking into it.)
+    data = np.fromiter(values, dtype=object, count=len(values))
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
+        try:
+            return pd.arrays.StringArray(data, dtype=dtype)  # checks the values, copies nothing
+        except (TypeError, ValueError):
+            pass  # a pandas whose StringArray takes no dtype: convert as below
+    return pd.array(data, dtype=dtype)
+
+
+def pandas_columns(results: BatchResults, at: bytes | None, with_custom_id: bool) -> dict[str, Any]:
+    """``{column: pandas array}`` of ``to_pandas()`` (parsed fields aside): in the results'
+    order, or the rows ``at`` (``positions_of``'s int64 array in bytes; -1: a row with
+    every value missing). Numbers and booleans come from Rust as arrays, not a Python
+    object per value; a boolean column with a missing row is the nullable ``boolean``."""
+    import numpy as np
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-    for name, (values, kind) in parsed_columns(results, set(frame.columns)).items():
-        if kind is None:
-            frame[name] = pd.Series(values, dtype=object, index=frame.index)
+    from .results import COLUMNS
+
+    names = [n for n in [*COLUMNS, "cached"] if with_custom_id or n != "custom_id"]
+    text = _string_dtype(pd)
+    arrays = results._set.array_columns(at=at)
+    # Missing text as the dtype's own missing value (NaN for pandas' str), made in Rust.
+    missing = text.na_value if isinstance(text, pd.StringDtype) else None
+    lists = results._set.to_columns([n for n in names if n not in arrays], at=at, missing=missing)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in lists:
+            out[name] = _text_array(pd, np, lists[name], text, missing)
+            continue
+        data, absent = arrays[name]
+        mask = np.frombuffer(absent, dtype=np.bool_)
+        if name in ("ok", "cached"):
+            flags = np.frombuffer(data, dtype=np.bool_)
+            out[name] = pd.arrays.BooleanArray(flags.copy(), mask.copy()) if mask.any() else flags.copy()
         else:
-            frame[name] = pd.array(values, dtype=_SCALARS[kind][0])
-    return frame
+            out[name] = pd.arrays.IntegerArray(np.frombuffer(data, dtype=np.int64).copy(), mask.copy())
+    return out
+
+
+def parsed_pandas(results: BatchResults, taken: set[str]) -> dict[str, Any]:
+    """``{column: pandas array}`` of the parsed fields (see ``parsed_columns``), in the
+    results' order."""
+    import numpy as np
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for name, (values, kind) in parsed_columns(results, taken).items():
+        if kind is None:
+            out[name] = pd.array(np.fromiter(values, dtype=object, count=len(values)), dtype=object)
+        else:
+            out[name] = pd.array(values, dtype=_SCALARS[kind][0])
+    return out
 
 
 def with_parsed_polars(results: BatchResults, frame: Any) -> Any:
@@ -134,14 +190,11 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
         return pl.concat([df, picked.rename(rename)], how="horizontal")
     import numpy as np
 
-    # (join has the ids already: the custom_id column is not built only to be dropped.)
-    res = with_parsed_pandas(results, results._to_pandas_base(with_custom_id=False))
-    where = np.arange(len(keys), dtype=np.intp) if in_order else np.frombuffer(found, dtype=np.int64).astype(np.intp)
-    if in_order or (len(where) == len(res) and np.array_equal(where, np.arange(len(where)))):
-        picked = res  # the results are in the frame's order already (run(df) gives that)
-    elif (where >= 0).all():
-        picked = res.take(where)
-    else:
-        picked = res.reindex(where)  # -1 is no label: that row's values are missing
-    columns = {c + suffix if c in df.columns else c: picked[c].array for c in picked}
-    return df.assign(**columns)
+    # Each column straight in the frame's order (join has the ids already: no custom_id).
+    columns = pandas_columns(results, None if in_order else found, with_custom_id=False)
+    parsed = parsed_pandas(results, set(columns))
+    if parsed and not in_order:
+        where = np.frombuffer(found, dtype=np.int64)
+        parsed = {name: values.take(where, allow_fill=True) for name, values in parsed.items()}
+    columns.update(parsed)
+    return df.assign(**{c + suffix if c in df.columns else c: v for c, v in columns.items()})

@@ -187,23 +187,15 @@ class BatchResults:
     def to_pandas(self) -> Any:
         """A pandas DataFrame, one row per result (needs ``fastrouter-batch[pandas]``); with
         a ``response_format`` model, its fields as columns too (see ``_frames``)."""
-        from ._frames import with_parsed_pandas
-
-        return with_parsed_pandas(self, self._to_pandas_base())
-
-    def _to_pandas_base(self, with_custom_id: bool = True) -> Any:
         try:
             import pandas as pd  # type: ignore[import-untyped, unused-ignore]
         except ImportError as e:
             raise ImportError("BatchResults.to_pandas() needs pandas: pip install 'fastrouter-batch[pandas]'") from e
-        ints = self._set.int_columns()
-        names = [n for n in COLUMNS if with_custom_id or n != "custom_id"]
-        cols = self._set.to_columns([n for n in [*names, "cached"] if n not in ints])
-        data = {name: _nullable_ints(pd, *ints[name]) if name in ints else cols[name] for name in names}
-        frame = pd.DataFrame(data, columns=names)
-        frame["ok"] = frame["ok"].astype(bool)
-        frame["cached"] = pd.array(cols["cached"], dtype=bool)
-        return frame
+        from ._frames import pandas_columns, parsed_pandas
+
+        columns = pandas_columns(self, None, with_custom_id=True)
+        columns.update(parsed_pandas(self, set(columns)))
+        return pd.DataFrame(columns)
 
     def to_polars(self) -> Any:
         """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``); with
@@ -242,15 +234,6 @@ class BatchResults:
         s = self.summary()
         missing = f", missing={s['missing']}" if s["missing"] else ""
         return f"BatchResults(total={s['total']}, succeeded={s['succeeded']}, failed={s['failed']}{missing})"
-
-
-def _nullable_ints(pd: Any, values: bytes, missing: bytes) -> Any:
-    """An ``Int64`` array from ``ResultSet.int_columns()``'s buffers (no Python int per row)."""
-    import numpy as np
-
-    data = np.frombuffer(values, dtype=np.int64).copy()
-    mask = np.frombuffer(missing, dtype=np.bool_).copy()
-    return pd.arrays.IntegerArray(data, mask)
 
 
 #: Where the results readers stop: 8 GiB per file (50,000 answers of 160 KiB each), 64 MiB

@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyOSError, PyTypeError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
 use super::store::{ErrorPair, Filter, Rec, Store, View, NO_ERROR, NO_MODEL};
 use crate::{gate, py_json};
+
+/// A column's value for one record (`to_columns`).
+type Getter<'a> = dyn Fn(&Rec) -> Py<PyAny> + 'a;
 
 fn opt_str(py: Python<'_>, s: &Option<Py<PyString>>) -> Py<PyAny> {
     s.as_ref().map_or_else(|| py.None(), |s| s.clone_ref(py).into_any())
@@ -323,6 +326,26 @@ impl ResultSet {
         (0..self.view.len(&self.store)).map(|p| self.view.at(p))
     }
 
+    /// The records of the rows asked for: the view's, in order; or, with `at` (a
+    /// native-endian int64 array in bytes, as `positions_of` gives), the view's rows at
+    /// those positions, None where a position is -1.
+    fn rows(&self, at: Option<&[u8]>) -> PyResult<Vec<Option<u32>>> {
+        let Some(at) = at else {
+            return Ok(self.positions().map(Some).collect());
+        };
+        if at.len() % 8 != 0 {
+            return Err(PyValueError::new_err("at: an int64 array in bytes (a multiple of 8 bytes long)"));
+        }
+        let n = self.view.len(&self.store) as i64;
+        at.chunks_exact(8)
+            .map(|b| match i64::from_ne_bytes(b.try_into().unwrap_or_default()) {
+                -1 => Ok(None),
+                p if (0..n).contains(&p) => Ok(Some(self.view.at(p as usize))),
+                p => Err(PyIndexError::new_err(format!("at: position {p} is out of range for {n} results"))),
+            })
+            .collect()
+    }
+
     fn subset(&self, filter: Filter) -> Self {
         let want = filter == Filter::Ok;
         let order = self.positions().filter(|&i| self.store.rec(i).ok == want).collect();
@@ -409,42 +432,75 @@ impl ResultSet {
     /// For each custom_id of `keys`, the position of its result in this view (as
     /// `results[i]` takes it), or -1 when there is none: what `join(df)` lines rows up with.
     /// As a native-endian int64 array in bytes (numpy's `frombuffer` takes it without a
-    /// Python int per row).
+    /// Python int per row; `to_columns(at=...)` and `array_columns(at=...)` take it back).
     fn positions_of<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyBytes>> {
-        let n = self.view.len(&self.store);
-        let mut place = vec![-1i64; self.store.len];
-        for p in 0..n {
-            place[self.view.at(p) as usize] = p as i64;
-        }
+        // Record → position in the view; not needed when the view is the store itself.
+        let place: Option<Vec<i64>> = self.view.order.as_ref().map(|order| {
+            let mut place = vec![-1i64; self.store.len];
+            for (p, &i) in order.iter().enumerate() {
+                place[i as usize] = p as i64;
+            }
+            place
+        });
         let mut out = Vec::with_capacity(keys.len() * 8);
         for k in keys.iter() {
             let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("positions_of() takes a list of str"))?;
-            let at = self.store.find(py, k.to_str()?).map_or(-1, |i| place[i as usize]);
+            let at = match (self.store.find(py, k.to_str()?), &place) {
+                (None, _) => -1,
+                (Some(i), Some(place)) => place[i as usize],
+                (Some(i), None) if self.view.admits(&self.store, i) => i64::from(i),
+                (Some(_), None) => -1,
+            };
             out.extend_from_slice(&at.to_ne_bytes());
         }
         Ok(PyBytes::new(py, &out))
     }
 
-    /// The integer columns of `to_columns()` (`status_code`, `prompt_tokens`,
-    /// `completion_tokens`) as `(values, missing)`: a native-endian int64 array and a
-    /// bool array (1 where the value is missing), both in bytes, for nullable integer
-    /// columns built without a Python int per row.
-    fn int_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let positions: Vec<u32> = self.positions().collect();
-        let column = |f: &dyn Fn(&Rec) -> Option<i64>| {
-            let mut values = Vec::with_capacity(positions.len() * 8);
-            let mut missing = Vec::with_capacity(positions.len());
-            for &i in &positions {
-                let v = f(self.store.rec(i));
-                values.extend_from_slice(&v.unwrap_or(0).to_ne_bytes());
-                missing.push(u8::from(v.is_none()));
+    /// The columns of `to_columns()` that are numbers or booleans, as `(values, missing)`
+    /// native-endian arrays in bytes, for DataFrame columns made without a Python object
+    /// per row: `status_code`, `prompt_tokens`, `completion_tokens` (int64 values), `ok`
+    /// and `cached` (one byte each, 0 or 1); `missing` has a byte per row, 1 where the
+    /// value is missing. `at`: rows as `to_columns` takes them.
+    #[pyo3(signature = (at=None))]
+    fn array_columns<'py>(&self, py: Python<'py>, at: Option<&[u8]>) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.rows(at)?;
+        let n = rows.len();
+        // One pass over the records (in `at`'s order they are scattered: one visit each).
+        let [mut status, mut prompt, mut completion] = [(); 3].map(|_| (Vec::with_capacity(n * 8), vec![1u8; n]));
+        let [mut ok, mut cached] = [(); 2].map(|_| (vec![0u8; n], vec![1u8; n]));
+        for (row, r) in rows.iter().enumerate() {
+            let Some(i) = *r else {
+                for column in [&mut status, &mut prompt, &mut completion] {
+                    column.0.extend_from_slice(&0i64.to_ne_bytes());
+                }
+                continue;
+            };
+            let rec = self.store.rec(i);
+            let counts = [
+                (rec.status != 0, i64::from(rec.status)),
+                (rec.has_usage, i64::from(rec.prompt)),
+                (rec.has_usage, i64::from(rec.completion)),
+            ];
+            for (column, (has, value)) in [&mut status, &mut prompt, &mut completion].into_iter().zip(counts) {
+                column.0.extend_from_slice(&if has { value } else { 0 }.to_ne_bytes());
+                column.1[row] = u8::from(!has);
             }
-            (PyBytes::new(py, &values), PyBytes::new(py, &missing))
-        };
+            for (column, flag) in [(&mut ok, rec.ok), (&mut cached, self.store.sources[rec.source as usize].cached)] {
+                column.0[row] = u8::from(flag);
+                column.1[row] = 0;
+            }
+        }
         let d = PyDict::new(py);
-        d.set_item("status_code", column(&|r| (r.status != 0).then_some(i64::from(r.status))))?;
-        d.set_item("prompt_tokens", column(&|r| r.has_usage.then_some(i64::from(r.prompt))))?;
-        d.set_item("completion_tokens", column(&|r| r.has_usage.then_some(i64::from(r.completion))))?;
+        let columns = [
+            ("ok", ok),
+            ("status_code", status),
+            ("prompt_tokens", prompt),
+            ("completion_tokens", completion),
+            ("cached", cached),
+        ];
+        for (name, (values, missing)) in columns {
+            d.set_item(name, (PyBytes::new(py, &values), PyBytes::new(py, &missing)))?;
+        }
         Ok(d)
     }
 
@@ -532,65 +588,68 @@ impl ResultSet {
     }
 
     /// The table behind `to_pandas()` / `to_polars()`: column name → list, in order;
-    /// only the columns `only` names when it is given (the others are not built).
-    #[pyo3(signature = (only=None))]
-    fn to_columns<'py>(&self, py: Python<'py>, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
-        let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-        let positions: Vec<u32> = self.positions().collect();
-        let recs = || positions.iter().map(|&i| self.store.rec(i));
-        let none = || py.None();
-        let counts = |f: fn(&Rec) -> u32| -> PyResult<Bound<'py, PyList>> {
-            PyList::new(py, recs().map(|r| r.has_usage.then(|| f(r))))
+    /// only the columns `only` names when it is given (the others are not built). `at`:
+    /// the rows at these positions instead (as `positions_of` gives them; -1: a row of
+    /// None), so `join` gets its columns in the frame's order without reordering a table.
+    #[pyo3(signature = (only=None, at=None, missing=None))]
+    fn to_columns<'py>(
+        &self,
+        py: Python<'py>,
+        only: Option<Vec<String>>,
+        at: Option<&[u8]>,
+        missing: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let missing = missing.unwrap_or_else(|| py.None());
+        let rows = self.rows(at)?;
+        let none = || missing.clone_ref(py);
+        let count = |n: u32, has: bool| {
+            let Ok(n) = n.into_pyobject(py);
+            if has {
+                n.into_any().unbind()
+            } else {
+                none()
+            }
         };
-        let d = PyDict::new(py);
-        if wanted("custom_id") {
-            d.set_item("custom_id", PyList::new(py, recs().map(|r| r.custom_id.clone_ref(py)))?)?;
-        }
-        if wanted("ok") {
-            d.set_item("ok", PyList::new(py, recs().map(|r| r.ok))?)?;
-        }
-        if wanted("status_code") {
-            d.set_item("status_code", PyList::new(py, recs().map(|r| (r.status != 0).then_some(r.status)))?)?;
-        }
-        if wanted("text") {
-            d.set_item("text", PyList::new(py, recs().map(|r| opt_str(py, &r.text)))?)?;
-        }
-        if wanted("model") {
-            d.set_item(
-                "model",
-                PyList::new(
-                    py,
-                    recs().map(|r| {
-                        if r.model == NO_MODEL {
-                            none()
-                        } else {
-                            self.store.models[r.model as usize].clone_ref(py).into_any()
-                        }
-                    }),
-                )?,
-            )?;
-        }
-        if wanted("prompt_tokens") {
-            d.set_item("prompt_tokens", counts(|r| r.prompt)?)?;
-        }
-        if wanted("completion_tokens") {
-            d.set_item("completion_tokens", counts(|r| r.completion)?)?;
-        }
+        let text = |s: &Option<Py<PyString>>| s.as_ref().map_or_else(none, |s| s.clone_ref(py).into_any());
+        let flag = |b: bool| PyBool::new(py, b).to_owned().into_any().unbind();
         let err = |r: &Rec, first: bool| -> Py<PyAny> {
             if r.error == NO_ERROR {
                 return none();
             }
             let (c, m) = &self.store.errors[r.error as usize];
-            opt_str(py, if first { c } else { m })
+            text(if first { c } else { m })
         };
-        if wanted("error_code") {
-            d.set_item("error_code", PyList::new(py, recs().map(|r| err(r, true)))?)?;
+        let all: [(&str, &Getter<'_>); 10] = [
+            ("custom_id", &|r| r.custom_id.clone_ref(py).into_any()),
+            ("ok", &|r| flag(r.ok)),
+            ("status_code", &|r| count(u32::from(r.status), r.status != 0)),
+            ("text", &|r| text(&r.text)),
+            ("model", &|r| {
+                if r.model == NO_MODEL {
+                    none()
+                } else {
+                    self.store.models[r.model as usize].clone_ref(py).into_any()
+                }
+            }),
+            ("prompt_tokens", &|r| count(r.prompt, r.has_usage)),
+            ("completion_tokens", &|r| count(r.completion, r.has_usage)),
+            ("error_code", &|r| err(r, true)),
+            ("error_message", &|r| err(r, false)),
+            ("cached", &|r| flag(self.store.sources[r.source as usize].cached)),
+        ];
+        let columns: Vec<_> =
+            all.into_iter().filter(|(name, _)| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name))).collect();
+        // One pass over the records (in `at`'s order they are scattered: one visit each).
+        let mut values: Vec<Vec<Py<PyAny>>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+        for r in &rows {
+            let rec = r.map(|i| self.store.rec(i));
+            for (column, (_, f)) in values.iter_mut().zip(&columns) {
+                column.push(rec.map_or_else(none, f));
+            }
         }
-        if wanted("error_message") {
-            d.set_item("error_message", PyList::new(py, recs().map(|r| err(r, false)))?)?;
-        }
-        if wanted("cached") {
-            d.set_item("cached", PyList::new(py, recs().map(|r| self.store.sources[r.source as usize].cached))?)?;
+        let d = PyDict::new(py);
+        for ((name, _), column) in columns.iter().zip(values) {
+            d.set_item(name, PyList::new(py, column)?)?;
         }
         Ok(d)
     }

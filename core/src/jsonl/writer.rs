@@ -42,6 +42,18 @@ impl JsonlBuffer {
         self.lines
     }
 
+    /// Room for `bytes` more bytes: a builder that knows how much is coming grows the
+    /// buffer once instead of doubling it (each doubling copies everything and touches
+    /// fresh memory, which page faults cost more than the copy).
+    pub fn reserve(&mut self, bytes: usize) {
+        Arc::make_mut(&mut self.data).reserve(bytes);
+    }
+
+    /// Bytes in the buffer.
+    pub fn byte_len(&self) -> usize {
+        self.data.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lines == 0
     }
