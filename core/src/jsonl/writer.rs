@@ -46,7 +46,9 @@ impl JsonlBuffer {
     /// buffer once instead of doubling it (each doubling copies everything and touches
     /// fresh memory, which page faults cost more than the copy).
     pub fn reserve(&mut self, bytes: usize) {
-        Arc::make_mut(&mut self.data).reserve(bytes);
+        let data = Arc::make_mut(&mut self.data);
+        data.reserve(bytes);
+        advise_huge_pages(data);
     }
 
     /// Bytes in the buffer.
@@ -71,6 +73,31 @@ impl JsonlBuffer {
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
         self.data.split(|&b| b == b'\n').take(self.lines)
     }
+}
+
+/// Asks for transparent huge pages on a large buffer's untouched room (where the system
+/// gives them on request: its `madvise` mode, the common default): filling it then faults
+/// once per 2 MiB instead of once per 4 KiB, and on a virtual machine those faults are most
+/// of what filling fresh memory costs. numpy does the same for its arrays from 4 MiB.
+/// Advice only: nothing changes where the system says no.
+pub fn advise_huge_pages(buf: &mut Vec<u8>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let spare = buf.spare_capacity_mut();
+        if spare.len() < 2 * HUGE {
+            return;
+        }
+        let start = spare.as_mut_ptr() as usize;
+        let (first, last) = ((start + HUGE - 1) & !(HUGE - 1), (start + spare.len()) & !(HUGE - 1));
+        // SAFETY: the range is inside the vector's own allocation (its unused capacity);
+        // MADV_HUGEPAGE changes no contents, only how the pages are backed.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 /// Writes a file through a temporary sibling and renames it into place, so a crash or an
