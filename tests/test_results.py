@@ -479,14 +479,18 @@ def test_join_gathers_each_column_by_id_and_leaves_unknown_rows_missing():
 
 
 def test_columns_at_positions_check_their_input():
-    results = fb.read_results((ok_line("a") + "\n" + ok_line("b") + "\n").encode())
-    at = struct.pack("=3q", 1, -1, 0)
-    assert results._set.to_columns(["custom_id"], at=at) == {"custom_id": ["b", None, "a"]}
-    assert results._set.to_columns(["text"], at=at, missing="-") == {"text": ["Hello b", "-", "Hello a"]}
+    results = fb.read_results((ok_line("a") + "\n" + rejected_line("b", 429) + "\n").encode())
+    cols = results._set.frame_columns(at=struct.pack("=3q", 1, -1, 0), missing="-")
+    assert cols["custom_id"] == ["b", "-", "a"] and cols["text"] == ["-", "-", "Hello a"]
+    assert cols["error_code"] == ["rate_limited", "-", "-"]
+    assert cols["status_code"] == (struct.pack("=3q", 429, 0, 200), bytes([0, 1, 0]))
+    assert cols["ok"] == (bytes([0, 0, 1]), bytes([0, 1, 0]))
+    # A column without a single value is None (pandas makes it object, not str).
+    assert results._set.frame_columns(at=struct.pack("=q", 0))["error_code"] is None
     with pytest.raises(IndexError, match="position 2 is out of range for 2 results"):
-        results._set.array_columns(at=struct.pack("=q", 2))
+        results._set.frame_columns(at=struct.pack("=q", 2))
     with pytest.raises(ValueError, match="multiple of 8"):
-        results._set.to_columns(at=b"\x00" * 7)
+        results._set.frame_columns(at=b"\x00" * 7)
 
 
 # --- files written by hand ----------------------------------------------------------------

@@ -583,12 +583,16 @@ class ResultSet:
         """The custom_ids, in iteration order."""
     def positions_of(self, keys: list[str]) -> bytes:
         """For each custom_id of ``keys``, its result's position in this view, or -1: a
-        native-endian int64 array in bytes (what ``to_columns`` / ``array_columns`` take as
-        ``at``)."""
-    def array_columns(self, at: bytes | None = None) -> dict[str, tuple[bytes, bytes]]:
-        """``ok``, ``status_code``, ``prompt_tokens``, ``completion_tokens``, ``cached`` as
-        ``(values, missing)``: native-endian arrays in bytes (int64 values for the counts, a
-        byte for ``ok``/``cached``; a byte per row in ``missing``, 1 where missing)."""
+        native-endian int64 array in bytes (what ``frame_columns`` takes as ``at``)."""
+    def frame_columns(
+        self, at: bytes | None = None, missing: Any = None, with_custom_id: bool = True
+    ) -> dict[str, list[Any] | tuple[bytes, bytes] | None]:
+        """The columns of ``to_pandas()`` in one pass: ``custom_id``, ``text``, ``model``,
+        ``error_code``, ``error_message`` as lists (``missing`` where missing; None for a
+        column without any value); ``ok``, ``cached`` (a byte each), ``status_code``,
+        ``prompt_tokens``, ``completion_tokens`` (int64) as ``(values, missing)`` arrays in
+        bytes. The rows in order, or those at ``at`` (``positions_of``'s array; -1: a row
+        with every value missing)."""
     def with_parser(self, parser: Callable[[str, str], tuple[Any, str | None]] | None) -> ResultSet: ...
     @property
     def parser(self) -> Any: ...
@@ -606,13 +610,9 @@ class ResultSet:
     def summary(self) -> dict[str, Any]:
         """Counts: total, succeeded, failed, missing; token sums; results per status code and
         per error code."""
-    def to_columns(
-        self, only: list[str] | None = None, at: bytes | None = None, missing: Any = None
-    ) -> dict[str, list[Any]]:
+    def to_columns(self, only: list[str] | None = None) -> dict[str, list[Any]]:
         """The table behind ``to_pandas()`` / ``to_polars()``: column name → list, in order;
-        only the columns ``only`` names when it is given; the rows at the positions ``at``
-        (``positions_of``'s array; -1: a row with every value missing) when it is given;
-        ``missing`` (default None) where a value is missing."""
+        only the columns ``only`` names when it is given."""
 
 @final
 class ResultIterator:

@@ -66,13 +66,13 @@ def _string_dtype(pd: Any) -> Any:
     return pd.Series(["text"]).dtype
 
 
-def _text_array(pd: Any, np: Any, values: list[Any], dtype: Any, missing: Any) -> Any:
-    """A pandas array of ``dtype`` from str values (``missing`` where missing): what pandas
-    makes of the column by itself, object of None when every value is missing."""
-    if values.count(missing) == len(values):
-        dtype, values = object, [None] * len(values)
+def _text_array(pd: Any, np: Any, values: list[Any] | None, dtype: Any, rows: int) -> Any:
+    """A pandas array of ``dtype`` from str values (the dtype's missing value where missing),
+    or, for a column without any value (None), object of None: as pandas makes both."""
+    if values is None:
+        return pd.array(np.full(rows, None, dtype=object), dtype=object)
     # (fromiter: each item as one object, without numpy looking into it.)
-    data = np.fromiter(values, dtype=object, count=len(values))
+    data = np.fromiter(values, dtype=object, count=rows)
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
         try:
             return pd.arrays.StringArray(data, dtype=dtype)  # checks the values, copies nothing
@@ -91,18 +91,18 @@ def pandas_columns(results: BatchResults, at: bytes | None, with_custom_id: bool
 
     from .results import COLUMNS
 
-    names = [n for n in [*COLUMNS, "cached"] if with_custom_id or n != "custom_id"]
     text = _string_dtype(pd)
-    arrays = results._set.array_columns(at=at)
     # Missing text as the dtype's own missing value (NaN for pandas' str), made in Rust.
     missing = text.na_value if isinstance(text, pd.StringDtype) else None
-    lists = results._set.to_columns([n for n in names if n not in arrays], at=at, missing=missing)
+    columns = results._set.frame_columns(at=at, missing=missing, with_custom_id=with_custom_id)
+    rows = len(results) if at is None else len(at) // 8
     out: dict[str, Any] = {}
-    for name in names:
-        if name in lists:
-            out[name] = _text_array(pd, np, lists[name], text, missing)
+    for name in [n for n in [*COLUMNS, "cached"] if n in columns]:
+        column = columns[name]
+        if not isinstance(column, tuple):
+            out[name] = _text_array(pd, np, column, text, rows)
             continue
-        data, absent = arrays[name]
+        data, absent = column
         mask = np.frombuffer(absent, dtype=np.bool_)
         if name in ("ok", "cached"):
             flags = np.frombuffer(data, dtype=np.bool_)
@@ -176,7 +176,9 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
     keys = _keys(df, on, polars)
     # Each row's result position: in order already (results of run(df), or read with
     # inputs=), else looked up in the results' own index (-1: none).
-    in_order = results.custom_ids == keys
+    in_order = (
+        len(results) == len(keys) and (not keys or results[0].custom_id == keys[0]) and results.custom_ids == keys
+    )
     # (positions_of gives an int64 array in bytes: memoryview reads it without numpy.)
     found = b"" if in_order else results._set.positions_of(keys)
     at = range(len(keys)) if in_order else memoryview(found).cast("q")

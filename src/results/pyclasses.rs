@@ -432,7 +432,7 @@ impl ResultSet {
     /// For each custom_id of `keys`, the position of its result in this view (as
     /// `results[i]` takes it), or -1 when there is none: what `join(df)` lines rows up with.
     /// As a native-endian int64 array in bytes (numpy's `frombuffer` takes it without a
-    /// Python int per row; `to_columns(at=...)` and `array_columns(at=...)` take it back).
+    /// Python int per row; `frame_columns(at=...)` takes it back).
     fn positions_of<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyBytes>> {
         // Record → position in the view; not needed when the view is the store itself.
         let place: Option<Vec<i64>> = self.view.order.as_ref().map(|order| {
@@ -456,52 +456,20 @@ impl ResultSet {
         Ok(PyBytes::new(py, &out))
     }
 
-    /// The columns of `to_columns()` that are numbers or booleans, as `(values, missing)`
-    /// native-endian arrays in bytes, for DataFrame columns made without a Python object
-    /// per row: `status_code`, `prompt_tokens`, `completion_tokens` (int64 values), `ok`
-    /// and `cached` (one byte each, 0 or 1); `missing` has a byte per row, 1 where the
-    /// value is missing. `at`: rows as `to_columns` takes them.
-    #[pyo3(signature = (at=None))]
-    fn array_columns<'py>(&self, py: Python<'py>, at: Option<&[u8]>) -> PyResult<Bound<'py, PyDict>> {
+    /// The columns of `to_pandas()` in one pass (see `frame::frame_columns`): the rows
+    /// in order, or those at `at` (as `positions_of` gives them; -1: a row with every value
+    /// missing), `missing` where a text value is missing.
+    #[pyo3(signature = (at=None, missing=None, with_custom_id=true))]
+    fn frame_columns<'py>(
+        &self,
+        py: Python<'py>,
+        at: Option<&[u8]>,
+        missing: Option<Py<PyAny>>,
+        with_custom_id: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let rows = self.rows(at)?;
-        let n = rows.len();
-        // One pass over the records (in `at`'s order they are scattered: one visit each).
-        let [mut status, mut prompt, mut completion] = [(); 3].map(|_| (Vec::with_capacity(n * 8), vec![1u8; n]));
-        let [mut ok, mut cached] = [(); 2].map(|_| (vec![0u8; n], vec![1u8; n]));
-        for (row, r) in rows.iter().enumerate() {
-            let Some(i) = *r else {
-                for column in [&mut status, &mut prompt, &mut completion] {
-                    column.0.extend_from_slice(&0i64.to_ne_bytes());
-                }
-                continue;
-            };
-            let rec = self.store.rec(i);
-            let counts = [
-                (rec.status != 0, i64::from(rec.status)),
-                (rec.has_usage, i64::from(rec.prompt)),
-                (rec.has_usage, i64::from(rec.completion)),
-            ];
-            for (column, (has, value)) in [&mut status, &mut prompt, &mut completion].into_iter().zip(counts) {
-                column.0.extend_from_slice(&if has { value } else { 0 }.to_ne_bytes());
-                column.1[row] = u8::from(!has);
-            }
-            for (column, flag) in [(&mut ok, rec.ok), (&mut cached, self.store.sources[rec.source as usize].cached)] {
-                column.0[row] = u8::from(flag);
-                column.1[row] = 0;
-            }
-        }
-        let d = PyDict::new(py);
-        let columns = [
-            ("ok", ok),
-            ("status_code", status),
-            ("prompt_tokens", prompt),
-            ("completion_tokens", completion),
-            ("cached", cached),
-        ];
-        for (name, (values, missing)) in columns {
-            d.set_item(name, (PyBytes::new(py, &values), PyBytes::new(py, &missing)))?;
-        }
-        Ok(d)
+        let missing = missing.unwrap_or_else(|| py.None());
+        super::frame::frame_columns(py, &self.store, &rows, &missing, with_custom_id)
     }
 
     /// The results that succeeded, in the same order.
@@ -588,19 +556,11 @@ impl ResultSet {
     }
 
     /// The table behind `to_pandas()` / `to_polars()`: column name → list, in order;
-    /// only the columns `only` names when it is given (the others are not built). `at`:
-    /// the rows at these positions instead (as `positions_of` gives them; -1: a row of
-    /// None), so `join` gets its columns in the frame's order without reordering a table.
-    #[pyo3(signature = (only=None, at=None, missing=None))]
-    fn to_columns<'py>(
-        &self,
-        py: Python<'py>,
-        only: Option<Vec<String>>,
-        at: Option<&[u8]>,
-        missing: Option<Py<PyAny>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let missing = missing.unwrap_or_else(|| py.None());
-        let rows = self.rows(at)?;
+    /// only the columns `only` names when it is given (the others are not built).
+    #[pyo3(signature = (only=None))]
+    fn to_columns<'py>(&self, py: Python<'py>, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
+        let missing = py.None();
+        let rows = self.rows(None)?;
         let none = || missing.clone_ref(py);
         let count = |n: u32, has: bool| {
             let Ok(n) = n.into_pyobject(py);

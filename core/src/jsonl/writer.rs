@@ -23,8 +23,12 @@ impl JsonlBuffer {
     /// fails, the buffer is left as it was.
     pub fn push_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
         let data = Arc::make_mut(&mut self.data);
-        let mark = data.len();
-        match write(data) {
+        let (mark, capacity) = (data.len(), data.capacity());
+        let result = write(data);
+        if data.capacity() != capacity {
+            advise_huge_pages(data); // grown into a new allocation: its fresh room
+        }
+        match result {
             Ok(()) => {
                 debug_assert!(!data[mark..].contains(&b'\n'));
                 data.push(b'\n');
