@@ -276,6 +276,28 @@ def test_read_results_with_a_builder_parses(client, tmp_path):
     assert {"summary", "score", "parse_error", "cached"} <= set(frame.columns)
 
 
+def test_batches_results_with_a_builder_as_inputs_parses(client):
+    """The four operations by hand: ``batches.results(id, inputs=builder)`` keeps the
+    builder's models as ``read_results(..., inputs=builder)`` does (sync and async)."""
+    import asyncio
+
+    b = fb.BatchBuilder.from_dataframe(
+        products(3), prompt="{text}", model=NANO, custom_id="sku", response_format=Review
+    )
+    uploaded = client.files.create(file=b, purpose="batch")
+    batch = client.batches.wait(client.batches.create(input_file_id=uploaded.id).id, timeout=WAIT, progress=False)
+    res = client.batches.results(batch, inputs=b)
+    assert [r.custom_id for r in res] == ["100", "101", "102"]
+    assert all(isinstance(r.parsed, Review) for r in res), [r.parse_error for r in res]
+    assert all(r.parsed is None for r in client.batches.results(batch))  # no inputs: no models
+
+    async def main() -> list[object]:
+        async with fb.AsyncClient(KEY, client.base_url, timeout=10, max_retries=0) as ac:
+            return [r.parsed for r in await ac.batches.results(batch.id, inputs=b)]
+
+    assert all(isinstance(p, Review) for p in asyncio.run(main()))
+
+
 def test_async_run_with_the_cache_submits_only_what_is_not_cached(server, tmp_path):
     import asyncio
 

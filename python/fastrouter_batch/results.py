@@ -264,6 +264,12 @@ def read_results(
     results = BatchResults(core)
     if response_format is not None:
         return results.with_response_format(response_format)
+    return _with_inputs_parser(results, inputs)
+
+
+def _with_inputs_parser(results: BatchResults, inputs: Inputs | None) -> BatchResults:
+    """The results, ``Result.parsed`` validating with the models of ``inputs`` when it is a
+    ``BatchBuilder`` made with ``response_format``."""
     parser = getattr(inputs, "_fb_parser", None)
     return BatchResults(results._set.with_parser(parser)) if parser else results
 
@@ -285,4 +291,5 @@ def read_texts(
 
 def read_owned(paths: list[Path], inputs: Inputs | None, directory: str | os.PathLike[str]) -> BatchResults:
     """``read_results`` for downloaded files: ``directory`` goes when the results do."""
-    return BatchResults(_core.read_results(paths, inputs=_inputs(inputs), owned_dir=directory))
+    results = BatchResults(_core.read_results(paths, inputs=_inputs(inputs), owned_dir=directory))
+    return _with_inputs_parser(results, inputs)
