@@ -178,6 +178,22 @@ def test_cache_second_run_submits_nothing_and_ten_changed_rows_one_batch_of_ten(
     assert len(cache) == 0
 
 
+
+def test_cache_sends_a_request_repeated_within_one_run_once(client, tmp_path):
+    """Rows asking the same thing (same model, prompt, parameters) are one request: with
+    the cache on, it is sent once and its answer goes to every row asking it."""
+    df = products(6)
+    df.loc[[2, 4], ["text", "model", "budget"]] = df.loc[0, ["text", "model", "budget"]].tolist()
+    kw = {"prompt": "{text}", "model": "{model}", "custom_id": "sku", "cache": tmp_path / "c.sqlite3"}
+    res = client.run(df, timeout=WAIT, progress=False, **kw)
+    assert batch_sizes(client) == [4]  # rows 0, 2 and 4 are one request
+    assert res.custom_ids == [str(s) for s in df["sku"]] and len(res.succeeded) == 6
+    assert res["102"].text == res["104"].text == res["100"].text
+    assert res["102"].usage == res["100"].usage and not any(r.cached for r in res)
+    assert len({res[str(s)].text for s in (100, 101, 103, 105)}) == 4
+    again = client.run(df, timeout=WAIT, progress=False, **kw)
+    assert batch_sizes(client) == [4] and all(r.cached for r in again)
+
 def test_cache_size_bound_drops_the_least_recently_used(tmp_path):
     cache = fb.ResultCache(tmp_path / "c.sqlite3", max_bytes=1000)
     cache.put_many([(f"k{i}", "x" * 100) for i in range(8)])

@@ -1,7 +1,8 @@
 """``client.run`` over a DataFrame (``prompt=``, ``model=``, ``response_format=``...) and with
 the result cache (``cache=``): the requests are built, looked up in the cache, only the
-misses run as batches, and hits and fresh results come back as one ``BatchResults`` in the
-requests' order (``Result.cached`` tells them apart). Successful fresh results are stored.
+misses run as batches (a request found twice or more among them runs once, its answer
+shared), and hits and fresh results come back as one ``BatchResults`` in the requests'
+order (``Result.cached`` tells them apart). Successful fresh results are stored.
 """
 
 from __future__ import annotations
@@ -110,10 +111,16 @@ class _Lookup:
         found = cache.get_many(list(dict.fromkeys(self.key_of.values())))
         hits: list[str] = []
         self.misses = BatchBuilder()
+        # The same request twice in one run is sent once: the others share its answer.
+        sent: dict[str, str] = {}
+        self.copies: dict[str, str] = {}
         for cid, key, d in parsed:
             if key in found:
                 hits.append(f'{{"id":"cached","custom_id":{json.dumps(cid)},"response":{found[key]},"error":null}}')
+            elif key in sent:
+                self.copies[cid] = sent[key]
             else:
+                sent[key] = cid
                 self.misses.add(d)
         self.hits = ("\n".join(hits) + "\n").encode() if hits else b""
 
@@ -125,8 +132,20 @@ class _Lookup:
                 items.append((key, json.dumps(r.to_dict()["response"], separators=(",", ":"), ensure_ascii=False)))
         cache.put_many(items)
 
+    def _copied(self, fresh: BatchResults) -> list[bytes]:
+        """The lines of the requests sent once for several custom_ids: the answer's line
+        under each other custom_id (none where the answer is missing: so is theirs)."""
+        lines = []
+        for cid, sent in self.copies.items():
+            r = fresh.get(sent)
+            if r is not None:
+                lines.append(json.dumps({**r.to_dict(), "custom_id": cid}, ensure_ascii=False))
+        return [("\n".join(lines) + "\n").encode()] if lines else []
+
     def merge(self, fresh: BatchResults | None) -> BatchResults:
-        paths = sorted({r.file for r in fresh if r.file}) if fresh is not None else []
+        paths: list[Any] = sorted({r.file for r in fresh if r.file}) if fresh is not None else []
+        if fresh is not None:
+            paths += self._copied(fresh)
         merged = BatchResults(_core.read_results(paths, inputs=self.ids, cached=[self.hits] if self.hits else None))
         if fresh is not None:
             _KEEP[merged] = fresh
