@@ -178,7 +178,6 @@ def test_cache_second_run_submits_nothing_and_ten_changed_rows_one_batch_of_ten(
     assert len(cache) == 0
 
 
-
 def test_cache_sends_a_request_repeated_within_one_run_once(client, tmp_path):
     """Rows asking the same thing (same model, prompt, parameters) are one request: with
     the cache on, it is sent once and its answer goes to every row asking it."""
@@ -193,6 +192,7 @@ def test_cache_sends_a_request_repeated_within_one_run_once(client, tmp_path):
     assert len({res[str(s)].text for s in (100, 101, 103, 105)}) == 4
     again = client.run(df, timeout=WAIT, progress=False, **kw)
     assert batch_sizes(client) == [4] and all(r.cached for r in again)
+
 
 def test_cache_size_bound_drops_the_least_recently_used(tmp_path):
     cache = fb.ResultCache(tmp_path / "c.sqlite3", max_bytes=1000)
