@@ -527,3 +527,43 @@ def test_the_cli_takes_the_model_table_too(tmp_path):
     assert cli("validate", str(path), "--anthropic-sampling", "claude-opus-4-7*=either").returncode == 0
     bad = cli("validate", str(path), "--anthropic-sampling", "claude-opus-4-7")
     assert bad.returncode == 2 and "PATTERN=both|either|none" in bad.stderr, bad
+
+
+def test_run_and_the_cli_submit_and_run_take_the_model_table(tmp_path):
+    """``client.run`` checks the requests before upload, so it takes the table too (sync,
+    async, with the cache); so do ``submit`` and ``run`` on the command line. Without it the
+    line is refused and nothing is uploaded."""
+    import asyncio
+
+    from test_cli_workflow import KEY, cli
+
+    table = {"claude-opus-4-7*": "either"}
+    line = chat_line("new", "anthropic", model="anthropic/claude-opus-4-7", temperature=0.4)
+    path = tmp_path / "new-model.jsonl"
+    path.write_bytes(to_jsonl([line]))
+    with fb.LocalServer(api_key=KEY, anthropic_sampling=table) as server:
+        client = fb.Client(KEY, server.url, timeout=10, max_retries=0)
+        with pytest.raises(fb.BatchValidationError, match="unsupported_parameter"):
+            client.run(path, progress=False)
+        with pytest.raises(fb.BatchValidationError, match="unsupported_parameter"):
+            client.run(path, progress=False, cache=tmp_path / "cache.sqlite3")
+        assert client.files.list().data == []  # nothing uploaded
+        assert client.run(path, anthropic_sampling=table, progress=False)["new"].ok
+        cached = client.run(path, anthropic_sampling=table, progress=False, cache=tmp_path / "cache.sqlite3")
+        assert cached["new"].ok
+
+        async def main() -> bool:
+            async with fb.AsyncClient(KEY, server.url, timeout=10, max_retries=0) as ac:
+                return (await ac.run(path, anthropic_sampling=table, progress=False))["new"].ok
+
+        assert asyncio.run(main())
+
+        refused = cli("submit", str(path), server=server)
+        assert refused.returncode == 2 and "unsupported_parameter" in refused.stderr, refused
+        submitted = cli("submit", str(path), "--wait", "--anthropic-sampling", "claude-opus-4-7*=either", server=server)
+        assert submitted.returncode == 0, submitted
+        out = tmp_path / "out.jsonl"
+        ran = cli("run", str(path), "-o", str(out), "--anthropic-sampling", "claude-opus-4-7*=either", server=server)
+        assert ran.returncode == 0 and json.loads(out.read_text())["custom_id"] == "new", ran
+        bad = cli("run", str(path), "--anthropic-sampling", "claude-opus-4-7", server=server)
+        assert bad.returncode == 2 and "PATTERN=both|either|none" in bad.stderr, bad

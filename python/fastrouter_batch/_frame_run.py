@@ -18,6 +18,7 @@ from ._batches import AsyncBatches, Batches
 from ._cache import ResultCache, open_cache, request_key, scope
 from ._files import AsyncFiles, Files
 from ._offloop import off_loop
+from ._plan import SamplingTable
 from ._run import RUN_INPUTS, RunOptions
 from .builder import BatchBuilder
 from .results import BatchResults
@@ -86,7 +87,7 @@ def _attach(results: BatchResults, parser: Any) -> BatchResults:
 class _Lookup:
     """The requests split by the cache: hits (as result lines) and misses (a builder)."""
 
-    def __init__(self, requests: Any, cache: ResultCache, service: str) -> None:
+    def __init__(self, requests: Any, cache: ResultCache, service: str, sampling: SamplingTable | None = None) -> None:
         if isinstance(requests, (str, os.PathLike)):
             builder = BatchBuilder()
             with open(requests, "rb") as f:
@@ -98,7 +99,7 @@ class _Lookup:
             builder.extend(requests)
         if len(builder) == 0:
             raise ValueError("run(): no requests to run (the input is empty)")
-        builder.validate(limits=_UNSPLIT).raise_for_errors()
+        builder.validate(limits=_UNSPLIT, anthropic_sampling=sampling).raise_for_errors()
         self.ids: list[str] = []
         self.key_of: dict[str, str] = {}
         parsed: list[tuple[str, str, Any]] = []
@@ -170,7 +171,7 @@ def run(
         return _attach(out, parser) if isinstance(out, BatchResults) else out
     if not wait:
         raise ValueError("cache= needs wait=True: results are cached as the run collects them")
-    lookup = _Lookup(requests, cache, scope(base_url))
+    lookup = _Lookup(requests, cache, scope(base_url), rest.get("anthropic_sampling"))
     fresh: BatchResults | None = None
     if len(lookup.misses):
         ran = _run.run(files, batches, lookup.misses, wait=True, **rest)
@@ -196,7 +197,7 @@ async def arun(
         return _attach(out, parser) if isinstance(out, BatchResults) else out
     if not wait:
         raise ValueError("cache= needs wait=True: results are cached as the run collects them")
-    lookup = await off_loop(_Lookup, requests, cache, scope(base_url))
+    lookup = await off_loop(_Lookup, requests, cache, scope(base_url), rest.get("anthropic_sampling"))
     fresh: BatchResults | None = None
     if len(lookup.misses):
         ran = await _run.arun(files, batches, lookup.misses, wait=True, **rest)

@@ -10,11 +10,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from . import _core
 from ._manifest import Manifest, Part
 from ._split import split_file
+
+#: Which Anthropic models take which sampling parameters, beyond the built-in table
+#: (``validate(..., anthropic_sampling=...)``): a model name pattern → both, either or none.
+SamplingTable = Mapping[str, Literal["both", "either", "none"]]
 
 Source = Union[str, "os.PathLike[str]", _core.BatchBuilder, Iterable[_core.BatchRequest | Mapping[str, Any]]]
 
@@ -83,6 +87,7 @@ def prepare(
     metadata: Mapping[str, str] | None,
     manifest: str | os.PathLike[str] | None,
     limits: _core.Limits = DEFAULT_LIMITS,
+    anthropic_sampling: SamplingTable | None = None,
     work: tuple[Path, bool] | None = None,
 ) -> Manifest:
     """Validates the whole input (raising BatchValidationError with the report if it is
@@ -107,6 +112,7 @@ def prepare(
             limits=_core.Limits(
                 max_requests=_UNSPLIT.max_requests, max_bytes=_UNSPLIT.max_bytes, max_line_bytes=limits.max_line_bytes
             ),
+            anthropic_sampling=anthropic_sampling,
         )
         report.raise_for_errors()
         if report.num_requests == 0:

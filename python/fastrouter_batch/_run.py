@@ -27,7 +27,7 @@ from ._batches import AsyncBatches, Batches, result_files
 from ._files import AsyncFiles, Files
 from ._manifest import Manifest
 from ._offloop import off_loop
-from ._plan import DEFAULT_LIMITS, Source, prepare, work_dir
+from ._plan import DEFAULT_LIMITS, SamplingTable, Source, prepare, work_dir
 from ._wait import WaitTimeout, await_all, wait_all
 from .results import BatchResults, read_owned, read_results
 from .types import Batch
@@ -64,6 +64,7 @@ class RunOptions(WaitOptions, total=False):
     metadata: Mapping[str, str] | None
     manifest: str | os.PathLike[str] | None
     limits: _core.Limits | None
+    anthropic_sampling: SamplingTable | None
 
 
 def _waiting(options: WaitOptions) -> WaitOptions:
@@ -82,6 +83,7 @@ def _plan(requests: Source, options: RunOptions, work: tuple[Path, bool] | None 
         metadata=options.get("metadata"),
         manifest=options.get("manifest"),
         limits=options.get("limits") or DEFAULT_LIMITS,
+        anthropic_sampling=options.get("anthropic_sampling"),
         work=work,
     )
 

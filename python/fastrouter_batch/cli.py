@@ -29,6 +29,7 @@ from typing import IO, Any, NoReturn
 
 from . import _core
 from ._manifest import Manifest
+from ._plan import SamplingTable
 from ._run import STOP_HINT
 from .client import Client
 
@@ -138,10 +139,11 @@ def _report_text(report: Any, name: str, note: str = "") -> str:
     return f"{head}\n{body}" if body else head
 
 
-def _check_file(path: str) -> Any:
-    """Validates ``path`` as one batch: raises BatchValidationError if it is invalid and
-    UsageError if it holds no requests (the server would fail such a batch)."""
-    report = _core.validate(path)
+def _check_file(path: str, sampling: list[str] | None = None) -> Any:
+    """Validates ``path`` as one batch (``sampling``: ``--anthropic-sampling``): raises
+    BatchValidationError if it is invalid and UsageError if it holds no requests (the
+    server would fail such a batch)."""
+    report = _core.validate(path, anthropic_sampling=_sampling_table(sampling))
     report.raise_for_errors()
     if report.num_requests == 0:
         raise UsageError(f"{path} has no requests")
@@ -154,11 +156,11 @@ SAMPLING_HELP = (
 )
 
 
-def _sampling_table(values: list[str] | None) -> dict[str, str] | None:
+def _sampling_table(values: list[str] | None) -> SamplingTable | None:
     """``--anthropic-sampling PATTERN=SUPPORT`` (repeatable) as ``anthropic_sampling``."""
     if not values:
         return None
-    table = {}
+    table: dict[str, Any] = {}
     for v in values:
         pattern, sep, support = v.partition("=")
         if not sep or not pattern or support not in ("both", "either", "none"):
@@ -170,7 +172,7 @@ def _sampling_table(values: list[str] | None) -> dict[str, str] | None:
 def _validate(args: argparse.Namespace) -> int:
     limits = _core.Limits(max_requests=args.max_requests) if args.max_requests else None
     try:
-        report = _core.validate(args.file, limits=limits, anthropic_sampling=_sampling_table(args.anthropic_sampling))  # type: ignore[arg-type]
+        report = _core.validate(args.file, limits=limits, anthropic_sampling=_sampling_table(args.anthropic_sampling))
     except OSError as e:
         _say("validate", _os_error_text(e))
         return EXIT_USAGE
@@ -345,7 +347,7 @@ def _submit(args: argparse.Namespace) -> int:
     client = _client(args)
     # Checked here, as `run` does: an invalid or empty file is reported and nothing is uploaded.
     try:
-        report = _check_file(args.file)
+        report = _check_file(args.file, args.anthropic_sampling)
     except _core.BatchValidationError as e:
         note = ", nothing uploaded"
         if {"too_many_requests", "file_too_large"} & set(e.report.issue_counts):
@@ -473,7 +475,10 @@ def _run(args: argparse.Namespace) -> int:
             results = client.resume(args.resume, progress=not args.no_progress)
         else:
             results = client.run(
-                args.file, manifest=manifest if args.manifest or args.json else None, progress=not args.no_progress
+                args.file,
+                manifest=manifest if args.manifest or args.json else None,
+                progress=not args.no_progress,
+                anthropic_sampling=_sampling_table(args.anthropic_sampling),
             )
         _write_results(results, args.format, args.output)
         ok, total = sum(1 for r in results if r.ok), len(results)
@@ -570,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", default=None, help="default: the url of the file's requests")
     p.add_argument("--metadata", action="append", metavar="KEY=VALUE", help="repeatable")
     p.add_argument("--wait", action="store_true", help="wait for the batch to finish")
+    p.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
     json_flag(p)
     p.set_defaults(run=_submit)
     p = sub.add_parser("status", parents=[api], help="show a batch (and why it failed, if it did)")
@@ -620,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--manifest", default=None, help="record progress here (resume with --resume)")
     p.add_argument("--resume", default=None, metavar="MANIFEST", help="continue a run from its manifest")
+    p.add_argument("--anthropic-sampling", action="append", metavar="PATTERN=SUPPORT", help=SAMPLING_HELP)
     json_flag(p, "print a JSON summary on stdout (batches, total, succeeded, failed, ..., output); needs -o")
     p.set_defaults(run=_run)
 

@@ -118,7 +118,8 @@ class Client(_BaseClient):
         """Runs requests (a path, a builder, or an iterable of requests/dicts) end to end.
 
         Options: ``endpoint`` (default: the requests' url), ``metadata`` (for every batch),
-        ``wait``, ``manifest``, ``limits``, and how to wait: ``poll_interval``, ``timeout``,
+        ``wait``, ``manifest``, ``limits``, ``anthropic_sampling`` (for the check before
+        upload, as ``validate`` takes it), and how to wait: ``poll_interval``, ``timeout``,
         ``progress`` (see ``batches.wait``).
 
         Validates locally first (an invalid input raises ``BatchValidationError`` and
