@@ -11,6 +11,7 @@ every line exactly once.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,43 @@ def test_a_duplicate_upstream_batch_is_cancelled_and_the_oldest_adopted(tmp_path
     for line in out:
         assert questions[line["custom_id"]] in line["response"]["body"]["choices"][0]["message"]["content"]
     assert b["request_counts"] == {"total": 4, "completed": 4, "failed": 0}
+
+
+def test_two_batches_never_have_anthropic_creates_in_doubt_at_once(tmp_path, fake):
+    """Anthropic's batches carry nothing of ours, so two chunks in doubt with the same
+    request count could each adopt the other's. Two batches of 4 Anthropic lines each: the
+    engine stops (SIGKILL) between the first create and its record; the other batch's create
+    must not have been sent meanwhile (one create in doubt per engine). After the restart
+    each batch gets its own answers, and upstream made exactly two batches."""
+    sets = {
+        name: [chat_line(f"{name}-{i}", "anthropic", content=f"{name} question {i}") for i in range(4)]
+        for name in ("first", "second")
+    }
+    killed = serve(tmp_path, fake, 0, pause="after_create")
+    try:
+        with Api(killed.url, KEY) as api:
+            ids = {name: api.create_batch(api.upload(to_jsonl(lines))["id"])["id"] for name, lines in sets.items()}
+        wait_until(lambda: "native pause at after_create" in killed.stderr(), WAIT, what="the pause at after_create")
+        # Time for the other batch to reach its create, were it free to (it polls every 50 ms).
+        time.sleep(1.5)
+        log = killed.stderr()
+        killed.sigkill()
+    finally:
+        killed.kill()
+    assert log.count("native pause at after_create") == 1, log
+    assert fake.counters()["anthropic_batch_creates"] == 1, fake.counters()
+
+    again = serve(tmp_path, fake, 1)
+    try:
+        with Api(again.url, KEY) as api:
+            done = {name: api.wait(batch_id, timeout=WAIT) for name, batch_id in ids.items()}
+            out = {name: api.lines(b.get("output_file_id")) for name, b in done.items()}
+    finally:
+        again.stop()
+    assert fake.counters()["anthropic_batch_creates"] == 2, fake.counters()
+    for name, lines in sets.items():
+        assert done[name]["status"] == "completed", done[name]
+        assert sorted(line["custom_id"] for line in out[name]) == sorted(line["custom_id"] for line in lines)
+        for line in out[name]:
+            answer = line["response"]["body"]["choices"][0]["message"]["content"]
+            assert f"{name} question" in answer, (name, line)

@@ -30,6 +30,8 @@ pub struct Native {
     pub store: Arc<Store>,
     pub wire: Wire,
     pub cfg: NativeConfig,
+    /// Held through an Anthropic create and its record, engine-wide (see `submit`).
+    pub anthropic_creates: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Native {
@@ -40,7 +42,12 @@ impl Native {
             return None;
         }
         let client = ctx.provider.http_client()?;
-        Some(Self { store: ctx.store.clone(), wire: Wire { client, cfg: up.clone() }, cfg: up.native.clone() })
+        Some(Self {
+            store: ctx.store.clone(),
+            wire: Wire { client, cfg: up.clone() },
+            cfg: up.native.clone(),
+            anthropic_creates: ctx.anthropic_creates.clone(),
+        })
     }
 
     /// The first (shortest) wait between polls; it doubles up to `poll_interval`.

@@ -5,6 +5,12 @@
 //! again: the provider's batches are searched for it first (OpenAI: `metadata.fr_chunk`
 //! or the input file; Anthropic: created after the intent with the chunk's request count,
 //! not owned by another chunk), the oldest match adopted and any extra duplicate cancelled.
+//!
+//! Anthropic's batches carry nothing of ours (no metadata, no input file), so two of our
+//! chunks in doubt at once with the same request count could each take the other's batch.
+//! So at most one Anthropic create is in doubt per engine: creates (and recoveries) hold one
+//! engine-wide lock from intent to record, and none starts while another chunk of a running
+//! batch is still `creating` (its own next step settles it first).
 
 use std::time::Duration;
 
@@ -25,6 +31,18 @@ const MAX_RECOVERY_PAGES: usize = 50;
 /// `wait` (rate limited, upstream unreachable).
 pub async fn advance(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, String> {
     let api = Api::of(&c.provider);
+    let _one_at_a_time = match (c.state, api) {
+        (ChunkState::Planned | ChunkState::Creating, Api::Anthropic) => {
+            let held = n.anthropic_creates.clone().lock_owned().await;
+            let waiting =
+                n.store.other_create_in_doubt(&c.provider, &c.batch_id, c.chunk).map_err(|e| e.to_string())?;
+            if waiting && c.state == ChunkState::Planned {
+                return Ok(Some(n.first_wait()));
+            }
+            Some(held)
+        }
+        _ => None,
+    };
     match (c.state, api) {
         (ChunkState::Planned, Api::OpenAi) => upload(n, c).await,
         (ChunkState::Planned, Api::Anthropic) | (ChunkState::Uploaded, _) => create(n, c).await,
@@ -250,6 +268,12 @@ async fn find(n: &Native, c: &ChunkRow) -> Result<Vec<Value>, CallError> {
 /// in doubt is looked for upstream and adopted (then cancelled with the others) or skipped.
 pub async fn settle_unsent(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, String> {
     if c.state == ChunkState::Creating {
+        // Not while another chunk's create is between its call and its record: that
+        // batch would look unowned here.
+        let _one_at_a_time = match Api::of(&c.provider) {
+            Api::Anthropic => Some(n.anthropic_creates.clone().lock_owned().await),
+            Api::OpenAi => None,
+        };
         match find(n, c).await {
             Ok(found) => {
                 if let Some((oldest, extras)) = found.split_first() {

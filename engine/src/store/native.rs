@@ -316,6 +316,18 @@ impl Store {
         Ok(())
     }
 
+    /// Another chunk of `provider` (of a batch still running) whose create is in doubt:
+    /// created upstream or not, its upstream id unknown.
+    pub fn other_create_in_doubt(&self, provider: &str, batch_id: &str, chunk: u32) -> Result<bool> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM native_chunks c JOIN batches b ON b.id = c.batch_id
+             WHERE c.provider = ?1 AND c.state = 'creating' AND NOT (c.batch_id = ?2 AND c.chunk = ?3)
+             AND b.status IN ('in_progress', 'cancelling'))",
+        )?;
+        Ok(stmt.query_row(params![provider, batch_id, chunk], |r| r.get::<_, bool>(0))?)
+    }
+
     /// Upstream batch ids some chunk (of any batch) already owns: recovery never adopts them.
     pub fn claimed_upstream_ids(&self, provider: &str) -> Result<std::collections::HashSet<String>> {
         let conn = self.reader();

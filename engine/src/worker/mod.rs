@@ -34,6 +34,8 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// Requests in flight per provider, across all batches.
     lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Native mode's Anthropic creates, one at a time across all batches (`native::submit`).
+    pub anthropic_creates: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Ctx {
@@ -60,7 +62,16 @@ impl Scheduler {
         let shutdown = CancellationToken::new();
         let health = Arc::new(StorageHealth::new(metrics.clone()));
         let writer = ResultsWriter::spawn(store.clone(), health.clone(), metrics.clone(), shutdown.clone());
-        let ctx = Ctx { store, provider, cfg, writer, health, metrics, lanes: Mutex::new(HashMap::new()) };
+        let ctx = Ctx {
+            store,
+            provider,
+            cfg,
+            writer,
+            health,
+            metrics,
+            lanes: Mutex::new(HashMap::new()),
+            anthropic_creates: Arc::default(),
+        };
         Self { ctx: Arc::new(ctx), running: Arc::default(), shutdown, tasks: TaskTracker::new() }
     }
 
