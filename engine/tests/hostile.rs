@@ -427,3 +427,76 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
     assert!((1..=2).contains(&pooled), "{pooled} client connections for 20 requests in a row: keep-alive not used");
     engine.stop().await;
 }
+
+/// Sends `head` and the first `sent` bytes of a `len`-byte body on a raw connection, then
+/// nothing; returns what the engine answers (until it closes) and how long that took.
+async fn stall_after(
+    addr: std::net::SocketAddr,
+    head: String,
+    body: &[u8],
+    sent: usize,
+) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&body[..sent]).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a stalled body still held its connection after 20 s");
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+/// A body that stops arriving (a JSON create, a multipart upload) is cut off once nothing
+/// came for `body_read_timeout`: a 408 in the contract's JSON, the connection closed. An
+/// upload that keeps sending, however slowly, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_cut_off_and_a_slow_one_is_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempdir();
+    let mut cfg = config(dir.path());
+    cfg.body_read_timeout = std::time::Duration::from_millis(500);
+    let engine = start(cfg).await;
+    let addr = engine.addr();
+    let auth = format!("Authorization: Bearer {KEY}\r\n");
+
+    let json = br#"{"input_file_id":"file-x","endpoint":"/v1/chat/completions","completion_window":"24h"}"#;
+    let head = format!(
+        "POST /v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        json.len()
+    );
+    let (answer, took) = stall_after(addr, head, json, 10).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(took >= std::time::Duration::from_millis(400), "cut after {took:?}, before the timeout");
+
+    let line = br#"{"custom_id":"a","provider":"openai","method":"POST","url":"/v1/chat/completions","body":{"model":"openai/gpt-4.1-nano","messages":[{"role":"user","content":"hi"}]}}"#;
+    let mut upload = Vec::new();
+    upload.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n");
+    upload.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.jsonl\"\r\n\r\n");
+    upload.extend_from_slice(line);
+    upload.extend_from_slice(b"\n\r\n--XyZ--\r\n");
+    let head = |len: usize| {
+        format!(
+            "POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let (answer, _) = stall_after(addr, head(upload.len()), &upload, upload.len() - 40).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+
+    // The same upload a few bytes every 200 ms (2 s in all, four times the timeout): stored.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head(upload.len()).as_bytes()).await.unwrap();
+    let pieces: Vec<&[u8]> = upload.chunks(upload.len().div_ceil(10)).collect();
+    for piece in pieces {
+        tcp.write_all(piece).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), tcp.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""purpose":"batch""#), "{answer}");
+    engine.stop().await;
+}

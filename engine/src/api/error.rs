@@ -101,10 +101,12 @@ impl ApiError {
         )
     }
 
-    /// A request body that could not be read: too large, or cut short.
+    /// A request body that could not be read: too large, cut short, or stalled.
     pub fn unreadable_body(e: axum::extract::rejection::BytesRejection) -> Self {
         let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if stalled(&e) {
+            Self::body_timeout()
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(status, "invalid_request_error", "request_too_large", "The request body is too large.")
         } else {
             Self::new(
@@ -114,6 +116,16 @@ impl ApiError {
                 format!("Could not read the request body: {}", detail(&e.body_text())),
             )
         }
+    }
+
+    /// The body stopped coming for longer than `body_read_timeout`.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            "The request body stopped arriving: nothing was received for too long.",
+        )
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -182,4 +194,16 @@ impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         crate::store::StoreError::Io(e).into()
     }
+}
+
+/// Whether `e` (or what caused it) is the body's idle timeout.
+pub fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

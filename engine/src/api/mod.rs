@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.cfg.body_read_timeout))
         .layer(axum::middleware::map_response(with_request_id))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)

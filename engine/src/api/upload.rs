@@ -110,6 +110,9 @@ async fn drain_rest(multipart: &mut Multipart, meter: &Meter) {
 }
 
 fn malformed(meter: &Meter, e: MultipartError) -> ApiError {
+    if super::error::stalled(&e) {
+        return ApiError::body_timeout();
+    }
     let message = if meter.overflowed() {
         format!(
             "Malformed multipart body: more than {} bytes without a boundary or the end of a part's headers.",
