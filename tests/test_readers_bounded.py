@@ -47,6 +47,9 @@ CHILD = textwrap.dedent(
             limits = fb.Limits(**options) if options else None
             for _ in fb.read_requests(path, limits=limits):
                 pass
+        elif reader == "convert":
+            limits = fb.Limits(**options) if options else None
+            fb.BatchBuilder.from_openai_file(path, limits=limits)
         out["returned"] = True
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"
@@ -231,3 +234,34 @@ def test_limits_are_inclusive_and_name_the_line(tmp_path):
     assert len(list(fb.read_requests(requests, limits=fb.Limits(max_line_bytes=longest)))) == 2
     with pytest.raises(ValueError, match=r"in.jsonl, line 1: .*\[line_too_large\]"):
         list(fb.read_requests(requests, limits=fb.Limits(max_line_bytes=longest - 1)))
+
+
+# --- convert (OpenAI's format in): the same limits, 8 GiB in all by default ----------------
+
+OPENAI_LINE = (
+    b'{"custom_id": "r", "method": "POST", "url": "/v1/chat/completions", '
+    b'"body": {"model": "gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]}}\n'
+)
+
+
+def test_convert_stops_on_dev_zero_and_one_300_mb_line(one_huge_line):
+    assert_stopped(run_reader("convert", "/dev/zero"), "line_too_large", "/dev/zero, line 1:")
+    assert_stopped(run_reader("convert", one_huge_line), "line_too_large", "one_line.jsonl, line 1:")
+
+
+def test_convert_stops_on_an_endless_fifo(tmp_path):
+    out = through_fifo(tmp_path, OPENAI_LINE, "convert", max_bytes=5_000_000)
+    line = 5_000_000 // len(OPENAI_LINE) + 1
+    assert_stopped(out, "file_too_large", f"endless.jsonl, line {line}:")
+
+
+def test_the_convert_command_stops_on_dev_zero():
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrouter_batch", "convert", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2, proc
+    assert "/dev/zero, line 1:" in proc.stderr and "[line_too_large]" in proc.stderr, proc.stderr

@@ -10,6 +10,9 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
+from ._core import Limits
+from ._io import bounded_lines
+
 
 def convert_request(request: Any, provider: str) -> Any:
     """One request in FastRouter's format: ``provider`` added if absent, the model prefixed
@@ -35,19 +38,23 @@ def check_provider(provider: Any) -> str:
     return provider
 
 
-def iter_converted(path: str | os.PathLike[str], provider: str) -> Iterator[Any]:
+#: How far ``convert`` reads: 8 MiB per line (a batch file's), 8 GiB in all (a file to
+#: convert may be larger than one batch: ``run`` splits it). Past them it stops, naming
+#: the line, whatever the source (a FIFO, ``/dev/zero``).
+CONVERT_LIMITS = Limits(max_bytes=8 << 30)
+
+
+def iter_converted(path: str | os.PathLike[str], provider: str, limits: Limits | None = None) -> Iterator[Any]:
     """The requests of the JSONL file at ``path`` in FastRouter's format (blank lines
-    skipped); ValueError naming the file and line for a line that is not JSON."""
+    skipped); ValueError naming the file and line for a line that is not JSON, or past
+    ``limits`` (``CONVERT_LIMITS`` by default: ``file_too_large``, ``line_too_large``)."""
     check_provider(provider)
-    with open(os.fspath(path), "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                request = json.loads(raw)
-            except ValueError as e:
-                raise ValueError(f"{os.fspath(path)}, line {number}: not valid JSON ({e})") from None
-            yield convert_request(request, provider)
+    for where, raw in bounded_lines(path, limits if limits is not None else CONVERT_LIMITS):
+        try:
+            request = json.loads(raw)
+        except ValueError as e:
+            raise ValueError(f"{where}: not valid JSON ({e})") from None
+        yield convert_request(request, provider)
 
 
 def write_converted(path: str | os.PathLike[str], out: IO[str], provider: str) -> int:

@@ -11,16 +11,11 @@ from ._core import BatchRequest, Limits
 BOM = b"\xef\xbb\xbf"
 
 
-def read_requests(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Iterator[BatchRequest]:
-    """Yields the requests of a batch file in order, skipping blank lines.
-
-    A line that is not a request raises ValueError naming its line number; run
-    `validate()` first for a report of every problem at once. The file's limits are
-    ``limits`` (a batch file's by default: 200 MB, 8 MiB per line, as ``validate()``):
-    past them reading stops with ValueError (``file_too_large``, ``line_too_large``),
-    holding at most one line's worth, whatever the source (a FIFO, ``/dev/zero``).
-    """
-    limits = limits if limits is not None else Limits()
+def bounded_lines(path: str | os.PathLike[str], limits: Limits) -> Iterator[tuple[str, bytes]]:
+    """The non-blank lines of the file at ``path`` as ``(where, line)``: ``where`` is
+    ``"FILE, line N"``, the line has its ending (and the first line its byte-order mark).
+    Past ``limits`` reading stops with ValueError (``file_too_large``, ``line_too_large``)
+    holding at most one line's worth, whatever the source (a FIFO, ``/dev/zero``)."""
     max_line, max_bytes = limits.max_line_bytes, limits.max_bytes
     name = os.fspath(path)
     read = 0
@@ -40,9 +35,21 @@ def read_requests(path: str | os.PathLike[str], *, limits: Limits | None = None)
                 raise ValueError(f"{where}: the line is over the {max_line}-byte limit per line [line_too_large]")
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
-            if not raw.strip():
-                continue
-            try:
-                yield BatchRequest.from_json(raw)
-            except ValueError as e:
-                raise ValueError(f"{where}: {e}") from None
+            if raw.strip():
+                yield where, raw
+
+
+def read_requests(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Iterator[BatchRequest]:
+    """Yields the requests of a batch file in order, skipping blank lines.
+
+    A line that is not a request raises ValueError naming its line number; run
+    `validate()` first for a report of every problem at once. The file's limits are
+    ``limits`` (a batch file's by default: 200 MB, 8 MiB per line, as ``validate()``):
+    past them reading stops with ValueError (``file_too_large``, ``line_too_large``),
+    holding at most one line's worth, whatever the source (a FIFO, ``/dev/zero``).
+    """
+    for where, raw in bounded_lines(path, limits if limits is not None else Limits()):
+        try:
+            yield BatchRequest.from_json(raw)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None

@@ -339,16 +339,20 @@ class BatchBuilder(_core.BatchBuilder):
         return builder
 
     @classmethod
-    def from_openai_file(cls, path: str | os.PathLike[str], *, provider: str = "openai") -> BatchBuilder:
+    def from_openai_file(
+        cls, path: str | os.PathLike[str], *, provider: str = "openai", limits: _core.Limits | None = None
+    ) -> BatchBuilder:
         """A builder holding the requests of a batch file in OpenAI's own format (no
         ``provider``, bare model names such as ``gpt-4o-mini``), in FastRouter's: each line
         gets ``"provider": provider`` and its model ``provider/model``. Lines already in
         FastRouter's format are taken as they are. ``builder.write(path)`` saves the result
-        (``fastrouter-batch convert FILE --provider openai -o OUT`` does the same)."""
+        (``fastrouter-batch convert FILE --provider openai -o OUT`` does the same). Reading
+        stops past ``limits`` (8 MiB per line, 8 GiB in all by default) with ValueError
+        naming the line (``line_too_large``, ``file_too_large``)."""
         from ._convert import iter_converted
 
         builder = cls()
-        builder.extend(iter_converted(path, provider))
+        builder.extend(iter_converted(path, provider, limits))
         return builder
 
 
