@@ -79,12 +79,27 @@ impl Files<'_> {
 
     /// The content's lines (without `\n` or `\r\n`; invalid UTF-8 replaced), streamed. A
     /// download cut off mid-way is opened again and the bytes already delivered are
-    /// skipped: no line is lost, repeated or torn.
+    /// skipped: no line is lost, repeated or torn. A line longer than [`MAX_LINE`] ends the
+    /// stream with a `Decode` error naming it (`line_too_large`): an endless line is never
+    /// held whole.
     pub fn lines(
         &self,
         file_id: &str,
     ) -> Result<impl Stream<Item = Result<String, ClientError>> + Send + 'static, ClientError> {
+        self.lines_within(file_id, MAX_LINE)
+    }
+
+    /// `lines`, with another longest line.
+    pub fn lines_within(
+        &self,
+        file_id: &str,
+        max_line: usize,
+    ) -> Result<impl Stream<Item = Result<String, ClientError>> + Send + 'static, ClientError> {
         let reader = LineReader {
+            file_id: file_id.to_owned(),
+            max_line,
+            searched: 0,
+            number: 0,
             client: self.client.clone(),
             path: content_path(file_id)?,
             body: None,
@@ -101,8 +116,17 @@ impl Files<'_> {
 
 type Body = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// The longest line `Files::lines` delivers: 64 MiB (as the results readers).
+pub const MAX_LINE: usize = 64 << 20;
+
 /// The state of `Files::lines`.
 struct LineReader {
+    file_id: String,
+    max_line: usize,
+    /// Bytes of `pending[start..]` already searched for a newline (none there).
+    searched: usize,
+    /// Lines delivered.
+    number: u64,
     client: Client,
     path: String,
     body: Option<Body>,
@@ -123,12 +147,30 @@ impl LineReader {
             if self.done {
                 return None;
             }
-            if let Some(nl) = memchr::memchr(b'\n', &self.pending[self.start..]) {
+            let from = self.start + self.searched;
+            if let Some(at) = memchr::memchr(b'\n', &self.pending[from..]) {
+                let nl = self.searched + at;
                 let line = &self.pending[self.start..self.start + nl];
                 let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
                 self.start += nl + 1;
                 self.delivered += nl as u64 + 1;
+                self.searched = 0;
+                self.number += 1;
                 return Some(Ok(line));
+            }
+            self.searched = self.pending.len() - self.start;
+            if self.searched > self.max_line + 1 {
+                // (+1: the `\r` of a `\r\n` ending.)
+                self.done = true;
+                self.pending = Vec::new();
+                return Some(Err(ClientError::Decode {
+                    message: format!(
+                        "file {}, line {}: the line is over the {}-byte limit per line [line_too_large]",
+                        self.file_id,
+                        self.number + 1,
+                        self.max_line
+                    ),
+                }));
             }
             let next = match &mut self.body {
                 Some(body) => body.next().await.map(|r| r.map_err(|e| ClientError::from_reqwest(&e))),
@@ -161,6 +203,7 @@ impl LineReader {
                     // again, what was delivered is skipped.
                     self.pending.clear();
                     self.start = 0;
+                    self.searched = 0;
                     self.skip = self.delivered;
                 }
                 None => {

@@ -338,3 +338,43 @@ async fn a_status_that_retrying_cannot_mend_ends_the_lines_at_once() {
     assert!(retries.lock().unwrap().is_empty(), "a 404 is not retried");
     engine.stop().await;
 }
+
+/// A file whose content is one endless line (a loopback server that never stops sending):
+/// the lines stop past their limit with `line_too_large` naming the line, without holding
+/// more than the limit or reading to an end that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_line_ends_the_lines_with_line_too_large() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = tcp.read(&mut head).await;
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/jsonl\r\nConnection: close\r\n\r\nfirst\n";
+                let _ = tcp.write_all(answer).await;
+                let chunk = vec![b'x'; 64 * 1024];
+                // Endless for the client; bounded here so a broken client cannot hang the test.
+                while counted.load(Ordering::SeqCst) < 1 << 30 && tcp.write_all(&chunk).await.is_ok() {
+                    counted.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let (client, _) = connect(&url, 0);
+    let mut lines = Box::pin(client.files().lines_within("file-endless", 1 << 20).unwrap());
+    assert_eq!(lines.next().await.unwrap().unwrap(), "first");
+    let err = tokio::time::timeout(Duration::from_secs(20), lines.next()).await.expect("stopped in time");
+    match err {
+        Some(Err(ClientError::Decode { message })) => {
+            assert!(message.contains("file file-endless, line 2:") && message.contains("[line_too_large]"), "{message}")
+        }
+        other => panic!("expected line_too_large, got {other:?}"),
+    }
+    assert!(lines.next().await.is_none());
+    drop(lines);
+    assert!(sent.load(Ordering::SeqCst) < 1 << 30, "the client read on to the server's own bound");
+}

@@ -89,7 +89,8 @@ class Files:
 
     def iter_lines(self, file_id: str) -> Iterator[str]:
         """The content's lines, streamed (without newlines). A download cut off mid-way is
-        opened again (within ``max_retries``) where it stopped."""
+        opened again (within ``max_retries``) where it stopped. A line over 64 MiB ends the
+        lines with an error naming it (``line_too_large``): an endless one is never held."""
         return iter(self._api.file_lines(file_id))
 
 
