@@ -33,10 +33,12 @@ pub(super) fn frame_columns<'py>(
     let [mut status, mut prompt, mut completion] = [(); 3].map(|_| (Vec::with_capacity(n * 8), vec![1u8; n]));
     let [mut ok, mut cached] = [(); 2].map(|_| (vec![0u8; n], vec![1u8; n]));
     let text_of = |s: &Option<Py<PyString>>| s.as_ref().map(|s| s.clone_ref(py).into_any());
+    // The text columns filled: all, or all but custom_id.
+    let first = usize::from(!with_custom_id);
     for (row, r) in rows.iter().enumerate() {
         prefetch(store, rows, row);
         let Some(i) = *r else {
-            for column in &mut texts {
+            for column in &mut texts[first..] {
                 column.push(missing.clone_ref(py));
             }
             for column in [&mut status, &mut prompt, &mut completion] {
@@ -53,7 +55,8 @@ pub(super) fn frame_columns<'py>(
             error.and_then(|(code, _)| text_of(code)),
             error.and_then(|(_, message)| text_of(message)),
         ];
-        for ((column, count), value) in texts.iter_mut().zip(&mut present).zip(values) {
+        let filled = texts[first..].iter_mut().zip(&mut present[first..]).zip(values.into_iter().skip(first));
+        for ((column, count), value) in filled {
             *count += usize::from(value.is_some());
             column.push(value.unwrap_or_else(|| missing.clone_ref(py)));
         }

@@ -559,9 +559,7 @@ impl ResultSet {
     /// only the columns `only` names when it is given (the others are not built).
     #[pyo3(signature = (only=None))]
     fn to_columns<'py>(&self, py: Python<'py>, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
-        let missing = py.None();
-        let rows = self.rows(None)?;
-        let none = || missing.clone_ref(py);
+        let none = || py.None();
         let count = |n: u32, has: bool| {
             let Ok(n) = n.into_pyobject(py);
             if has {
@@ -570,20 +568,19 @@ impl ResultSet {
                 none()
             }
         };
-        let text = |s: &Option<Py<PyString>>| s.as_ref().map_or_else(none, |s| s.clone_ref(py).into_any());
         let flag = |b: bool| PyBool::new(py, b).to_owned().into_any().unbind();
         let err = |r: &Rec, first: bool| -> Py<PyAny> {
             if r.error == NO_ERROR {
                 return none();
             }
             let (c, m) = &self.store.errors[r.error as usize];
-            text(if first { c } else { m })
+            opt_str(py, if first { c } else { m })
         };
         let all: [(&str, &Getter<'_>); 10] = [
             ("custom_id", &|r| r.custom_id.clone_ref(py).into_any()),
             ("ok", &|r| flag(r.ok)),
             ("status_code", &|r| count(u32::from(r.status), r.status != 0)),
-            ("text", &|r| text(&r.text)),
+            ("text", &|r| opt_str(py, &r.text)),
             ("model", &|r| {
                 if r.model == NO_MODEL {
                     none()
@@ -599,12 +596,13 @@ impl ResultSet {
         ];
         let columns: Vec<_> =
             all.into_iter().filter(|(name, _)| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name))).collect();
-        // One pass over the records (in `at`'s order they are scattered: one visit each).
-        let mut values: Vec<Vec<Py<PyAny>>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
-        for r in &rows {
-            let rec = r.map(|i| self.store.rec(i));
+        // One pass over the records, every column filled as it goes.
+        let positions: Vec<u32> = self.positions().collect();
+        let mut values: Vec<Vec<Py<PyAny>>> = columns.iter().map(|_| Vec::with_capacity(positions.len())).collect();
+        for &i in &positions {
+            let rec = self.store.rec(i);
             for (column, (_, f)) in values.iter_mut().zip(&columns) {
-                column.push(rec.map_or_else(none, f));
+                column.push(f(rec));
             }
         }
         let d = PyDict::new(py);
