@@ -459,6 +459,22 @@ def test_to_pandas_is_what_pandas_makes_of_the_columns():
     assert only_ok["error_code"].dtype == object and only_ok["error_code"].tolist() == [None]
 
 
+def test_to_polars_is_what_polars_makes_of_the_columns():
+    pl = pytest.importorskip("polars")
+    lines = [ok_line("a"), rejected_line("b", 429), never_ran_line("c"), ok_line("d", content="Ünïcödé ✓")]
+    results = fb.read_results("".join(x + "\n" for x in lines).encode())
+    cols = results.to_columns()
+    types = {"ok": pl.Boolean, "cached": pl.Boolean, "status_code": pl.Int64}
+    types |= {"prompt_tokens": pl.Int64, "completion_tokens": pl.Int64}
+    expected = pl.DataFrame({k: pl.Series(k, v, dtype=types.get(k, pl.Utf8)) for k, v in cols.items()})
+    assert results.to_polars().equals(expected)
+    # Joined by id, a row without a result is null in every result column.
+    out = results.join(pl.DataFrame({"id": ["d", "zz", "b"]}), on="id")
+    assert out["text"].to_list() == ["Ünïcödé ✓", None, None]
+    assert out["ok"].to_list() == [True, None, False] and out["status_code"].to_list() == [200, None, 429]
+    assert out["error_code"].to_list() == [None, None, "rate_limited"]
+
+
 def test_join_gathers_each_column_by_id_and_leaves_unknown_rows_missing():
     pd = pytest.importorskip("pandas")
     lines = [ok_line("a"), rejected_line("b", 429), ok_line("c", content="third")]

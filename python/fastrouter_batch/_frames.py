@@ -127,17 +127,42 @@ def parsed_pandas(results: BatchResults, taken: set[str]) -> dict[str, Any]:
     return out
 
 
-def with_parsed_polars(results: BatchResults, frame: Any) -> Any:
+def polars_columns(results: BatchResults, at: bytes | None, with_custom_id: bool) -> list[Any]:
+    """``pandas_columns`` for polars: the columns of ``to_polars()`` (parsed fields aside) as
+    Series, the arrays taken through memoryviews (polars needs no numpy)."""
+    import polars as pl
+
+    from .results import COLUMNS
+
+    columns = results._set.frame_columns(at=at, missing=None, with_custom_id=with_custom_id)
+    rows = len(results) if at is None else len(at) // 8
+    out = []
+    for name in [n for n in [*COLUMNS, "cached"] if n in columns]:
+        column = columns[name]
+        if not isinstance(column, tuple):
+            out.append(pl.Series(name, [None] * rows if column is None else column, dtype=pl.Utf8))
+            continue
+        data, absent = column
+        flags = name in ("ok", "cached")
+        values = pl.Series(name, memoryview(data).cast("?" if flags else "q"), dtype=pl.Boolean if flags else pl.Int64)
+        if 1 in absent:
+            values = values.set(pl.Series(memoryview(absent).cast("?"), dtype=pl.Boolean), None)
+        out.append(values)
+    return out
+
+
+def parsed_polars(results: BatchResults, taken: set[str]) -> list[Any]:
+    """The parsed fields (see ``parsed_columns``) as polars Series, in the results' order."""
     import polars as pl
 
     columns = []
-    for name, (values, kind) in parsed_columns(results, set(frame.columns)).items():
+    for name, (values, kind) in parsed_columns(results, taken).items():
         if kind is None:
             values = [v.model_dump() if hasattr(v, "model_dump") else v for v in values]
             columns.append(pl.Series(name, values, strict=False))
         else:
             columns.append(pl.Series(name, values, dtype=getattr(pl, _SCALARS[kind][1])))
-    return frame.with_columns(columns) if columns else frame
+    return columns
 
 
 def _keys(df: Any, on: str | None, polars: bool) -> list[str]:
@@ -179,24 +204,43 @@ def join(results: BatchResults, df: Any, on: str | None, suffix: str) -> Any:
     in_order = (
         len(results) == len(keys) and (not keys or results[0].custom_id == keys[0]) and results.custom_ids == keys
     )
-    # (positions_of gives an int64 array in bytes: memoryview reads it without numpy.)
-    found = b"" if in_order else results._set.positions_of(keys)
-    at = range(len(keys)) if in_order else memoryview(found).cast("q")
+    # (positions_of gives an int64 array in bytes: numpy and polars take it as it is.)
+    at = None if in_order else results._set.positions_of(keys)
+    joined = _join_polars(results, at, len(keys)) if polars else _join_pandas(results, at)
+    return _beside(df, joined, suffix, polars)
+
+
+def _join_pandas(results: BatchResults, at: bytes | None) -> dict[str, Any]:
+    """``{column: pandas array}`` of the results in the frame's order (``at``: the rows'
+    positions; None: the results are in that order)."""
+    import numpy as np
+
+    columns = pandas_columns(results, at, with_custom_id=False)
+    parsed = parsed_pandas(results, set(columns))
+    if parsed and at is not None:
+        where = np.frombuffer(at, dtype=np.int64)
+        parsed = {name: values.take(where, allow_fill=True) for name, values in parsed.items()}
+    return {**columns, **parsed}
+
+
+def _join_polars(results: BatchResults, at: bytes | None, rows: int) -> Any:
+    """``_join_pandas`` for polars: a DataFrame of the results in the frame's order."""
+    import polars as pl
+
+    series = polars_columns(results, at, with_custom_id=False)
+    parsed = parsed_polars(results, {s.name for s in series})
+    if parsed and at is not None:
+        where = pl.Series(memoryview(at).cast("q"), dtype=pl.Int64)
+        where = where.set(where < 0, None).cast(pl.UInt32)  # -1: no result, a missing value
+        parsed = [s.gather(where) if len(s) else pl.Series(s.name, [None] * rows, s.dtype) for s in parsed]
+    return pl.DataFrame([*series, *parsed], height=rows)
+
+
+def _beside(df: Any, joined: Any, suffix: str, polars: bool) -> Any:
+    """``df`` with the joined columns after its own (a name it has already gets ``suffix``)."""
     if polars:
         import polars as pl
 
-        res = results.to_polars().drop("custom_id")
-        taken = pl.Series("i", [None if i < 0 else i for i in at], dtype=pl.UInt32)
-        picked = res.select(pl.all().gather(taken)) if len(res) else res.clear(len(at))
-        rename = {c: c + suffix for c in picked.columns if c in df.columns}
-        return pl.concat([df, picked.rename(rename)], how="horizontal")
-    import numpy as np
-
-    # Each column straight in the frame's order (join has the ids already: no custom_id).
-    columns = pandas_columns(results, None if in_order else found, with_custom_id=False)
-    parsed = parsed_pandas(results, set(columns))
-    if parsed and not in_order:
-        where = np.frombuffer(found, dtype=np.int64)
-        parsed = {name: values.take(where, allow_fill=True) for name, values in parsed.items()}
-    columns.update(parsed)
-    return df.assign(**{c + suffix if c in df.columns else c: v for c, v in columns.items()})
+        rename = {c: c + suffix for c in joined.columns if c in df.columns}
+        return pl.concat([df, joined.rename(rename)], how="horizontal")
+    return df.assign(**{c + suffix if c in df.columns else c: v for c, v in joined.items()})

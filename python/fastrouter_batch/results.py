@@ -200,29 +200,14 @@ class BatchResults:
     def to_polars(self) -> Any:
         """A polars DataFrame, one row per result (needs ``fastrouter-batch[polars]``); with
         a ``response_format`` model, its fields as columns too."""
-        from ._frames import with_parsed_polars
-
-        return with_parsed_polars(self, self._to_polars_base())
-
-    def _to_polars_base(self) -> Any:
         try:
             import polars as pl
         except ImportError as e:
             raise ImportError("BatchResults.to_polars() needs polars: pip install 'fastrouter-batch[polars]'") from e
-        cols = self.to_columns()
-        schema = {
-            "custom_id": pl.Utf8,
-            "ok": pl.Boolean,
-            "status_code": pl.Int64,
-            "text": pl.Utf8,
-            "model": pl.Utf8,
-            "prompt_tokens": pl.Int64,
-            "completion_tokens": pl.Int64,
-            "error_code": pl.Utf8,
-            "error_message": pl.Utf8,
-        }
-        frame = pl.DataFrame({name: cols[name] for name in COLUMNS}, schema=schema)
-        return frame.with_columns(pl.Series("cached", cols["cached"], dtype=pl.Boolean))
+        from ._frames import parsed_polars, polars_columns
+
+        columns = polars_columns(self, None, with_custom_id=True)
+        return pl.DataFrame([*columns, *parsed_polars(self, {s.name for s in columns})], height=len(self))
 
     def _repr_html_(self) -> str:
         """Notebooks' display: the summary and the first rows as a table."""
