@@ -3,8 +3,8 @@
 
     python bench/bench_frame.py [--rows 100000] [--repeat 5] [--dir DIR]
 
-The files go to /dev/shm (memory) where there is one, else to the temporary directory;
-``--dir`` picks another (a disk). On a disk the three ways are not on equal terms:
+The files go to /dev/shm (memory) where there is one with 1 GiB free, else to the
+temporary directory; ``--dir`` picks another (a disk). On a disk the three ways are not on equal terms:
 ``BatchBuilder.write`` syncs its file before renaming it into place (``run``'s resume relies
 on the parts it writes being on disk), and on ext4 (data=ordered) that sync also flushes
 every other dirty file, here the baselines' request files written just before; the
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -141,7 +142,8 @@ def main(argv=None) -> int:
         print(f"needs fastrouter_batch, pandas and orjson: {e}", file=sys.stderr)
         return 2
     df = make_frame(args.rows)
-    where = args.dir or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
+    shm = os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free >= 1 << 30
+    where = args.dir or ("/dev/shm" if shm else None)
     with tempfile.TemporaryDirectory(dir=where) as d:
         output = os.path.join(d, "output.jsonl")
         with open(output, "w", encoding="utf-8") as f:

@@ -129,7 +129,7 @@ pub fn add_chat_rows(builder: &mut BatchBuilder, rows: Rows<'_, '_>) -> PyResult
             // The rows' size so far, times the rows to come (and a little more): one
             // allocation for the buffer instead of a doubling every few MB.
             let per_row = (builder.buf.byte_len() - start) / i;
-            builder.buf.reserve(per_row * (n - i) / 16 * 17);
+            builder.buf.reserve(per_row.saturating_mul(n - i) / 16 * 17);
         }
         let id = rows.ids.get_item(i)?;
         let id =

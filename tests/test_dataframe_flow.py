@@ -180,7 +180,8 @@ def test_cache_second_run_submits_nothing_and_ten_changed_rows_one_batch_of_ten(
 
 def test_cache_sends_a_request_repeated_within_one_run_once(client, tmp_path):
     """Rows asking the same thing (same model, prompt, parameters) are one request: with
-    the cache on, it is sent once and its answer goes to every row asking it."""
+    the cache on, it is sent once and its answer goes to every row asking it, counted as
+    cached (not paid for again: no tokens in the summary)."""
     df = products(6)
     df.loc[[2, 4], ["text", "model", "budget"]] = df.loc[0, ["text", "model", "budget"]].tolist()
     kw = {"prompt": "{text}", "model": "{model}", "custom_id": "sku", "cache": tmp_path / "c.sqlite3"}
@@ -188,10 +189,45 @@ def test_cache_sends_a_request_repeated_within_one_run_once(client, tmp_path):
     assert batch_sizes(client) == [4]  # rows 0, 2 and 4 are one request
     assert res.custom_ids == [str(s) for s in df["sku"]] and len(res.succeeded) == 6
     assert res["102"].text == res["104"].text == res["100"].text
-    assert res["102"].usage == res["100"].usage and not any(r.cached for r in res)
     assert len({res[str(s)].text for s in (100, 101, 103, 105)}) == 4
+    assert [r.cached for r in res] == [False, False, True, False, True, False]
+    sent = [r for r in res if not r.cached]
+    summary = res.summary()
+    assert summary["cached"] == 2
+    # Tokens per model are the tokens paid for: the answers sent, not their copies.
+    paid = sum(m["prompt_tokens"] for m in summary["by_model"].values())
+    assert paid == sum(r.usage["prompt_tokens"] for r in sent) < summary["prompt_tokens"]
     again = client.run(df, timeout=WAIT, progress=False, **kw)
     assert batch_sizes(client) == [4] and all(r.cached for r in again)
+
+
+def test_a_shared_request_that_fails_fails_for_each_row_and_is_retried(tmp_path):
+    """The request sent once for three rows fails: each row has the failure (not cached),
+    and ``retry_failed`` finds all three requests (sync and async)."""
+    import asyncio
+
+    df = pd.DataFrame({"sku": [1, 2, 3], "text": ["same"] * 3})
+    kw = {"prompt": "{text}", "model": NANO, "custom_id": "sku", "cache": tmp_path / "c.sqlite3"}
+    with LocalServer(api_key=KEY, fault_rate=1.0, max_retries=0) as server:
+        client = Client(KEY, server.url, timeout=10, max_retries=0)
+        res = client.run(df, timeout=WAIT, progress=False, **kw)
+        assert batch_sizes(client) == [1]
+        assert [(r.custom_id, r.ok, r.cached) for r in res] == [
+            ("1", False, False),
+            ("2", False, False),
+            ("3", False, False),
+        ]
+        assert len({r.error["code"] for r in res}) == 1
+        again = client.retry_failed(res, timeout=WAIT, progress=False)
+        assert sorted(r.custom_id for r in again) == ["1", "2", "3"]
+        assert sorted(batch_sizes(client)) == [1, 3]
+
+        async def main() -> list[str]:
+            async with fb.AsyncClient(KEY, server.url, timeout=10, max_retries=0) as ac:
+                ares = await ac.run(df, timeout=WAIT, progress=False, **kw)
+                return sorted(r.custom_id for r in await ac.retry_failed(ares, timeout=WAIT, progress=False))
+
+        assert asyncio.run(main()) == ["1", "2", "3"]
 
 
 def test_cache_size_bound_drops_the_least_recently_used(tmp_path):

@@ -142,6 +142,20 @@ struct LineReader {
 }
 
 impl LineReader {
+    /// The next line is over the limit: the lines end here.
+    fn too_long(&mut self) -> ClientError {
+        self.done = true;
+        self.pending = Vec::new();
+        ClientError::Decode {
+            message: format!(
+                "file {}, line {}: the line is over the {}-byte limit per line [line_too_large]",
+                self.file_id,
+                self.number + 1,
+                self.max_line
+            ),
+        }
+    }
+
     async fn next_line(&mut self) -> Option<Result<String, ClientError>> {
         loop {
             if self.done {
@@ -151,7 +165,11 @@ impl LineReader {
             if let Some(at) = memchr::memchr(b'\n', &self.pending[from..]) {
                 let nl = self.searched + at;
                 let line = &self.pending[self.start..self.start + nl];
-                let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.len() > self.max_line {
+                    return Some(Err(self.too_long()));
+                }
+                let line = String::from_utf8_lossy(line).into_owned();
                 self.start += nl + 1;
                 self.delivered += nl as u64 + 1;
                 self.searched = 0;
@@ -159,18 +177,9 @@ impl LineReader {
                 return Some(Ok(line));
             }
             self.searched = self.pending.len() - self.start;
+            // (+1: the `\r` of a `\r\n` ending, not yet seen.)
             if self.searched > self.max_line + 1 {
-                // (+1: the `\r` of a `\r\n` ending.)
-                self.done = true;
-                self.pending = Vec::new();
-                return Some(Err(ClientError::Decode {
-                    message: format!(
-                        "file {}, line {}: the line is over the {}-byte limit per line [line_too_large]",
-                        self.file_id,
-                        self.number + 1,
-                        self.max_line
-                    ),
-                }));
+                return Some(Err(self.too_long()));
             }
             let next = match &mut self.body {
                 Some(body) => body.next().await.map(|r| r.map_err(|e| ClientError::from_reqwest(&e))),
@@ -208,8 +217,11 @@ impl LineReader {
                 }
                 None => {
                     // The end: a last line without a newline is a line too.
-                    self.done = true;
                     let rest = &self.pending[self.start..];
+                    if rest.len() > self.max_line {
+                        return Some(Err(self.too_long()));
+                    }
+                    self.done = true;
                     return (!rest.is_empty()).then(|| Ok(String::from_utf8_lossy(rest).into_owned()));
                 }
             }

@@ -339,11 +339,9 @@ async fn a_status_that_retrying_cannot_mend_ends_the_lines_at_once() {
     engine.stop().await;
 }
 
-/// A file whose content is one endless line (a loopback server that never stops sending):
-/// the lines stop past their limit with `line_too_large` naming the line, without holding
-/// more than the limit or reading to an end that never comes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endless_line_ends_the_lines_with_line_too_large() {
+/// A loopback server answering every request with `body` (then, if `endless`, `x` bytes
+/// until 1 GiB or the client goes): its URL and the bytes of `x` it sent.
+async fn serve_content(body: &'static [u8], endless: bool) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let sent = Arc::new(AtomicUsize::new(0));
@@ -354,16 +352,26 @@ async fn an_endless_line_ends_the_lines_with_line_too_large() {
             tokio::spawn(async move {
                 let mut head = [0u8; 4096];
                 let _ = tcp.read(&mut head).await;
-                let answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/jsonl\r\nConnection: close\r\n\r\nfirst\n";
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/jsonl\r\nConnection: close\r\n\r\n";
                 let _ = tcp.write_all(answer).await;
+                let _ = tcp.write_all(body).await;
                 let chunk = vec![b'x'; 64 * 1024];
                 // Endless for the client; bounded here so a broken client cannot hang the test.
-                while counted.load(Ordering::SeqCst) < 1 << 30 && tcp.write_all(&chunk).await.is_ok() {
+                while endless && counted.load(Ordering::SeqCst) < 1 << 30 && tcp.write_all(&chunk).await.is_ok() {
                     counted.fetch_add(chunk.len(), Ordering::SeqCst);
                 }
             });
         }
     });
+    (url, sent)
+}
+
+/// A file whose content is one endless line (a loopback server that never stops sending):
+/// the lines stop past their limit with `line_too_large` naming the line, without holding
+/// more than the limit or reading to an end that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_line_ends_the_lines_with_line_too_large() {
+    let (url, sent) = serve_content(b"first\n", true).await;
     let (client, _) = connect(&url, 0);
     let mut lines = Box::pin(client.files().lines_within("file-endless", 1 << 20).unwrap());
     assert_eq!(lines.next().await.unwrap().unwrap(), "first");
@@ -377,4 +385,24 @@ async fn an_endless_line_ends_the_lines_with_line_too_large() {
     assert!(lines.next().await.is_none());
     drop(lines);
     assert!(sent.load(Ordering::SeqCst) < 1 << 30, "the client read on to the server's own bound");
+}
+
+/// The limit is exact: a line of `max` bytes (`\r\n` or not) passes, one of `max + 1` does
+/// not, whether its newline comes with it or it is the last line without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_line_limit_is_exact() {
+    let lines = |body: &'static [u8]| async move {
+        let (url, _) = serve_content(body, false).await;
+        let (client, _) = connect(&url, 0);
+        let stream = client.files().lines_within("file-x", 4).unwrap();
+        stream.collect::<Vec<_>>().await
+    };
+    let ok = lines(b"abcd\nwxyz\r\nabcd").await;
+    assert_eq!(ok.into_iter().map(Result::unwrap).collect::<Vec<_>>(), ["abcd", "wxyz", "abcd"]);
+    for body in [&b"abcd\nabcde\nabcd\n"[..], b"abcd\nabcde\r\n", b"abcd\nabcde"] {
+        let got = lines(body).await;
+        assert_eq!(got.len(), 2, "{:?}: {got:?}", String::from_utf8_lossy(body));
+        assert_eq!(got[0].as_ref().unwrap(), "abcd");
+        assert!(matches!(&got[1], Err(ClientError::Decode { message }) if message.contains("line 2:")), "{got:?}");
+    }
 }

@@ -153,9 +153,9 @@ pub struct EngineConfig {
     /// A connection whose request head is not complete this long after it was opened (or
     /// after its last answer) is closed: clients that trickle headers hold no slot for long.
     pub header_read_timeout: Duration,
-    /// A request body that sends nothing for this long is cut off (408 `request_timeout`,
-    /// the connection closed): a client that stops mid-upload holds no slot for long. An
-    /// idle timeout: a slow upload that keeps sending is never cut.
+    /// A request body that sends nothing for this long is cut off (408 `request_timeout`;
+    /// the connection then closes, its body unread): a client that stops mid-upload holds no
+    /// slot for long. An idle timeout: a slow upload that keeps sending is never cut.
     pub body_read_timeout: Duration,
     /// Which Anthropic models take `temperature` / `top_p` / `top_k`: validation refuses, and
     /// the translation never sends, what a model would answer 400 to.

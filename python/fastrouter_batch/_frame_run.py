@@ -11,12 +11,14 @@ import json
 import os
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core, _run
 from ._batches import AsyncBatches, Batches
 from ._cache import ResultCache, open_cache, request_key, scope
 from ._files import AsyncFiles, Files
+from ._io import bounded_lines
 from ._offloop import off_loop
 from ._plan import SamplingTable
 from ._run import RUN_INPUTS, RunOptions
@@ -90,8 +92,8 @@ class _Lookup:
     def __init__(self, requests: Any, cache: ResultCache, service: str, sampling: SamplingTable | None = None) -> None:
         if isinstance(requests, (str, os.PathLike)):
             builder = BatchBuilder()
-            with open(requests, "rb") as f:
-                builder.extend(json.loads(line) for line in f if line.strip())
+            # (Within the line limit; a run's input may be larger than one batch.)
+            builder.extend(json.loads(raw) for _, raw in bounded_lines(requests, _UNSPLIT))
         elif isinstance(requests, _core.BatchBuilder):
             builder = requests  # type: ignore[assignment]
         else:
@@ -114,12 +116,12 @@ class _Lookup:
         self.misses = BatchBuilder()
         # The same request twice in one run is sent once: the others share its answer.
         sent: dict[str, str] = {}
-        self.copies: dict[str, str] = {}
+        self.copies: dict[str, tuple[str, Any]] = {}  # custom_id → (the one sent, its request)
         for cid, key, d in parsed:
             if key in found:
                 hits.append(f'{{"id":"cached","custom_id":{json.dumps(cid)},"response":{found[key]},"error":null}}')
             elif key in sent:
-                self.copies[cid] = sent[key]
+                self.copies[cid] = (sent[key], d)
             else:
                 sent[key] = cid
                 self.misses.add(d)
@@ -133,25 +135,45 @@ class _Lookup:
                 items.append((key, json.dumps(r.to_dict()["response"], separators=(",", ":"), ensure_ascii=False)))
         cache.put_many(items)
 
-    def _copied(self, fresh: BatchResults) -> list[bytes]:
+    def _copied(self, fresh: BatchResults) -> tuple[bytes, bytes]:
         """The lines of the requests sent once for several custom_ids: the answer's line
-        under each other custom_id (none where the answer is missing: so is theirs)."""
-        lines = []
-        for cid, sent in self.copies.items():
+        under each other custom_id (none where the answer is missing: so is theirs), as
+        ``(answers, failures)``. An answer shared is not paid for again: it counts as a
+        cached one (``Result.cached``, no tokens in ``summary()``); a failure shared is a
+        failure of each, which ``retry_failed`` sends again."""
+        answers: list[str] = []
+        failures: list[str] = []
+        for cid, (sent, _) in self.copies.items():
             r = fresh.get(sent)
             if r is not None:
-                lines.append(json.dumps({**r.to_dict(), "custom_id": cid}, ensure_ascii=False))
-        return [("\n".join(lines) + "\n").encode()] if lines else []
+                line = json.dumps({**r.to_dict(), "custom_id": cid}, ensure_ascii=False)
+                (answers if r.ok else failures).append(line)
+
+        def joined(lines: list[str]) -> bytes:
+            return ("\n".join(lines) + "\n").encode() if lines else b""
+
+        return joined(answers), joined(failures)
+
+    def _copies_inputs(self, inputs: tuple[Path, ...]) -> tuple[Path, ...]:
+        """The run's request files and one of the copies' requests beside them (so that
+        ``retry_failed`` finds a shared failure's other custom_ids)."""
+        if not self.copies or not inputs:
+            return inputs
+        path = inputs[0].parent / "shared-requests.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(d, ensure_ascii=False) + "\n" for _, d in self.copies.values())
+        return (*inputs, path)
 
     def merge(self, fresh: BatchResults | None) -> BatchResults:
         paths: list[Any] = sorted({r.file for r in fresh if r.file}) if fresh is not None else []
-        if fresh is not None:
-            paths += self._copied(fresh)
-        merged = BatchResults(_core.read_results(paths, inputs=self.ids, cached=[self.hits] if self.hits else None))
+        shared, failed = self._copied(fresh) if fresh is not None else (b"", b"")
+        paths += [failed] if failed else []
+        cached = [x for x in (self.hits, shared) if x]
+        merged = BatchResults(_core.read_results(paths, inputs=self.ids, cached=cached or None))
         if fresh is not None:
             _KEEP[merged] = fresh
             if fresh in RUN_INPUTS:
-                RUN_INPUTS[merged] = RUN_INPUTS[fresh]
+                RUN_INPUTS[merged] = self._copies_inputs(RUN_INPUTS[fresh])
         return merged
 
 

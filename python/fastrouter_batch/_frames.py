@@ -219,7 +219,13 @@ def _join_pandas(results: BatchResults, at: bytes | None) -> dict[str, Any]:
     parsed = parsed_pandas(results, set(columns))
     if parsed and at is not None:
         where = np.frombuffer(at, dtype=np.int64)
-        parsed = {name: values.take(where, allow_fill=True) for name, values in parsed.items()}
+        # A row without a result: None in an object column (as a failed row has), else NA.
+        parsed = {
+            name: values.take(
+                where, allow_fill=True, fill_value=None if values.dtype == object else values.dtype.na_value
+            )
+            for name, values in parsed.items()
+        }
     return {**columns, **parsed}
 
 
@@ -233,7 +239,7 @@ def _join_polars(results: BatchResults, at: bytes | None, rows: int) -> Any:
         where = pl.Series(memoryview(at).cast("q"), dtype=pl.Int64)
         where = where.set(where < 0, None).cast(pl.UInt32)  # -1: no result, a missing value
         parsed = [s.gather(where) if len(s) else pl.Series(s.name, [None] * rows, s.dtype) for s in parsed]
-    return pl.DataFrame([*series, *parsed], height=rows)
+    return pl.DataFrame([*series, *parsed])
 
 
 def _beside(df: Any, joined: Any, suffix: str, polars: bool) -> Any:

@@ -31,11 +31,13 @@ def bounded_lines(path: str | os.PathLike[str], limits: Limits) -> Iterator[tupl
                     f"{where}: the file passes the {max_bytes}-byte limit here; reading stopped [file_too_large]"
                 )
             line = raw[:-1] if raw.endswith(b"\n") else raw
+            # (A byte-order mark counts in the first line's length, as the validator has it.)
             if len(line.removesuffix(b"\r")) > max_line:
                 raise ValueError(f"{where}: the line is over the {max_line}-byte limit per line [line_too_large]")
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
-            if raw.strip():
+            # Blank as the validator has it: JSON's whitespace only.
+            if raw.strip(b" \t\r\n"):
                 yield where, raw
 
 

@@ -347,8 +347,9 @@ class BatchBuilder(_core.BatchBuilder):
         gets ``"provider": provider`` and its model ``provider/model``. Lines already in
         FastRouter's format are taken as they are. ``builder.write(path)`` saves the result
         (``fastrouter-batch convert FILE --provider openai -o OUT`` does the same). Reading
-        stops past ``limits`` (8 MiB per line, 8 GiB in all by default) with ValueError
-        naming the line (``line_too_large``, ``file_too_large``)."""
+        stops past ``limits`` (8 MiB per line, 8 GiB in all by default; a ``Limits`` given
+        sets both, its ``max_bytes`` 200 MB unless given) with ValueError naming the line
+        (``line_too_large``, ``file_too_large``)."""
         from ._convert import iter_converted
 
         builder = cls()

@@ -207,7 +207,7 @@ class BatchResults:
         from ._frames import parsed_polars, polars_columns
 
         columns = polars_columns(self, None, with_custom_id=True)
-        return pl.DataFrame([*columns, *parsed_polars(self, {s.name for s in columns})], height=len(self))
+        return pl.DataFrame([*columns, *parsed_polars(self, {s.name for s in columns})])
 
     def _repr_html_(self) -> str:
         """Notebooks' display: the summary and the first rows as a table."""

@@ -3,9 +3,9 @@
 //! as native-endian arrays in bytes (numpy takes them without a Python object per value).
 //!
 //! `join(df)` asks for the rows in the frame's order, which is not the files' order: each
-//! row's record and its text are then somewhere else in memory. The pass touches each
-//! record once and prefetches a few rows ahead, so those misses overlap instead of
-//! following one another.
+//! row's record and its text are then somewhere else in memory. The pass reads each record
+//! once, having asked for it (and for its text) a few rows ahead, so those cache misses
+//! overlap instead of following one another.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};

@@ -448,8 +448,8 @@ impl ResultSet {
             let at = match (self.store.find(py, k.to_str()?), &place) {
                 (None, _) => -1,
                 (Some(i), Some(place)) => place[i as usize],
-                (Some(i), None) if self.view.admits(&self.store, i) => i64::from(i),
-                (Some(_), None) => -1,
+                // (A view without an order is the whole store, unfiltered.)
+                (Some(i), None) => i64::from(i),
             };
             out.extend_from_slice(&at.to_ne_bytes());
         }

@@ -49,10 +49,13 @@ impl JsonlBuffer {
     /// Room for `bytes` more bytes: a builder that knows how much is coming grows the
     /// buffer once instead of doubling it (each doubling copies everything and touches
     /// fresh memory, which page faults cost more than the copy).
+    /// An estimate too large for memory is not an error: the buffer then grows as it goes.
     pub fn reserve(&mut self, bytes: usize) {
         let data = Arc::make_mut(&mut self.data);
-        data.reserve(bytes);
-        advise_huge_pages(data);
+        let capacity = data.capacity();
+        if data.try_reserve(bytes).is_ok() && data.capacity() != capacity {
+            advise_huge_pages(data);
+        }
     }
 
     /// Bytes in the buffer.
@@ -79,8 +82,8 @@ impl JsonlBuffer {
     }
 }
 
-/// Asks for transparent huge pages on a large buffer's untouched room (where the system
-/// gives them on request: its `madvise` mode, the common default): filling it then faults
+/// Asks for transparent huge pages on a large buffer's untouched room, 32 MiB or more (where
+/// the system gives them on request: its `madvise` mode, the common default): filling it then faults
 /// once per 2 MiB instead of once per 4 KiB, and on a virtual machine those faults are most
 /// of what filling fresh memory costs. numpy does the same for its arrays from 4 MiB.
 /// Advice only: nothing changes where the system says no.
@@ -89,7 +92,9 @@ pub fn advise_huge_pages(buf: &mut Vec<u8>) {
     {
         const HUGE: usize = 2 << 20;
         let spare = buf.spare_capacity_mut();
-        if spare.len() < 2 * HUGE {
+        // Only large buffers: they have pages of their own (memory the allocator hands out
+        // again for small objects is left as it is).
+        if spare.len() < 16 * HUGE {
             return;
         }
         let start = spare.as_mut_ptr() as usize;

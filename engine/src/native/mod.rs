@@ -25,13 +25,22 @@ use crate::worker::{Ctx, End};
 use fault::pause_at;
 use wire::Wire;
 
+/// Engine-wide locks of Anthropic creates, striped by request count (see `submit`).
+pub type CreateLocks = Arc<[Arc<tokio::sync::Mutex<()>>]>;
+
+/// A stripe per request count modulo 64: chunks of unrelated sizes seldom share one.
+pub fn create_locks() -> CreateLocks {
+    (0..64).map(|_| Arc::default()).collect()
+}
+
 /// What one batch's native run works with.
 pub struct Native {
     pub store: Arc<Store>,
     pub wire: Wire,
     pub cfg: NativeConfig,
-    /// Held through an Anthropic create and its record, engine-wide (see `submit`).
-    pub anthropic_creates: Arc<tokio::sync::Mutex<()>>,
+    /// Held through an Anthropic create and its record, engine-wide, one lock per request
+    /// count (striped; see `submit`).
+    pub anthropic_creates: CreateLocks,
 }
 
 impl Native {

@@ -8,9 +8,12 @@
 //!
 //! Anthropic's batches carry nothing of ours (no metadata, no input file), so two of our
 //! chunks in doubt at once with the same request count could each take the other's batch.
-//! So at most one Anthropic create is in doubt per engine: creates (and recoveries) hold one
-//! engine-wide lock from intent to record, and none starts while another chunk of a running
-//! batch is still `creating` (its own next step settles it first).
+//! So at most one Anthropic create of a given request count is in doubt per engine: creates
+//! (and recoveries) hold an engine-wide lock for that count from intent to record (taken
+//! without waiting: a chunk that finds it held tries again later, so its batch goes on
+//! polling), and none starts while another chunk of that count in a running batch is still
+//! `creating` (its own next step settles it first), unless that doubt is older than
+//! `DOUBT_BLOCKS_MS` (its provider's list keeps failing: other batches go on).
 
 use std::time::Duration;
 
@@ -26,6 +29,8 @@ use crate::store::{ChunkRow, ChunkState};
 const CLOCK_SKEW_MS: i64 = 60_000;
 /// Pages of the provider's batch list searched when recovering a create.
 const MAX_RECOVERY_PAGES: usize = 50;
+/// How long another chunk's create in doubt holds back creates of the same request count.
+const DOUBT_BLOCKS_MS: i64 = 15 * 60_000;
 
 /// Moves a chunk that is not yet submitted one step on. `Ok(Some(wait))`: try again after
 /// `wait` (rate limited, upstream unreachable).
@@ -33,9 +38,9 @@ pub async fn advance(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, S
     let api = Api::of(&c.provider);
     let _one_at_a_time = match (c.state, api) {
         (ChunkState::Planned | ChunkState::Creating, Api::Anthropic) => {
-            let held = n.anthropic_creates.clone().lock_owned().await;
-            let waiting =
-                n.store.other_create_in_doubt(&c.provider, &c.batch_id, c.chunk).map_err(|e| e.to_string())?;
+            let Some(held) = create_lock(n, c) else { return Ok(Some(n.first_wait())) };
+            let since = now_ms() - DOUBT_BLOCKS_MS;
+            let waiting = n.store.other_create_in_doubt(c, since).map_err(|e| e.to_string())?;
             if waiting && c.state == ChunkState::Planned {
                 return Ok(Some(n.first_wait()));
             }
@@ -49,6 +54,12 @@ pub async fn advance(n: &Native, c: &mut ChunkRow) -> Result<Option<Duration>, S
         (ChunkState::Creating, _) => recover_or_create(n, c).await,
         _ => Ok(None),
     }
+}
+
+/// The engine-wide lock of creates of `c`'s request count, if free now.
+fn create_lock(n: &Native, c: &ChunkRow) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    let stripe = (c.n_requests % n.anthropic_creates.len() as u64) as usize;
+    n.anthropic_creates[stripe].clone().try_lock_owned().ok()
 }
 
 fn save(n: &Native, c: &ChunkRow) -> Result<(), String> {
@@ -271,7 +282,10 @@ pub async fn settle_unsent(n: &Native, c: &mut ChunkRow) -> Result<Option<Durati
         // Not while another chunk's create is between its call and its record: that
         // batch would look unowned here.
         let _one_at_a_time = match Api::of(&c.provider) {
-            Api::Anthropic => Some(n.anthropic_creates.clone().lock_owned().await),
+            Api::Anthropic => match create_lock(n, c) {
+                Some(held) => Some(held),
+                None => return Ok(Some(n.first_wait())),
+            },
             Api::OpenAi => None,
         };
         match find(n, c).await {

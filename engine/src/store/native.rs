@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS native_chunks (
     input_deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, chunk)
 ) WITHOUT ROWID;
+-- Creates in doubt, looked up before every Anthropic create (native::submit).
+CREATE INDEX IF NOT EXISTS native_chunks_creating ON native_chunks (provider, n_requests) WHERE state = 'creating';
 CREATE TABLE IF NOT EXISTS native_lines (
     batch_id TEXT NOT NULL,
     chunk INTEGER NOT NULL,
@@ -316,16 +318,19 @@ impl Store {
         Ok(())
     }
 
-    /// Another chunk of `provider` (of a batch still running) whose create is in doubt:
-    /// created upstream or not, its upstream id unknown.
-    pub fn other_create_in_doubt(&self, provider: &str, batch_id: &str, chunk: u32) -> Result<bool> {
+    /// Another chunk like `c` (its provider and request count, of a batch still running)
+    /// whose create is in doubt since `since` (ms) or later: created upstream or not, its
+    /// upstream id unknown.
+    pub fn other_create_in_doubt(&self, c: &ChunkRow, since: i64) -> Result<bool> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM native_chunks c JOIN batches b ON b.id = c.batch_id
-             WHERE c.provider = ?1 AND c.state = 'creating' AND NOT (c.batch_id = ?2 AND c.chunk = ?3)
+             WHERE c.state = 'creating' AND c.provider = ?1 AND c.n_requests = ?2
+             AND NOT (c.batch_id = ?3 AND c.chunk = ?4) AND c.create_intent_at >= ?5
              AND b.status IN ('in_progress', 'cancelling'))",
         )?;
-        Ok(stmt.query_row(params![provider, batch_id, chunk], |r| r.get::<_, bool>(0))?)
+        let n = c.n_requests as i64;
+        Ok(stmt.query_row(params![c.provider, n, c.batch_id, c.chunk, since], |r| r.get::<_, bool>(0))?)
     }
 
     /// Upstream batch ids some chunk (of any batch) already owns: recovery never adopts them.

@@ -34,8 +34,9 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// Requests in flight per provider, across all batches.
     lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Native mode's Anthropic creates, one at a time across all batches (`native::submit`).
-    pub anthropic_creates: Arc<tokio::sync::Mutex<()>>,
+    /// Native mode's Anthropic creates of chunks of one request count (striped by it), one
+    /// at a time across all batches (`native::submit`).
+    pub anthropic_creates: crate::native::CreateLocks,
 }
 
 impl Ctx {
@@ -70,7 +71,7 @@ impl Scheduler {
             health,
             metrics,
             lanes: Mutex::new(HashMap::new()),
-            anthropic_creates: Arc::default(),
+            anthropic_creates: crate::native::create_locks(),
         };
         Self { ctx: Arc::new(ctx), running: Arc::default(), shutdown, tasks: TaskTracker::new() }
     }
