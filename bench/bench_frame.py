@@ -39,10 +39,10 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _timing import best_of  # noqa: E402
 from bench_results import iter_output_lines  # noqa: E402
 
 MODELS = ("openai/gpt-4.1-nano", "anthropic/claude-4.5-haiku")
@@ -116,15 +116,6 @@ def by_hand(df, requests_path: str, output_path: str, dumps, loads):
     out["completion_tokens"] = ids.map(completion).astype("Int64")
     out["error_code"] = ids.map(errors)
     return out
-
-
-def best_of(repeat: int, fn, *args):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn(*args)
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 def main(argv=None) -> int:

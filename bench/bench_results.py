@@ -41,6 +41,7 @@ sys.path.insert(0, HERE)
 import _rss  # noqa: E402
 import gen_batch  # noqa: E402
 from _rss import maxrss_mb, proc_status_mb  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 CHAT_MODELS = (
     ("openai/gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"),
@@ -222,17 +223,6 @@ READERS = {
     "orjson-lines": keep_orjson_lines,
     "batch-results": keep_batch_results,
 }
-
-
-def best_of(repeat: int, fn, *args):
-    """(best wall-clock seconds, last result)."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        result = None  # free the previous run's dict before the next one
-        t = time.perf_counter()
-        result = fn(*args)
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 # --- memory, in a fresh process per reader (as bench_validate.py) -----------------------

@@ -30,6 +30,7 @@ import _rss  # noqa: E402
 import baseline_pydantic  # noqa: E402
 import gen_batch  # noqa: E402
 from _rss import maxrss_mb, proc_status_mb  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 MAX_REQUESTS = baseline_pydantic.MAX_REQUESTS
 MAX_BYTES = baseline_pydantic.MAX_BYTES
@@ -69,16 +70,6 @@ def run_fastrouter(path: str) -> dict:
 
 
 VALIDATORS = {"pydantic": run_pydantic, "fastrouter": run_fastrouter}
-
-
-def best_of(repeat: int, fn, *args):
-    """(best wall-clock seconds, last result)."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn(*args)
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 # --- the broken copy --------------------------------------------------------------------
